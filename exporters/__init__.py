@@ -1,0 +1,90 @@
+"""Export formats, one module per format (OpenTimelineIO-style adapters).
+
+Each text format module defines ``NAME``, ``SUFFIXES`` and ``write_to_string(shapes, fmt, **options)``
+(and, where we read it back, ``read_from_string(text)``); image formats define ``write_to_file``.
+This facade finds a module by name or by file suffix and derives file writers from string writers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+from rotoflow.errors import ExportError
+
+#: Format modules known to the facade, by module name.
+_MODULES = ("nuke", "shapes_json")
+
+
+def _load(module: str) -> ModuleType:
+    return importlib.import_module(f"exporters.{module}")
+
+
+def available() -> list[str]:
+    """Names of the available export formats."""
+    return sorted(_load(m).NAME for m in _MODULES)
+
+
+def from_name(name: str) -> ModuleType:
+    """The exporter module called ``name``.
+
+    Raises:
+        ExportError: no exporter has that name; the message lists the names.
+    """
+    for m in _MODULES:
+        mod = _load(m)
+        if mod.NAME == name:
+            return mod
+    raise ExportError(f"no exporter named {name!r}; available: {', '.join(available())}")
+
+
+def from_path(path: str | os.PathLike) -> ModuleType:
+    """The exporter module for a file's suffix.
+
+    Raises:
+        ExportError: no exporter writes that suffix; the message lists the suffixes.
+    """
+    suffix = Path(path).suffix.lower()
+    known = []
+    for m in _MODULES:
+        mod = _load(m)
+        known.extend(mod.SUFFIXES)
+        if suffix in mod.SUFFIXES:
+            return mod
+    raise ExportError(f"no exporter writes {suffix!r} files; known suffixes: {', '.join(known)}")
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it and a rename, so a failure
+    never leaves a half-written file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_to_file(shapes, fmt, path: str | os.PathLike, name: str | None = None, **options) -> Path:
+    """Write shapes to ``path`` with the exporter named ``name`` or, by default, chosen by suffix.
+
+    Args:
+        shapes: Sequence of :class:`rotoflow.types.RotoShape`.
+        fmt: :class:`rotoflow.types.ShotFormat` of the shot.
+        path: Destination file.
+        name: Exporter name; None picks by the file's suffix.
+        **options: Passed to the exporter's ``write_to_string``.
+
+    Returns:
+        The written path.
+    """
+    mod = from_name(name) if name else from_path(path)
+    atomic_write_text(path, mod.write_to_string(shapes, fmt, **options))
+    return Path(path)

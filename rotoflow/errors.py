@@ -1,0 +1,26 @@
+"""Named errors. Every message names the offending value and, where there is a choice, the valid
+choices, so that the CLI can print it as a one-line error."""
+
+
+class RotoflowError(Exception):
+    """Root of every error Rotoflow raises on purpose (bad input, missing model, failed export)."""
+
+
+class PlateError(RotoflowError):
+    """A plate cannot be read: missing file, empty folder, gap in a sequence, truncated movie."""
+
+
+class PromptError(RotoflowError):
+    """A prompt is invalid for its plate: unknown text, box outside the frame, frame out of range."""
+
+
+class ModelNotAvailable(RotoflowError):
+    """A model or its weights cannot be found or loaded."""
+
+
+class ExportError(RotoflowError):
+    """An export format cannot be written (unknown name or suffix, invalid shapes)."""
+
+
+class ConfigError(RotoflowError):
+    """A setting has an invalid value."""

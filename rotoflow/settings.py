@@ -1,0 +1,56 @@
+"""Typed settings, read from the environment (``ROTOFLOW_`` prefix) or a ``.env`` file, in one place.
+
+Nothing here runs at import time: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Rotoflow settings.
+
+    Attributes:
+        home: Folder for the default SQLite project database.
+        database_url: SQLAlchemy URL of the project database (SQLite file by default, PostgreSQL in
+            a studio: ``postgresql+psycopg://user@host/rotoflow``).
+        output_root: Folder that receives one sub-folder per shot.
+        project: Project name that new shots are filed under.
+        models: Model set name (``"lite"`` runs on any CPU).
+        yolox_model: Path to the YOLOX-Nano ONNX weights used by the lite detector.
+        detector_threshold: Minimum detector score for a text prompt to match.
+        movie_first_frame: Frame number given to the first frame of a movie file.
+        ocio_config: OpenColorIO config used to turn scene-linear plates into display-referred
+            8-bit for the models; None means the built-in sRGB transfer function.
+        trimap_band: Width in pixels of the unknown band around the mask edge for matting.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ROTOFLOW_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".rotoflow")
+    database_url: str | None = None
+    output_root: Path = Path("rotoflow_output")
+    project: str = "default"
+    models: str = "lite"
+    yolox_model: Path | None = None
+    detector_threshold: float = 0.25
+    movie_first_frame: int = 1
+    ocio_config: Path | None = None
+    trimap_band: int = 12
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<home>/rotoflow.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'rotoflow.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()

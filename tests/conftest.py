@@ -1,0 +1,34 @@
+"""Shared fixtures: paths to the real footage and weights in ``../shared``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DAVIS = SHARED / "data" / "davis2016"
+YOLOX = SHARED / "models" / "yolox-nano" / "yolox_nano.onnx"
+
+
+def davis_frames(seq: str) -> Path:
+    """Folder of a DAVIS-2016 sequence's JPEG frames (``00000.jpg`` ...)."""
+    return DAVIS / "JPEGImages" / "480p" / seq
+
+
+def davis_masks(seq: str) -> Path:
+    """Folder of a DAVIS-2016 sequence's ground-truth masks (``00000.png`` ...)."""
+    return DAVIS / "Annotations" / "480p" / seq
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        raise FileNotFoundError(f"real test data expected at {SHARED} (see DEVELOPERS.md)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def yolox_path(shared) -> Path:
+    return YOLOX
