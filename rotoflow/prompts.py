@@ -13,9 +13,9 @@ from rotoflow.types import PlateInfo
 
 
 class BoxPrompt(BaseModel):
-    """A box ``(x0, y0, x1, y1)`` around the object on one plate frame."""
+    """A box ``(x0, y0, x1, y1)`` around the object on one plate frame (None: the first frame)."""
 
-    frame: int
+    frame: int | None = None
     x0: float
     y0: float
     x1: float
@@ -34,9 +34,9 @@ class BoxPrompt(BaseModel):
 
 
 class PointPrompt(BaseModel):
-    """A click on one plate frame: positive (on the object) or negative (not the object)."""
+    """A click on one plate frame (None: the first frame): positive (on the object) or negative."""
 
-    frame: int
+    frame: int | None = None
     x: float
     y: float
     positive: bool = True
@@ -67,9 +67,6 @@ class ObjectPrompt(BaseModel):
             raise ValueError(f"object {self.name!r} has no text, box or point prompt")
         return self
 
-    def prompted_frames(self) -> list[int]:
-        """Frames that carry a box or point prompt, sorted."""
-        return sorted({b.frame for b in self.boxes} | {p.frame for p in self.points})
 
 
 class ShotPrompts(BaseModel):
@@ -85,6 +82,15 @@ class ShotPrompts(BaseModel):
             raise ValueError(f"object ids and names must be unique, got ids {ids} names {names}")
         return self
 
+    def with_default_frame(self, first_frame: int) -> ShotPrompts:
+        """A copy in which boxes and clicks without a frame sit on ``first_frame``."""
+        out = self.model_copy(deep=True)
+        for obj in out.objects:
+            for item in (*obj.boxes, *obj.points):
+                if item.frame is None:
+                    item.frame = first_frame
+        return out
+
     def check_against(self, plate: PlateInfo) -> None:
         """Check every frame and coordinate against the plate.
 
@@ -92,6 +98,7 @@ class ShotPrompts(BaseModel):
             PromptError: a frame outside ``plate.frame_range`` or a box/point outside the frame.
         """
         first, last = plate.first_frame, plate.last_frame
+        prompts = self.with_default_frame(first)
 
         def check_frame(obj: ObjectPrompt, frame: int) -> None:
             if not first <= frame <= last:
@@ -100,7 +107,7 @@ class ShotPrompts(BaseModel):
                     f"{first}-{last}"
                 )
 
-        for obj in self.objects:
+        for obj in prompts.objects:
             if obj.frame is not None:
                 check_frame(obj, obj.frame)
             for b in obj.boxes:

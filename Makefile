@@ -1,0 +1,39 @@
+# Rotoflow. `make run PLATE=... PROMPT=...` and `make test` install what they need first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SHARED ?= ../shared
+# CPU detector weights for text prompts (see README: Models).
+export ROTOFLOW_YOLOX_MODEL ?= $(abspath $(SHARED)/models/yolox-nano/yolox_nano.onnx)
+
+PLATE  ?=
+PROMPT ?=
+BOX    ?=
+FRAME  ?=
+ARGS   ?=
+
+.PHONY: setup run test lint benchmark clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+run: setup
+	@test -n "$(PLATE)" || { echo "usage: make run PLATE=path/to/plate PROMPT='the dancer' [BOX=x0,y0,x1,y1] [FRAME=n]" >&2; exit 2; }
+	$(BIN)/rotoflow run "$(PLATE)" $(if $(PROMPT),--prompt "$(PROMPT)") $(if $(BOX),--box "$(BOX)") $(if $(FRAME),--frame $(FRAME)) $(ARGS)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+benchmark: setup
+	$(BIN)/python benchmarks/davis.py
+	$(BIN)/python benchmarks/memory.py
+
+clean:
+	rm -rf $(VENV) rotoflow_output .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""The roto flow: one shot, from plate and prompts to masks, alpha mattes and a Nuke roto script.
+
+ingest -> detect -> segment -> propagate -> matte -> vectorize -> export -> record
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+
+from rotoflow.pipeline import RotoJob, resolve
+from rotoflow.records import describe_error
+from rotoflow.settings import get_settings
+from tasks import roto
+
+
+@flow(name="roto-shot", flow_run_name="roto-{job.plate}")
+def roto_shot(job: RotoJob) -> dict:
+    """Roto one shot and record it; returns ``{"job_id", "shot_dir", "outputs"}``."""
+    rj = resolve(job, get_settings())
+    job_id = roto.open_job(rj)
+    timings: dict[str, float] = {}
+
+    def timed(name, fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        timings[name] = round(time.perf_counter() - t0, 3)
+        return out
+
+    try:
+        keys = timed("plan", roto.plan, rj, job_id)
+        ing = timed("ingest", roto.ingest_task, rj, keys)
+        det = timed("detect", roto.detect_task, rj, keys, ing)
+        seg = timed("segment", roto.segment_task, rj, keys, ing, det)
+        prop = timed("propagate", roto.propagate_task, rj, keys, ing, det, seg)
+        mat = timed("matte", roto.matte_task, rj, keys, ing, prop)
+        vec = timed("vectorize", roto.vectorize_task, rj, keys, ing, det, prop)
+        exp = timed("export", roto.export_task, rj, keys, ing, prop, mat, vec)
+        n = roto.record(rj, job_id, ing, exp, timings)
+    except BaseException as exc:
+        roto.record_failure(rj, job_id, describe_error(exc), timings)
+        raise
+    return {"job_id": job_id, "shot_dir": rj.shot_dir, "outputs": n}
+
+
+if __name__ == "__main__":
+    import sys
+
+    roto_shot(RotoJob.model_validate_json(sys.argv[1]))

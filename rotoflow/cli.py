@@ -1,0 +1,235 @@
+"""``rotoflow`` command line: run the roto flow on a plate, show the project database, score masks.
+
+Errors caused by the input (a bad plate, a prompt that matches nothing, a box outside the frame)
+print one line on stderr and exit with status 2; other failures exit with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+out = Console()
+err = Console(stderr=True)
+
+EXIT_INPUT = 2
+EXIT_FAILURE = 1
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _floats(text: str, n: int, what: str) -> list[float]:
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != n:
+        _fail(f"{what} {text!r} must be {n} numbers separated by commas", EXIT_INPUT)
+    return values
+
+
+def _object_name(text: str | None) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", (text or "").lower())
+    words = [w for w in words if w not in {"the", "a", "an"}]
+    return "_".join(words)[:40] or "object1"
+
+
+def build_prompts(
+    prompt: str | None,
+    boxes: list[str],
+    points: list[str],
+    negatives: list[str],
+    frame: int | None,
+    name: str | None,
+    prompts_file: Path | None,
+):
+    """The :class:`ShotPrompts` of the command line (one object) or of a JSON file (any number)."""
+    from pydantic import ValidationError
+
+    from rotoflow.prompts import ShotPrompts
+
+    try:
+        if prompts_file is not None:
+            return ShotPrompts.model_validate_json(prompts_file.read_text())
+        if not (prompt or boxes or points):
+            _fail("give a --prompt, a --box or a --point (or --prompts FILE.json)", EXIT_INPUT)
+        obj = {
+            "id": 1,
+            "name": name or _object_name(prompt),
+            "text": prompt,
+            "frame": frame if prompt else None,
+            "boxes": [
+                dict(zip(("x0", "y0", "x1", "y1"), _floats(b, 4, "--box"), strict=True), frame=frame)
+                for b in boxes
+            ],
+            "points": [
+                {"x": x, "y": y, "positive": pos, "frame": frame}
+                for pts, pos in ((points, True), (negatives, False))
+                for x, y in (_floats(p, 2, "--point") for p in pts)
+            ],
+        }
+        return ShotPrompts.model_validate({"objects": [obj]})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        _fail(f"invalid prompt ({where}): {first['msg']}", EXIT_INPUT)
+    except OSError as exc:
+        _fail(f"cannot read {prompts_file}: {exc.strerror}", EXIT_INPUT)
+
+
+class _Bars:
+    """rich progress bars, one per stage label, fed by :mod:`rotoflow.progress`."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(label, total=total)
+        self.progress.update(self.tasks[label], completed=done, total=total)
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    # Prefect's console handler prints every task's traceback; the one-line error is ours.
+    # Logs still reach the Prefect API (the UI) in full.
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+@app.command()
+def run(
+    plate: Annotated[str, typer.Argument(help="Movie file, sequence (sh010.####.exr), member file or folder.")],
+    prompt: Annotated[str | None, typer.Option(help="Text prompt, e.g. 'the dancer'.")] = None,
+    box: Annotated[list[str], typer.Option(help="Box x0,y0,x1,y1 in plate pixels (repeatable).")] = [],  # noqa: B006
+    point: Annotated[list[str], typer.Option(help="Positive click x,y in plate pixels (repeatable).")] = [],  # noqa: B006
+    negative: Annotated[list[str], typer.Option(help="Negative click x,y (repeatable).")] = [],  # noqa: B006
+    frame: Annotated[int | None, typer.Option(help="Plate frame of the prompt (default: first frame).")] = None,
+    name: Annotated[str | None, typer.Option(help="Object name (default: from the prompt).")] = None,
+    prompts: Annotated[Path | None, typer.Option(help="JSON file of ShotPrompts (several objects).")] = None,
+    models: Annotated[str | None, typer.Option(help="Model set (default: ROTOFLOW_MODELS, 'lite').")] = None,
+    shot: Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project name.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output root folder.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Roto a shot: masks, alpha mattes and a Nuke roto script per object."""
+    shot_prompts = build_prompts(prompt, box, point, negative, frame, name, prompts)
+    _quiet_prefect(verbose)
+    from pydantic import ValidationError
+
+    from flows.roto_shot import roto_shot
+    from rotoflow import progress as progress_mod
+    from rotoflow.errors import RotoflowError
+    from rotoflow.pipeline import RotoJob
+    from rotoflow.records import describe_error
+
+    try:
+        job = RotoJob(
+            plate=plate,
+            prompts=shot_prompts,
+            shot=shot,
+            project=project,
+            models=models,
+            output_root=str(out_dir) if out_dir else None,
+        )
+    except ValidationError as exc:
+        _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
+    columns = (
+        TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=False) as bars:
+            with progress_mod.reporting(_Bars(bars)):
+                result = roto_shot(job)
+    except RotoflowError as exc:
+        _fail(describe_error(exc), EXIT_INPUT)
+    except Exception as exc:
+        _fail(describe_error(exc), EXIT_FAILURE)
+    out.print(
+        f"shot [bold]{Path(result['shot_dir']).name}[/]: {result['outputs']} outputs in "
+        f"{result['shot_dir']} (job {result['job_id']})",
+        highlight=False,
+    )
+
+
+@app.command()
+def status(
+    limit: Annotated[int, typer.Option(help="Most recent jobs to list.")] = 20,
+) -> None:
+    """Shots and recent jobs from the project database."""
+    from sqlmodel import select
+
+    from rotoflow import db
+    from rotoflow.settings import get_settings
+
+    url = get_settings().resolved_database_url()
+    with db.session(url) as s:
+        shots = s.exec(select(db.Shot, db.Project).join(db.Project)).all()
+        jobs = s.exec(select(db.Job).order_by(db.Job.id.desc()).limit(limit)).all()
+        names = {sh.id: sh.name for sh, _ in shots}
+    t = Table(title=f"Shots ({url})")
+    for c in ("project", "shot", "status", "frames", "size", "updated", "error"):
+        t.add_column(c)
+    for sh, p in shots:
+        frames = f"{sh.first_frame}-{sh.last_frame}" if sh.first_frame is not None else ""
+        size = f"{sh.width}x{sh.height}" if sh.width else ""
+        t.add_row(p.name, sh.name, sh.status.value, frames, size,
+                  f"{sh.updated_at:%Y-%m-%d %H:%M}", sh.error or "")
+    out.print(t)
+    t = Table(title="Jobs")
+    for c in ("job", "shot", "status", "seconds", "models", "error"):
+        t.add_column(c)
+    for j in jobs:
+        secs = sum(v for k, v in (j.timings or {}).items())
+        t.add_row(str(j.id), names.get(j.shot_id, "?"), j.status.value, f"{secs:.1f}",
+                  ", ".join(sorted(set((j.models or {}).values()))), j.error or "")
+    out.print(t)
+
+
+@app.command("eval")
+def evaluate(
+    pred_dir: Annotated[Path, typer.Argument(help="Predicted masks (one object), e.g. masks/<object>.")],
+    gt_dir: Annotated[Path, typer.Argument(help="Ground-truth masks, e.g. DAVIS Annotations/480p/<seq>.")],
+    exclude_frame: Annotated[list[int] | None, typer.Option(help="Prompted frame(s) to exclude (default: the first ground-truth frame).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    frames: Annotated[bool, typer.Option(help="List every frame, not only the means.")] = True,
+) -> None:
+    """DAVIS J (region IoU), F (boundary F-measure) and J&F, per frame and mean."""
+    from rotoflow.errors import RotoflowError
+    from rotoflow.evaluation import evaluate_masks
+
+    try:
+        kwargs = {"exclude_frames": tuple(exclude_frame)} if exclude_frame else {}
+        score = evaluate_masks(pred_dir, gt_dir, **kwargs)
+    except RotoflowError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    if as_json:
+        sys.stdout.write(json.dumps(score.as_dict(), indent=1) + "\n")
+        return
+    t = Table(title=f"{pred_dir} vs {gt_dir}")
+    for c in ("frame", "J", "F", "J&F"):
+        t.add_column(c, justify="right")
+    if frames:
+        for row in score.frames:
+            t.add_row(str(row.frame), f"{row.j:.3f}", f"{row.f:.3f}", f"{(row.j + row.f) / 2:.3f}")
+    t.add_row("mean", f"{score.j:.3f}", f"{score.f:.3f}", f"{score.jf:.3f}", style="bold")
+    out.print(t)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,146 @@
+"""Project database (SQLModel): projects, shots, objects, jobs and outputs.
+
+A SQLite file by default (``ROTOFLOW_DATABASE_URL`` for PostgreSQL in a studio). Tables are created on
+first use; every write is its own short transaction so that a crash loses nothing already recorded.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Status(str, enum.Enum):
+    """Status of a shot or a job."""
+
+    pending = "pending"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class Project(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Shot(SQLModel, table=True):
+    """A plate under a project. ``name`` is unique within the project."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(index=True)
+    plate_path: str
+    width: int | None = None
+    height: int | None = None
+    pixel_aspect: float | None = None
+    fps: float | None = None
+    first_frame: int | None = None
+    last_frame: int | None = None
+    colourspace: str | None = None
+    status: Status = Field(default=Status.pending, index=True)
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    output_dir: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RotoObject(SQLModel, table=True):
+    """One prompted object of a shot."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    shot_id: int = Field(foreign_key="shot.id", index=True)
+    object_id: int
+    name: str
+    prompt: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Job(SQLModel, table=True):
+    """One run of the roto flow on a shot."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    shot_id: int | None = Field(default=None, foreign_key="shot.id", index=True)
+    plate_path: str
+    status: Status = Field(default=Status.running, index=True)
+    flow_run_id: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    models: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    timings: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class Output(SQLModel, table=True):
+    """A published file of a job (mask or alpha frame, roto script, shapes)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    shot_id: int = Field(foreign_key="shot.id", index=True)
+    object_id: int | None = None
+    kind: str = Field(index=True)  # "mask" | "alpha" | "nuke" | "shapes"
+    frame: int | None = None
+    path: str
+    sha256: str
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    """An engine for ``url`` with the tables created (cached per URL).
+
+    SQLite files get their parent folder created and a busy timeout so the CLI and a flow run can
+    share one file.
+    """
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    engine = create_engine(url, **kwargs)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+@contextmanager
+def session(url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(get_engine(url), expire_on_commit=False) as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+def get_or_create_project(s: Session, name: str) -> Project:
+    project = s.exec(select(Project).where(Project.name == name)).first()
+    if project is None:
+        project = Project(name=name)
+        s.add(project)
+        s.flush()
+    return project
+
+
+def get_or_create_shot(s: Session, project: Project, name: str, plate_path: str) -> Shot:
+    shot = s.exec(
+        select(Shot).where(Shot.project_id == project.id, Shot.name == name)
+    ).first()
+    if shot is None:
+        shot = Shot(project_id=project.id, name=name, plate_path=plate_path)
+        s.add(shot)
+        s.flush()
+    shot.plate_path = plate_path
+    return shot

@@ -1,0 +1,113 @@
+"""Job records in the project database: open a job, record its outputs, or its failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import select
+
+from rotoflow import db
+from rotoflow.storage import sha256_file
+from rotoflow.types import PlateInfo
+
+
+def open_job(
+    url: str,
+    project: str,
+    shot: str,
+    plate: str,
+    objects: list[dict],
+    parameters: dict,
+    models: dict[str, str],
+    flow_run_id: str | None = None,
+) -> int:
+    """Create (or reuse) the project and shot, replace the shot's objects, start a job.
+
+    Returns:
+        The new job's id.
+    """
+    with db.session(url) as s:
+        p = db.get_or_create_project(s, project)
+        sh = db.get_or_create_shot(s, p, shot, plate)
+        sh.status, sh.error, sh.updated_at = db.Status.running, None, db.utcnow()
+        for old in s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id)):
+            s.delete(old)
+        for o in objects:
+            s.add(db.RotoObject(shot_id=sh.id, object_id=o["id"], name=o["name"], prompt=o))
+        job = db.Job(
+            shot_id=sh.id,
+            plate_path=plate,
+            parameters=parameters,
+            models=models,
+            flow_run_id=flow_run_id,
+        )
+        s.add(job)
+        s.flush()
+        return int(job.id)
+
+
+def record_outputs(
+    url: str,
+    job_id: int,
+    shot_dir: Path,
+    plate: PlateInfo,
+    rows: list[list],
+    timings: dict[str, float],
+) -> int:
+    """Record a finished job: outputs with sha256, timings, plate metadata; job and shot done.
+
+    Args:
+        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file.
+
+    Returns:
+        Number of outputs recorded.
+    """
+    with db.session(url) as s:
+        job = s.get(db.Job, job_id)
+        sh = s.get(db.Shot, job.shot_id)
+        for kind, obj, frame, rel in rows:
+            path = shot_dir / rel
+            s.add(
+                db.Output(
+                    job_id=job_id,
+                    shot_id=sh.id,
+                    object_id=obj,
+                    kind=kind,
+                    frame=frame,
+                    path=str(path),
+                    sha256=sha256_file(path),
+                )
+            )
+        job.status, job.timings, job.finished_at = db.Status.done, timings, db.utcnow()
+        sh.status, sh.output_dir, sh.updated_at = db.Status.done, str(shot_dir), db.utcnow()
+        sh.width, sh.height, sh.pixel_aspect = plate.width, plate.height, plate.pixel_aspect
+        sh.fps, sh.first_frame, sh.last_frame = plate.fps, plate.first_frame, plate.last_frame
+        sh.colourspace = plate.colourspace
+        return len(rows)
+
+
+def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]) -> None:
+    """Mark a job and its shot failed with a readable reason."""
+    with db.session(url) as s:
+        job = s.get(db.Job, job_id)
+        job.status, job.error, job.timings, job.finished_at = (
+            db.Status.failed, reason, timings, db.utcnow(),
+        )
+        sh = s.get(db.Shot, job.shot_id)
+        sh.status, sh.error, sh.updated_at = db.Status.failed, reason, db.utcnow()
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a user: the message of our own errors, ``Type: message`` for others."""
+    from rotoflow.errors import RotoflowError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, RotoflowError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def set_models(url: str, job_id: int, models: dict[str, str]) -> None:
+    """Record the model names and versions a job runs with."""
+    with db.session(url) as s:
+        s.get(db.Job, job_id).models = models

@@ -1,0 +1,58 @@
+"""Matte: a soft alpha for every object on every frame, solved on the band around the mask edge."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from exporters.mattes import output_name, write_alpha_exr
+from models.base import Matter
+from rotoflow import progress
+from rotoflow.stages import ingest, propagate
+from rotoflow.storage import ShotWorkspace, StageOutput
+
+STAGE = "matte"
+
+
+def alpha_path(out: StageOutput, object_name: str, frame: int) -> Path:
+    """Path of an object's alpha on a frame inside a finished matte folder."""
+    return out.dir / object_name / output_name(object_name, frame, out.details["padding"], "exr")
+
+
+def run(
+    ingest_out: StageOutput,
+    propagate_out: StageOutput,
+    ws: ShotWorkspace,
+    key: str,
+    matter: Matter,
+) -> StageOutput:
+    """Write ``<object>.<frame>.exr`` half-float alpha (channel ``A``) at the plate's resolution."""
+    if done := ws.finished(STAGE, key):
+        return done
+    t0 = time.perf_counter()
+    info = ingest.plate_info(ingest_out)
+    names = propagate_out.details["objects"]
+    total = info.n_frames * len(names)
+    n = 0
+    with ingest.open_proxies(ingest_out) as plate, ws.staging(STAGE, key) as tmp:
+        for name in names:
+            (tmp / name).mkdir()
+        for frame, rgb in plate.iter_frames():
+            for name in names:
+                alpha = matter.matte(rgb, propagate.read_mask(propagate_out, name, frame))
+                write_alpha_exr(
+                    tmp / name / output_name(name, frame, info.padding, "exr"),
+                    alpha,
+                    pixel_aspect=info.pixel_aspect,
+                )
+                n += 1
+                progress.report("matte", n, total)
+        out = StageOutput(
+            stage=STAGE,
+            key=key,
+            path=str(tmp),
+            n_frames=info.n_frames,
+            seconds=time.perf_counter() - t0,
+            details={"matter": f"{matter.name}@{matter.version}", "padding": info.padding},
+        )
+        return ws.commit(tmp, out)

@@ -1,0 +1,170 @@
+"""Thin Prefect tasks around the stages: retries for transient I/O only, cache keys from
+:func:`rotoflow.pipeline.stage_keys`, small JSON results (folder references, never frames)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from models.registry import load_model_set
+from rotoflow import records
+from rotoflow.pipeline import ResolvedJob, stage_keys
+from rotoflow.settings import get_settings
+from rotoflow.stages import detect, export, ingest, matte, propagate, segment, vectorize
+from rotoflow.storage import ShotWorkspace, StageOutput
+from tasks.progress import prefect_progress
+
+_NOT_TRANSIENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def transient_only(task, task_run, state) -> bool:
+    """Retry an I/O hiccup (an ``OSError`` other than a missing or forbidden file), nothing else."""
+    try:
+        state.result()
+    except _NOT_TRANSIENT:
+        return False
+    except OSError:
+        return True
+    except BaseException:
+        return False
+    return False
+
+
+def finished_stage_key(ctx, params) -> str | None:
+    """Prefect cache key of a stage task: its stage key, but only while its finished folder exists
+    (so a deleted work folder is rebuilt instead of answered from the cache)."""
+    job: ResolvedJob = params["job"]
+    keys: dict[str, str] = params["keys"]
+    stage = ctx.task.name
+    if ShotWorkspace(Path(job.shot_dir)).finished(stage, keys[stage]) is None:
+        return None
+    return f"{stage}-{keys[stage]}"
+
+
+stage_task = task(
+    cache_key_fn=finished_stage_key,
+    persist_result=True,
+    result_serializer="json",
+    cache_result_in_memory=False,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+)
+
+
+def _ws(job: ResolvedJob) -> ShotWorkspace:
+    return ShotWorkspace(Path(job.shot_dir))
+
+
+def _models(job: ResolvedJob):
+    return load_model_set(job.models, get_settings())
+
+
+@task(name="open-job", cache_policy=NO_CACHE)
+def open_job(job: ResolvedJob) -> int:
+    """Record the shot, its objects and a running job; returns the job id."""
+    return records.open_job(
+        job.database_url,
+        job.project,
+        job.shot,
+        job.plate,
+        [o.model_dump(mode="json") for o in job.prompts.objects],
+        job.model_dump(mode="json"),
+        {},
+        flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
+    )
+
+
+@task(name="plan", cache_policy=NO_CACHE)
+def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
+    """Load the model set and compute every stage's cache key; record model provenance."""
+    models = _models(job)
+    provenance = models.provenance()
+    records.set_models(job.database_url, job_id, provenance)
+    return stage_keys(
+        ingest.plate_fingerprint(job.plate), job.prompts, provenance, job.settings_used(), job.shot
+    )
+
+
+@stage_task(name="ingest")
+def ingest_task(job: ResolvedJob, keys: dict[str, str]) -> StageOutput:
+    with prefect_progress("ingest"):
+        return ingest.run(
+            job.plate, job.prompts, _ws(job), keys["ingest"],
+            movie_first_frame=job.movie_first_frame, ocio_config=job.ocio_config,
+        )
+
+
+@stage_task(name="detect")
+def detect_task(job: ResolvedJob, keys: dict[str, str], ing: StageOutput) -> StageOutput:
+    return detect.run(job.prompts, ing, _ws(job), keys["detect"], _models(job).detector)
+
+
+@stage_task(name="segment")
+def segment_task(
+    job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput
+) -> StageOutput:
+    return segment.run(ing, det, _ws(job), keys["segment"], _models(job).segmenter)
+
+
+@stage_task(name="propagate")
+def propagate_task(
+    job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput, seg: StageOutput
+) -> StageOutput:
+    models = _models(job)
+    with prefect_progress("propagate"):
+        return propagate.run(
+            ing, det, seg, _ws(job), keys["propagate"], models.tracker, models.detector
+        )
+
+
+@stage_task(name="matte")
+def matte_task(
+    job: ResolvedJob, keys: dict[str, str], ing: StageOutput, prop: StageOutput
+) -> StageOutput:
+    with prefect_progress("matte"):
+        return matte.run(ing, prop, _ws(job), keys["matte"], _models(job).matter)
+
+
+@stage_task(name="vectorize")
+def vectorize_task(
+    job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput, prop: StageOutput
+) -> StageOutput:
+    return vectorize.run(ing, det, prop, _ws(job), keys["vectorize"])
+
+
+@task(name="export", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
+      retry_condition_fn=transient_only)
+def export_task(
+    job: ResolvedJob,
+    keys: dict[str, str],
+    ing: StageOutput,
+    prop: StageOutput,
+    mat: StageOutput,
+    vec: StageOutput,
+) -> StageOutput:
+    """Write the roto script and publish the shot's outputs (never cached: always publishes)."""
+    return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys["export"])
+
+
+@task(name="record", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
+      retry_condition_fn=transient_only)
+def record(
+    job: ResolvedJob, job_id: int, ing: StageOutput, exp: StageOutput, timings: dict[str, float]
+) -> int:
+    """Record the published outputs (with sha256) and mark the job and shot done."""
+    n = records.record_outputs(
+        job.database_url, job_id, Path(job.shot_dir), ingest.plate_info(ing),
+        exp.details["outputs"], timings,
+    )
+    get_run_logger().info("recorded %d outputs for shot %s (job %d)", n, job.shot, job_id)
+    return n
+
+
+@task(name="record-failure", cache_policy=NO_CACHE)
+def record_failure(job: ResolvedJob, job_id: int, reason: str, timings: dict[str, float]) -> None:
+    """Mark the job and shot failed with a one-line reason."""
+    records.record_failure(job.database_url, job_id, reason, timings)
