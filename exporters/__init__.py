@@ -36,7 +36,7 @@ def from_name(name: str) -> ModuleType:
     """
     for m in _MODULES:
         mod = _load(m)
-        if mod.NAME == name:
+        if name == mod.NAME:
             return mod
     raise ExportError(f"no exporter named {name!r}; available: {', '.join(available())}")
 

@@ -1,0 +1,241 @@
+"""Nuke ``.nk`` exporter: golden file, reference forms, round trips and errors."""
+
+from __future__ import annotations
+
+import re
+import struct
+
+import numpy as np
+import pytest
+
+import exporters
+from exporters import nuke
+from rotoflow.errors import ExportError
+from rotoflow.types import RotoShape, ShapeKey, ShotFormat
+from tests.conftest import SHARED
+from tests.exporters.helpers import (
+    CANONICAL_FORMAT,
+    GOLDEN,
+    assert_shapes_close,
+    brace_depths,
+    canonical_shape,
+    circle_key,
+    davis_shape,
+)
+
+FORMATS_MD = SHARED / "references" / "formats.md"
+
+
+def _f32(hexword: str) -> float:
+    return struct.unpack(">f", bytes.fromhex(hexword[1:]))[0]
+
+
+def _reference_block(start: str, n_lines: int) -> list[str]:
+    """``n_lines`` lines of formats.md from the one containing ``start``, comments removed."""
+    lines = FORMATS_MD.read_text(encoding="utf-8").splitlines()
+    i = next(i for i, line in enumerate(lines) if start in line)
+    return [re.sub(r"\s*<-.*$", "", line).strip() for line in lines[i : i + n_lines]]
+
+
+def test_canonical_shape_matches_golden_file():
+    text = nuke.write_to_string([canonical_shape()], CANONICAL_FORMAT)
+    assert text == (GOLDEN / "canonical.nk").read_text(encoding="utf-8")
+
+
+def test_golden_hex_words_decode_to_the_canonical_values():
+    golden = (GOLDEN / "canonical.nk").read_text(encoding="utf-8")
+    words = set(re.findall(r"\bx[0-9a-f]{8}\b", golden))
+    decoded = {round(_f32(w), 4) for w in words}
+    # vertices in Nuke space (y up), key times, tangent lengths, format centre, constants
+    expected = {960, 740, 1160, 540, 340, 760, 1000, 1220, 320, 780, 1001, 1010, 1.2, 10, 4}
+    expected |= {110.4569, -110.4569, 121.5026, -121.5026}
+    assert decoded == expected
+    assert _f32("x44700000") == 960.0
+    assert _f32("x42dce9f5") == pytest.approx(110.4569, abs=1e-4)
+
+
+def test_reference_animated_triplets_appear_verbatim():
+    ref = _reference_block("{px {x447a4000 x447c8000}", 13)
+    assert ref[0] == "{px {x447a4000 x447c8000}"
+    triplets = [line.removesuffix("}") if line.endswith("}}}}") else line for line in ref[1:]]
+    out = nuke.write_to_string([canonical_shape()], CANONICAL_FORMAT).splitlines()
+    main = [line.strip() for line in out]
+    start = main.index("{x447a4000 x447c8000}")
+    assert main[start + 1 : start + 13] == [*triplets[:11], triplets[11] + "}}"]
+
+
+def test_file_and_string_paths_give_the_same_bytes(tmp_path):
+    shapes = [canonical_shape()]
+    path = exporters.write_to_file(shapes, CANONICAL_FORMAT, tmp_path / "shot" / "sh010.nk")
+    assert path.read_bytes() == nuke.write_to_string(shapes, CANONICAL_FORMAT).encode("utf-8")
+    assert [p.name for p in path.parent.iterdir()] == ["sh010.nk"]
+
+
+def test_braces_balance_for_one_many_and_single_key_shapes(shared):
+    one_key = RotoShape(3, "still", [circle_key(1004, 300.0, 200.0, 50.0)])
+    for shapes in (
+        [],
+        [canonical_shape()],
+        [canonical_shape(), davis_shape("dog", [0, 5]), one_key],
+    ):
+        lowest, final = brace_depths(nuke.write_to_string(shapes, CANONICAL_FORMAT))
+        assert (lowest, final) == (0, 0)
+
+
+def test_round_trip_canonical_shape():
+    text = nuke.write_to_string([canonical_shape()], CANONICAL_FORMAT)
+    fmt, shapes = nuke.read_from_string(text)
+    assert fmt == CANONICAL_FORMAT
+    assert [(s.object_id, s.name) for s in shapes] == [(1, "obj1")]
+    assert_shapes_close(shapes, [canonical_shape()], atol=1e-3)
+
+
+def test_round_trip_real_outlines_on_an_anamorphic_format(shared):
+    fmt = ShotFormat(854, 480, pixel_aspect=2.0, fps=23.976, first_frame=1001, last_frame=1040)
+    want = [davis_shape("camel", [0, 10, 20]), davis_shape("blackswan", [0, 39], n=64)]
+    text = nuke.write_to_string(want, fmt)
+    assert 'format "854 480 0 0 854 480 2 "' in text
+    got_fmt, got = nuke.read_from_string(text)
+    assert got_fmt == fmt
+    assert [s.name for s in got] == ["camel", "blackswan"]
+    assert_shapes_close(got, want, atol=1e-3)
+
+
+def test_single_key_shape_uses_the_static_form_and_reads_back():
+    shape = RotoShape(1, "still", [circle_key(1001, 960.0, 540.0, 200.0)])
+    text = nuke.write_to_string([shape], CANONICAL_FORMAT)
+    assert "{px x447a4000\n        {xc2dce9f5 0} {x44700000 x44390000} {x42dce9f5 0}\n" in text
+    assert "{px x447a4000\n        {xc2dce9f5 0} {0 0} {x42dce9f5 0}\n" in text  # feather
+    _, shapes = nuke.read_from_string(text)
+    assert_shapes_close(shapes, [shape], atol=1e-3)
+
+
+def test_reads_the_reference_static_example(shared):
+    snippet = "\n".join(_reference_block("{px x447a4000", 5))
+    assert snippet.startswith("{px x447a4000") and snippet.endswith("x42dce9f5}}")
+    text = (
+        'Roto {\n format "1920 1080 0 0 1920 1080 1 HD_1080"\n curves {{{v x3f99999a}\n'
+        "  {f 0}\n  {n\n   {layer Root\n    {f 512}\n    {t x44700000 x44070000}\n    {a}\n"
+        "    {curvegroup Ellipse1 512 bezier\n     {{cc\n       {f 8192}\n"
+        f"       {snippet}}}\n      idem}}\n     {{tx 1 x44700000 x44070000}}\n"
+        "     {a tt x40800000}}}}}}\n name Roto1\n}\n"
+    )
+    fmt, shapes = nuke.read_from_string(text)
+    assert (fmt.width, fmt.height, fmt.first_frame, fmt.last_frame) == (1920, 1080, 1001, 1001)
+    (shape,) = shapes
+    assert shape.name == "Ellipse1" and [k.frame for k in shape.keys] == [1001]
+    pts = shape.keys[0].points
+    np.testing.assert_allclose(
+        pts[:, 0], [[960, 340], [1160, 540], [960, 740], [760, 540]], atol=1e-3
+    )  # image space, y down: the reference's (960, 740) in Nuke is the top point
+    k = 110.4569
+    np.testing.assert_allclose(pts[0, 1:], [[-k, 0], [k, 0]], atol=1e-3)
+    np.testing.assert_allclose(pts[1, 1:], [[0, -k], [0, k]], atol=1e-3)
+
+
+def test_reads_run_length_constant_slope_and_decimal_items():
+    text = (
+        'Root {\n format "100 50 0 0 100 50 1 tiny"\n first_frame 1\n last_frame 9\n}\n'
+        "RotoPaint {\n curves {{{v x3f99999a} {f 0} {n {layer Root {f 0} {a}\n"
+        "  {curvegroup A 512 bezier {{cc {f 8192} {px {1 5 9}\n"
+        "   {{{0 -}} {{0 -}}}\n"
+        "   {{{x 2 {x41200000 -}} {30.5 -}} {{10 ls 1 rs 1} {x41a00000 x3f800000 1 0 1} {40 -}}}\n"
+        "   {{{0 -}} {{0 -}}}\n"
+        "   {{{1 -} {2 -} {3 -}} {{0 -}}}\n"
+        "   {{{60 -}} {{x 3 {20 -}}}}\n"
+        "   {{{0 -}} {{-1 -} {-2 -} {-3 -}}}\n"
+        "   {{{0 -}} {{0 -}}}\n"
+        "   {{{x42c80000 -}} {{x41f00000 -}}}\n"
+        "   {{{0 -}} {{0 -}}}}} idem} {tx 1 0 0} {a}}}}}}\n}\n"
+    )
+    fmt, (shape,) = nuke.read_from_string(text)
+    assert (fmt.width, fmt.height, fmt.fps, fmt.first_frame, fmt.last_frame) == (100, 50, 24, 1, 9)
+    assert [k.frame for k in shape.keys] == [1, 5, 9]
+    np.testing.assert_allclose(
+        [k.points[0, 0] for k in shape.keys], [[10, 40], [10, 30], [30.5, 10]], atol=1e-4
+    )
+    np.testing.assert_allclose([k.points[1, 1] for k in shape.keys], [[1, 0], [2, 0], [3, 0]])
+    np.testing.assert_allclose([k.points[1, 2] for k in shape.keys], [[0, 1], [0, 2], [0, 3]])
+    np.testing.assert_allclose([k.points[1, 0] for k in shape.keys], [[60, 30]] * 3)
+    np.testing.assert_allclose(shape.keys[2].points[2, 0], [100, 20])
+
+
+def test_names_become_unique_identifiers():
+    names = ["my shape", "my_shape", "1st", "Root", "", "élan"]
+    shapes = [canonical_shape(name=n, object_id=i) for i, n in enumerate(names, 1)]
+    text = nuke.write_to_string(shapes, CANONICAL_FORMAT, node_name="Roto sh-010")
+    got = re.findall(r"\{curvegroup (\S+) 512 bezier", text)
+    assert got == ["my_shape", "my_shape_2", "_1st", "Root_2", "Shape", "_lan"]
+    assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", g) for g in got)
+    assert "\n name Roto_sh_010\n" in text
+    assert [s.name for s in nuke.read_from_string(text)[1]] == got
+
+
+def test_mismatched_point_counts_are_refused():
+    shape = canonical_shape()
+    shape.keys[1] = ShapeKey(1010, shape.keys[1].points[:3])
+    with pytest.raises(ExportError, match="4 control points at frame 1001 but 3 at frame 1010"):
+        nuke.write_to_string([shape], CANONICAL_FORMAT)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ([circle_key(1010, 0, 0, 5), circle_key(1001, 0, 0, 5)], "strictly increase"),
+        ([circle_key(1001, 0, 0, 5), circle_key(1001, 0, 0, 6)], "strictly increase"),
+        ([ShapeKey(1001, np.full((4, 3, 2), np.nan))], "non-finite"),
+        ([ShapeKey(1001, np.full((4, 3, 2), 1e39))], "float32"),
+        ([ShapeKey(1001, np.zeros((2, 3, 2)))], "at least 3"),
+        ([ShapeKey(1001, np.zeros((4, 2)))], r"\(N, 3, 2\)"),
+        ([], "no keys"),
+    ],
+)
+def test_invalid_shapes_are_refused(keys, message):
+    with pytest.raises(ExportError, match=message):
+        nuke.write_to_string([RotoShape(1, "bad", keys)], CANONICAL_FORMAT)
+
+
+def test_bad_version_option_is_refused():
+    with pytest.raises(ExportError, match="13.2 v8"):
+        nuke.write_to_string([canonical_shape()], CANONICAL_FORMAT, nuke_version="13")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("tt x40800000}}}}}}", "tt x40800000}}}}}"), r"line 9, .*never closed"),
+        (lambda t: t + "}\n", r"line 58, column 1: '\}' without a matching"),
+        (lambda t: t.replace("{x447a4000 x447c8000}", "{x447a4000 xZZ}"), "line 25.*'xZZ'"),
+        (lambda t: t.replace("{0 -}}}\n", "{0 -} {0 -}}}\n", 1), "line 26.*3 values for 2 keys"),
+        (lambda t: t.replace(" bezier", " bspline", 1), "only bezier"),
+        (lambda t: t.replace("{f 8192}", "{f 8224}", 1), "open curve"),
+        (lambda t: t.replace('format "1920', 'format "19x20'), "cannot read format"),
+    ],
+)
+def test_malformed_scripts_raise_with_position(edit, message):
+    text = edit((GOLDEN / "canonical.nk").read_text(encoding="utf-8"))
+    with pytest.raises(ExportError, match=message):
+        nuke.read_from_string(text)
+
+
+def test_facade_finds_nuke_and_lists_choices_for_unknown_ones():
+    assert exporters.from_name("nuke") is nuke
+    assert exporters.from_path("/shots/sh010/roto.NK") is nuke
+    with pytest.raises(ExportError, match=r"'\.xyz'.*\.nk.*\.json"):
+        exporters.from_path("roto.xyz")
+    with pytest.raises(ExportError, match="'silhouette'; available: nuke, shapes_json"):
+        exporters.from_name("silhouette")
+
+
+def test_reads_a_pasted_fragment_with_comments_strings_and_other_nodes():
+    body = nuke.write_to_string([canonical_shape()], CANONICAL_FORMAT).split("Roto {", 1)[1]
+    text = (
+        "#! /usr/local/Nuke13.2v8/nuke -nx\n"
+        "set cut_paste_input [stack 0]\nversion 13.2 v8\npush $cut_paste_input\n"
+        'StickyNote {\n inputs 0\n label "roto for \\"sh010\\" \\{v2\\}"\n name Note1\n}\n'
+        'Group {\n name G1\n addUserKnob {26 info l "" +STARTLINE T "a \\[b\\]"}\n}\nend_group\n'
+        "Roto {" + body
+    )
+    fmt, shapes = nuke.read_from_string(text)
+    assert (fmt.width, fmt.height, fmt.first_frame, fmt.last_frame) == (1920, 1080, 1001, 1010)
+    assert_shapes_close(shapes, [canonical_shape()], atol=1e-3)
