@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     yolox_model: Path | None = None
     detector_threshold: float = 0.25
     movie_first_frame: int = 1
-    ocio_config: Path | None = None
+    ocio_config: str | None = None
     trimap_band: int = 12
 
     def resolved_database_url(self) -> str:
