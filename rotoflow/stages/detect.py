@@ -12,6 +12,8 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from models.base import Detector
 from rotoflow.errors import PromptError
 from rotoflow.prompts import ObjectPrompt, ShotPrompts
@@ -65,6 +67,59 @@ def _user_keyframes(obj: ObjectPrompt) -> dict[int, Keyframe]:
     return keys
 
 
+def _classes(detector: Detector, obj: ObjectPrompt, *, has_keyframes: bool) -> list[str]:
+    """Detector classes of an object's text; text beside a box or clicks may match nothing (it
+    then only names the object)."""
+    if not obj.text:
+        return []
+    try:
+        return detector.resolve_text(obj.text)
+    except PromptError:
+        if has_keyframes and obj.frame is None:
+            log.warning(
+                "%s: %r matches no detector class; tracking without re-anchoring",
+                obj.name,
+                obj.text,
+            )
+            return []
+        raise
+
+
+def _detect_box(detector: Detector, image, name: str, classes: list[str], key: Keyframe) -> None:
+    """Set ``key.box`` to the best detection of ``classes`` on ``image``.
+
+    Raises:
+        PromptError: nothing of those classes is found.
+    """
+    find = getattr(detector, "detect_object", None)
+    dets = find(image, classes) if find else detector.detect(image, classes)
+    if len(dets) == 0:
+        raise PromptError(
+            f"object {name!r}: no {' or '.join(classes)} found on frame {key.frame}; "
+            "give a box instead (--box x0,y0,x1,y1)"
+        )
+    i = pick_subject(dets.boxes, dets.scores)
+    key.box = [float(v) for v in dets.boxes[i]]
+    key.source, key.score = f"text:{dets.labels[i]}", float(dets.scores[i])
+    log.info("%s: %s %.2f at %s on frame %d", name, dets.labels[i], key.score, key.box, key.frame)
+
+
+def pick_subject(boxes: np.ndarray, scores: np.ndarray, ratio: float = 0.5) -> int:
+    """Index of the detection a text prompt means: the largest box among those scoring at least
+    ``ratio`` times the best score.
+
+    A shot's subject is usually the largest instance of its class in frame (the dancer, not the
+    onlookers behind), while the detector's best score often goes to a smaller, sharper one.
+
+    Args:
+        boxes: ``(N, 4)`` boxes ``(x0, y0, x1, y1)`` in plate pixels, ``N >= 1``.
+        scores: ``(N,)`` scores.
+    """
+    strong = np.flatnonzero(scores >= ratio * scores.max())
+    areas = (boxes[strong, 2] - boxes[strong, 0]) * (boxes[strong, 3] - boxes[strong, 1])
+    return int(strong[np.argmax(areas)])
+
+
 def run(
     prompts: ShotPrompts,
     ingest_out: StageOutput,
@@ -87,30 +142,14 @@ def run(
     objects: list[ObjectKeys] = []
     with ingest.open_proxies(ingest_out) as plate:
         for obj in prompts.objects:
-            classes = detector.resolve_text(obj.text) if obj.text else []
             keys = _user_keyframes(obj)
+            classes = _classes(detector, obj, has_keyframes=bool(keys))
             text_frame = obj.frame if obj.frame is not None else info.first_frame
-            if obj.text and (obj.frame is not None or not keys):
-                if text_frame not in keys or keys[text_frame].box is None:
-                    image = plate.read(text_frame)
-                    find = getattr(detector, "detect_object", None)
-                    dets = find(image, classes) if find else detector.detect(image, classes)
-                    if len(dets) == 0:
-                        raise PromptError(
-                            f"object {obj.name!r}: no {' or '.join(classes)} found on frame "
-                            f"{text_frame}; give a box instead (--box x0,y0,x1,y1)"
-                        )
-                    k = keys.setdefault(text_frame, Keyframe(frame=text_frame))
-                    k.box = [float(v) for v in dets.boxes[0]]
-                    k.source = f"text:{dets.labels[0]}"
-                    k.score = float(dets.scores[0])
-                    log.info(
-                        "object %s: %s %.2f at %s on frame %d",
-                        obj.name, dets.labels[0], k.score, k.box, text_frame,
-                    )
-            objects.append(
-                ObjectKeys(obj.id, obj.name, classes, [keys[f] for f in sorted(keys)])
-            )
+            needs_box = text_frame not in keys or keys[text_frame].box is None
+            if obj.text and (obj.frame is not None or not keys) and needs_box:
+                keys.setdefault(text_frame, Keyframe(frame=text_frame))
+                _detect_box(detector, plate.read(text_frame), obj.name, classes, keys[text_frame])
+            objects.append(ObjectKeys(obj.id, obj.name, classes, [keys[f] for f in sorted(keys)]))
     with ws.staging(STAGE, key) as tmp:
         (tmp / KEYFRAMES).write_text(
             json.dumps({"objects": [asdict(o) for o in objects]}, indent=1)
