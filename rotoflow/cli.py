@@ -6,6 +6,7 @@ print one line on stderr and exit with status 2; other failures exit with status
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -73,7 +74,9 @@ def build_prompts(
             "text": prompt,
             "frame": frame if prompt else None,
             "boxes": [
-                dict(zip(("x0", "y0", "x1", "y1"), _floats(b, 4, "--box"), strict=True), frame=frame)
+                dict(
+                    zip(("x0", "y0", "x1", "y1"), _floats(b, 4, "--box"), strict=True), frame=frame
+                )
                 for b in boxes
             ],
             "points": [
@@ -105,6 +108,9 @@ class _Bars:
 
 
 def _quiet_prefect(verbose: bool) -> None:
+    # With no server configured Prefect starts a temporary one; its first start migrates a fresh
+    # database, which takes longer than Prefect's 20 s default on a busy laptop.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     # Prefect's console handler prints every task's traceback; the one-line error is ours.
     # Logs still reach the Prefect API (the UI) in full.
     if not verbose:
@@ -113,15 +119,29 @@ def _quiet_prefect(verbose: bool) -> None:
 
 @app.command()
 def run(
-    plate: Annotated[str, typer.Argument(help="Movie file, sequence (sh010.####.exr), member file or folder.")],
+    plate: Annotated[
+        str, typer.Argument(help="Movie file, sequence (sh010.####.exr), member file or folder.")
+    ],
     prompt: Annotated[str | None, typer.Option(help="Text prompt, e.g. 'the dancer'.")] = None,
-    box: Annotated[list[str], typer.Option(help="Box x0,y0,x1,y1 in plate pixels (repeatable).")] = [],  # noqa: B006
-    point: Annotated[list[str], typer.Option(help="Positive click x,y in plate pixels (repeatable).")] = [],  # noqa: B006
+    box: Annotated[
+        list[str], typer.Option(help="Box x0,y0,x1,y1 in plate pixels (repeatable).")
+    ] = [],  # noqa: B006
+    point: Annotated[
+        list[str], typer.Option(help="Positive click x,y in plate pixels (repeatable).")
+    ] = [],  # noqa: B006
     negative: Annotated[list[str], typer.Option(help="Negative click x,y (repeatable).")] = [],  # noqa: B006
-    frame: Annotated[int | None, typer.Option(help="Plate frame of the prompt (default: first frame).")] = None,
-    name: Annotated[str | None, typer.Option(help="Object name (default: from the prompt).")] = None,
-    prompts: Annotated[Path | None, typer.Option(help="JSON file of ShotPrompts (several objects).")] = None,
-    models: Annotated[str | None, typer.Option(help="Model set (default: ROTOFLOW_MODELS, 'lite').")] = None,
+    frame: Annotated[
+        int | None, typer.Option(help="Plate frame of the prompt (default: first frame).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Object name (default: from the prompt).")
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="JSON file of ShotPrompts (several objects).")
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Model set (default: ROTOFLOW_MODELS, 'lite').")
+    ] = None,
     shot: Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")] = None,
     project: Annotated[str | None, typer.Option(help="Project name.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output root folder.")] = None,
@@ -150,12 +170,17 @@ def run(
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
     columns = (
-        TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
     )
     try:
-        with Progress(*columns, console=err, transient=False) as bars:
-            with progress_mod.reporting(_Bars(bars)):
-                result = roto_shot(job)
+        with (
+            Progress(*columns, console=err, transient=False) as bars,
+            progress_mod.reporting(_Bars(bars)),
+        ):
+            result = roto_shot(job)
     except RotoflowError as exc:
         _fail(describe_error(exc), EXIT_INPUT)
     except Exception as exc:
@@ -188,24 +213,44 @@ def status(
     for sh, p in shots:
         frames = f"{sh.first_frame}-{sh.last_frame}" if sh.first_frame is not None else ""
         size = f"{sh.width}x{sh.height}" if sh.width else ""
-        t.add_row(p.name, sh.name, sh.status.value, frames, size,
-                  f"{sh.updated_at:%Y-%m-%d %H:%M}", sh.error or "")
+        t.add_row(
+            p.name,
+            sh.name,
+            sh.status.value,
+            frames,
+            size,
+            f"{sh.updated_at:%Y-%m-%d %H:%M}",
+            sh.error or "",
+        )
     out.print(t)
     t = Table(title="Jobs")
     for c in ("job", "shot", "status", "seconds", "models", "error"):
         t.add_column(c)
     for j in jobs:
         secs = sum(v for k, v in (j.timings or {}).items())
-        t.add_row(str(j.id), names.get(j.shot_id, "?"), j.status.value, f"{secs:.1f}",
-                  ", ".join(sorted(set((j.models or {}).values()))), j.error or "")
+        t.add_row(
+            str(j.id),
+            names.get(j.shot_id, "?"),
+            j.status.value,
+            f"{secs:.1f}",
+            ", ".join(sorted(set((j.models or {}).values()))),
+            j.error or "",
+        )
     out.print(t)
 
 
 @app.command("eval")
 def evaluate(
-    pred_dir: Annotated[Path, typer.Argument(help="Predicted masks (one object), e.g. masks/<object>.")],
-    gt_dir: Annotated[Path, typer.Argument(help="Ground-truth masks, e.g. DAVIS Annotations/480p/<seq>.")],
-    exclude_frame: Annotated[list[int] | None, typer.Option(help="Prompted frame(s) to exclude (default: the first ground-truth frame).")] = None,
+    pred_dir: Annotated[
+        Path, typer.Argument(help="Predicted masks (one object), e.g. masks/<object>.")
+    ],
+    gt_dir: Annotated[
+        Path, typer.Argument(help="Ground-truth masks, e.g. DAVIS Annotations/480p/<seq>.")
+    ],
+    exclude_frame: Annotated[
+        list[int] | None,
+        typer.Option(help="Prompted frame(s) to exclude (default: the first ground-truth frame)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     frames: Annotated[bool, typer.Option(help="List every frame, not only the means.")] = True,
 ) -> None:
@@ -219,7 +264,7 @@ def evaluate(
     except RotoflowError as exc:
         _fail(str(exc), EXIT_INPUT)
     if as_json:
-        sys.stdout.write(json.dumps(score.as_dict(), indent=1) + "\n")
+        sys.stdout.write(json.dumps(dataclasses.asdict(score), indent=1) + "\n")
         return
     t = Table(title=f"{pred_dir} vs {gt_dir}")
     for c in ("frame", "J", "F", "J&F"):
