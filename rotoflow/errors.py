@@ -24,3 +24,7 @@ class ExportError(RotoflowError):
 
 class ConfigError(RotoflowError):
     """A setting has an invalid value."""
+
+
+class GeometryError(RotoflowError, ValueError):
+    """Invalid input to a geometry function (wrong array shape, too few control points)."""
