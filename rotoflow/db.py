@@ -23,7 +23,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Status of a shot or a job."""
 
     pending = "pending"
@@ -135,9 +135,7 @@ def get_or_create_project(s: Session, name: str) -> Project:
 
 
 def get_or_create_shot(s: Session, project: Project, name: str, plate_path: str) -> Shot:
-    shot = s.exec(
-        select(Shot).where(Shot.project_id == project.id, Shot.name == name)
-    ).first()
+    shot = s.exec(select(Shot).where(Shot.project_id == project.id, Shot.name == name)).first()
     if shot is None:
         shot = Shot(project_id=project.id, name=name, plate_path=plate_path)
         s.add(shot)

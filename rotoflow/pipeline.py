@@ -76,11 +76,18 @@ def stage_keys(
     v = __version__
     k: dict[str, str] = {}
     k["ingest"] = fingerprint(
-        "ingest", v, plate_fingerprint, settings_used.get("movie_first_frame"),
+        "ingest",
+        v,
+        plate_fingerprint,
+        settings_used.get("movie_first_frame"),
         settings_used.get("ocio_config"),
     )
     k["detect"] = fingerprint(
-        "detect", v, k["ingest"], prompts.model_dump(mode="json"), provenance["detector"],
+        "detect",
+        v,
+        k["ingest"],
+        prompts.model_dump(mode="json"),
+        provenance["detector"],
         settings_used.get("detector_threshold"),
     )
     k["segment"] = fingerprint("segment", v, k["detect"], provenance["segmenter"])

@@ -68,7 +68,6 @@ class ObjectPrompt(BaseModel):
         return self
 
 
-
 class ShotPrompts(BaseModel):
     """The prompts of one shot: one entry per object."""
 

@@ -91,7 +91,10 @@ def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]
     with db.session(url) as s:
         job = s.get(db.Job, job_id)
         job.status, job.error, job.timings, job.finished_at = (
-            db.Status.failed, reason, timings, db.utcnow(),
+            db.Status.failed,
+            reason,
+            timings,
+            db.utcnow(),
         )
         sh = s.get(db.Shot, job.shot_id)
         sh.status, sh.error, sh.updated_at = db.Status.failed, reason, db.utcnow()

@@ -93,8 +93,12 @@ def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
 def ingest_task(job: ResolvedJob, keys: dict[str, str]) -> StageOutput:
     with prefect_progress("ingest"):
         return ingest.run(
-            job.plate, job.prompts, _ws(job), keys["ingest"],
-            movie_first_frame=job.movie_first_frame, ocio_config=job.ocio_config,
+            job.plate,
+            job.prompts,
+            _ws(job),
+            keys["ingest"],
+            movie_first_frame=job.movie_first_frame,
+            ocio_config=job.ocio_config,
         )
 
 
@@ -136,8 +140,13 @@ def vectorize_task(
     return vectorize.run(ing, det, prop, _ws(job), keys["vectorize"])
 
 
-@task(name="export", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
-      retry_condition_fn=transient_only)
+@task(
+    name="export",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+)
 def export_task(
     job: ResolvedJob,
     keys: dict[str, str],
@@ -150,15 +159,24 @@ def export_task(
     return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys["export"])
 
 
-@task(name="record", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
-      retry_condition_fn=transient_only)
+@task(
+    name="record",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+)
 def record(
     job: ResolvedJob, job_id: int, ing: StageOutput, exp: StageOutput, timings: dict[str, float]
 ) -> int:
     """Record the published outputs (with sha256) and mark the job and shot done."""
     n = records.record_outputs(
-        job.database_url, job_id, Path(job.shot_dir), ingest.plate_info(ing),
-        exp.details["outputs"], timings,
+        job.database_url,
+        job_id,
+        Path(job.shot_dir),
+        ingest.plate_info(ing),
+        exp.details["outputs"],
+        timings,
     )
     get_run_logger().info("recorded %d outputs for shot %s (job %d)", n, job.shot, job_id)
     return n

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+
+# Prefect reads its settings when first imported: keep test runs out of the user's ~/.prefect and
+# off any configured server (tests that need a server start their own).
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="rotoflow-test-prefect-")
+os.environ.pop("PREFECT_API_URL", None)
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 import pytest
 

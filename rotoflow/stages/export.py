@@ -49,11 +49,21 @@ def run(
     for shape in shapes:
         for frame in info.frame_range:
             name = output_name(shape.name, frame, info.padding, "png")
-            add("mask", shape.object_id, frame, f"masks/{shape.name}/{name}",
-                propagate.mask_path(propagate_out, shape.name, frame))
+            add(
+                "mask",
+                shape.object_id,
+                frame,
+                f"masks/{shape.name}/{name}",
+                propagate.mask_path(propagate_out, shape.name, frame),
+            )
             name = output_name(shape.name, frame, info.padding, "exr")
-            add("alpha", shape.object_id, frame, f"alpha/{shape.name}/{name}",
-                matte.alpha_path(matte_out, shape.name, frame))
+            add(
+                "alpha",
+                shape.object_id,
+                frame,
+                f"alpha/{shape.name}/{name}",
+                matte.alpha_path(matte_out, shape.name, frame),
+            )
     add("nuke", None, None, f"roto/{shot_name}.nk", done.dir / f"{shot_name}.nk")
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
     publish_tree(sources, ws.root)

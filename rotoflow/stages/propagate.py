@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from exporters.mattes import output_name, read_mask_png, write_mask_png
-from models.base import Detector, TrackHint, Tracker
+from models.base import Detector, Tracker, TrackHint
 from rotoflow import progress
 from rotoflow.stages import detect, ingest, segment
 from rotoflow.storage import ShotWorkspace, StageOutput
@@ -70,7 +70,9 @@ def run(
     total = 0
     for obj in objects:
         kf = [k.frame for k in obj.keyframes]
-        total += len(kf) + sum(len(fr) for _, _, fr in _intervals(kf, info.first_frame, info.last_frame))
+        total += len(kf) + sum(
+            len(fr) for _, _, fr in _intervals(kf, info.first_frame, info.last_frame)
+        )
     done_frames = 0
     with ingest.open_proxies(ingest_out) as plate, ws.staging(STAGE, key) as tmp:
         for obj in objects:
@@ -104,7 +106,9 @@ def run(
                     else:
                         prev_key = kf[idx - 1] if idx > 0 else None
                         if prev_key is not None:
-                            fwd = cv2.imread(str(scratch / f"{frame}.png"), cv2.IMREAD_GRAYSCALE) > 0
+                            fwd = (
+                                cv2.imread(str(scratch / f"{frame}.png"), cv2.IMREAD_GRAYSCALE) > 0
+                            )
                             w_fwd = (k - frame) / (k - prev_key)
                             blend = w_fwd * fwd + (1.0 - w_fwd) * mask
                             mask = blend >= 0.5

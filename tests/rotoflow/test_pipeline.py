@@ -44,7 +44,12 @@ def test_keys_are_stable_and_chain_downstream():
     matter = keys(prov={"matter": "m@2"})
     assert [s for s in base if base[s] != matter[s]] == ["matte", "export"]
     tracker = keys(prov={"tracker": "t@2"})
-    assert [s for s in base if base[s] != tracker[s]] == ["propagate", "matte", "vectorize", "export"]
+    assert [s for s in base if base[s] != tracker[s]] == [
+        "propagate",
+        "matte",
+        "vectorize",
+        "export",
+    ]
     plate = keys(plate={"path": "/p", "files": [["a", 1, 3]]})
     assert all(base[s] != plate[s] for s in base)
     text = keys(text="the car")

@@ -45,5 +45,10 @@ def test_invalid_prompts_are_rejected():
         prompts(boxes=[{"x0": 50, "y0": 10, "x1": 10, "y1": 60}])
     with pytest.raises(ValidationError, match="unique"):
         ShotPrompts.model_validate(
-            {"objects": [{"id": 1, "name": "a", "text": "car"}, {"id": 1, "name": "b", "text": "x"}]}
+            {
+                "objects": [
+                    {"id": 1, "name": "a", "text": "car"},
+                    {"id": 1, "name": "b", "text": "x"},
+                ]
+            }
         )

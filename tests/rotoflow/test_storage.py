@@ -41,7 +41,8 @@ def test_publish_replaces_folders_whole_and_links(tmp_path):
         {"masks/obj/obj.1.png": src / "m1.png", "roto/sh.nk": src / "m2.png"}, shot
     )
     assert sorted(p.relative_to(shot).as_posix() for p in published) == [
-        "masks/obj/obj.1.png", "roto/sh.nk",
+        "masks/obj/obj.1.png",
+        "roto/sh.nk",
     ]
     assert not (shot / "masks" / "stale").exists()
     assert (shot / "masks/obj/obj.1.png").read_bytes() == b"one"
