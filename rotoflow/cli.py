@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -107,14 +110,33 @@ class _Bars:
         self.progress.update(self.tasks[label], completed=done, total=total)
 
 
-def _quiet_prefect(verbose: bool) -> None:
+def _prefect_env() -> None:
     # With no server configured Prefect starts a temporary one; its first start migrates a fresh
     # database, which takes longer than Prefect's 20 s default on a busy laptop.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    # Prefect's console handler prints every task's traceback; the one-line error is ours.
-    # Logs still reach the Prefect API (the UI) in full.
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@contextmanager
+def _console_logs(verbose: bool) -> Iterator[None]:
+    """Silence Prefect's console handlers unless ``verbose``: every failed task prints its
+    traceback there, and the user gets our one-line error instead. Logs still reach the Prefect
+    API (the UI) in full."""
+    if verbose:
+        yield
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
+    handlers = {h for lg in loggers for h in lg.handlers if isinstance(h, PrefectConsoleHandler)}
+    levels = {h: h.level for h in handlers}
+    for h in handlers:
+        h.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for h, level in levels.items():
+            h.setLevel(level)
 
 
 @app.command()
@@ -149,7 +171,7 @@ def run(
 ) -> None:
     """Roto a shot: masks, alpha mattes and a Nuke roto script per object."""
     shot_prompts = build_prompts(prompt, box, point, negative, frame, name, prompts)
-    _quiet_prefect(verbose)
+    _prefect_env()
     from pydantic import ValidationError
 
     from flows.roto_shot import roto_shot
@@ -177,6 +199,7 @@ def run(
     )
     try:
         with (
+            _console_logs(verbose),
             Progress(*columns, console=err, transient=False) as bars,
             progress_mod.reporting(_Bars(bars)),
         ):

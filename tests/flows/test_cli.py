@@ -1,0 +1,150 @@
+"""The ``rotoflow`` command on good and bad input: one-line errors, non-zero exits, failed jobs
+recorded with their reason, and nothing published that looks finished."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import av
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from rotoflow import db
+from rotoflow.cli import app
+from rotoflow.settings import get_settings
+from tests.conftest import SHARED, davis_masks
+from tests.flows.helpers import frame_folder, use_home
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("cli")
+    use_home(home)
+    return home
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def last_job(shot: str) -> db.Job:
+    with db.session(get_settings().resolved_database_url()) as s:
+        sh = s.exec(select(db.Shot).where(db.Shot.name == shot)).one()
+        job = s.exec(
+            select(db.Job).where(db.Job.shot_id == sh.id).order_by(db.Job.id.desc())
+        ).first()
+        assert sh.status == job.status
+        return job
+
+
+def assert_failed_cleanly(result, home: Path, shot: str, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    # stderr may hold the progress bars drawn before the failure; the error is one line, the last.
+    lines = result.stderr.strip().splitlines()
+    assert [line for line in lines if "error" in line.lower()] == lines[-1:], lines
+    message = lines[-1]
+    assert message.startswith("error: ")
+    for w in words:
+        assert w in message, message
+    job = last_job(shot)
+    assert job.status == db.Status.failed
+    assert job.error and job.error in message
+    shot_dir = home / "out" / shot
+    for published in ("masks", "alpha", "roto"):
+        assert not (shot_dir / published).exists()
+    assert not list(shot_dir.glob(".rotoflow/*.partial-*"))
+
+
+def test_truncated_movie(home, tmp_path):
+    data = (SHARED / "data/sam2/bedroom.mp4").read_bytes()
+    clip = tmp_path / "trunc.mp4"
+    clip.write_bytes(data[: len(data) // 2])
+    result = invoke("run", str(clip), "--prompt", "person")
+    assert_failed_cleanly(result, home, "trunc", "trunc.mp4")
+
+
+def test_empty_folder(home, tmp_path):
+    (tmp_path / "empty_plate").mkdir()
+    result = invoke("run", str(tmp_path / "empty_plate"), "--prompt", "person")
+    assert_failed_cleanly(result, home, "empty_plate", "empty_plate", "empty")
+
+
+def test_sequence_with_a_missing_frame(home, tmp_path):
+    plate = frame_folder("car-shadow", tmp_path / "gappy", range(10))
+    (plate / "00005.jpg").unlink()
+    result = invoke("run", str(plate), "--prompt", "car")
+    assert_failed_cleanly(result, home, "gappy", "missing")
+    assert re.search(r"\b5\b", result.stderr)
+
+
+def test_text_prompt_that_matches_nothing(home, tmp_path):
+    plate = frame_folder("car-shadow", tmp_path / "nothing", range(5))
+    result = invoke("run", str(plate), "--prompt", "unicorn")
+    assert_failed_cleanly(result, home, "nothing", "unicorn", "--box", "person")
+
+
+def test_box_outside_the_frame(home, tmp_path):
+    plate = frame_folder("car-shadow", tmp_path / "offscreen", range(5))
+    result = invoke("run", str(plate), "--box", "900,10,1000,50")
+    assert_failed_cleanly(result, home, "offscreen", "outside the 854x480 frame")
+
+
+def test_frame_outside_the_plate(home, tmp_path):
+    plate = frame_folder("car-shadow", tmp_path / "short", range(5))
+    result = invoke("run", str(plate), "--prompt", "car", "--frame", "12")
+    assert_failed_cleanly(result, home, "short", "frame 12", "0-4")
+
+
+def test_malformed_box_is_rejected_before_any_work(home, tmp_path):
+    result = invoke("run", str(tmp_path), "--box", "1,2,3")
+    assert result.exit_code == 2
+    assert "--box" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def short_movie(path: Path, frames: int) -> Path:
+    """The first ``frames`` frames of bedroom.mp4, re-encoded with PyAV."""
+    with av.open(str(SHARED / "data/sam2/bedroom.mp4")) as src, av.open(str(path), "w") as dst:
+        stream = src.streams.video[0]
+        out = dst.add_stream("libx264", rate=stream.average_rate)
+        out.width, out.height, out.pix_fmt = stream.width, stream.height, "yuv420p"
+        for i, frame in enumerate(src.decode(stream)):
+            if i == frames:
+                break
+            for packet in out.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+        for packet in out.encode():
+            dst.mux(packet)
+    return path
+
+
+def test_movie_file_writes_every_output(home, tmp_path):
+    clip = short_movie(tmp_path / "bedroom_short.mp4", 8)
+    result = invoke("run", str(clip), "--prompt", "person")
+    assert result.exit_code == 0, result.output
+    shot = home / "out" / "bedroom_short"
+    masks = sorted(p.name for p in (shot / "masks" / "person").iterdir())
+    alphas = sorted(p.name for p in (shot / "alpha" / "person").iterdir())
+    assert len(masks) == len(alphas) == 8
+    assert re.fullmatch(r"person\.0*1\.png", masks[0]) and re.fullmatch(
+        r"person\.0*8\.png", masks[-1]
+    )
+    assert (shot / "roto" / "bedroom_short.nk").is_file()
+    assert last_job("bedroom_short").status == db.Status.done
+
+
+def test_status_lists_shots_and_jobs(home):
+    result = invoke("status")
+    assert result.exit_code == 0
+    assert "bedroom_short" in result.stdout and "failed" in result.stdout
+
+
+def test_eval_prints_j_and_f(home, tmp_path):
+    result = invoke(
+        "eval", str(davis_masks("car-shadow")), str(davis_masks("car-shadow")), "--json"
+    )
+    assert result.exit_code == 0
+    assert '"jf": 1.0' in result.stdout.replace("1.0000", "1.0")

@@ -1,0 +1,101 @@
+"""The roto flow against a running Prefect server (the studio set-up), not the ephemeral API."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import YOLOX
+from tests.flows.helpers import frame_folder
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    proc = subprocess.Popen(
+        [
+            str(BIN / "prefect"),
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ui",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"prefect server did not start on port {port}")
+            time.sleep(1)
+        yield api
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_cli_run_is_recorded_on_the_server(server, tmp_path):
+    plate = frame_folder("car-shadow", tmp_path / "served", range(6))
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": server,
+        "ROTOFLOW_HOME": str(tmp_path / "home"),
+        "ROTOFLOW_OUTPUT_ROOT": str(tmp_path / "out"),
+        "ROTOFLOW_YOLOX_MODEL": str(YOLOX),
+    }
+    run = subprocess.run(
+        [str(BIN / "rotoflow"), "run", str(plate), "--prompt", "car"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "out/served/roto/served.nk").is_file()
+    flows = httpx.post(f"{server}/flows/filter", json={}).json()
+    assert [f["name"] for f in flows] == ["roto-shot"]
+    runs = httpx.post(f"{server}/flow_runs/filter", json={}).json()
+    assert [r["state_type"] for r in runs] == ["COMPLETED"]
+    tasks = httpx.post(f"{server}/task_runs/filter", json={}).json()
+    names = {t["task_key"].split("-")[0] for t in tasks}
+    completed = {t["name"].rsplit("-", 1)[0] for t in tasks if t["state_type"] == "COMPLETED"}
+    assert {
+        "ingest",
+        "detect",
+        "segment",
+        "propagate",
+        "matte",
+        "vectorize",
+        "export",
+        "record",
+    } <= completed, (names, completed)
