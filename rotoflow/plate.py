@@ -290,6 +290,8 @@ class MoviePlate(Plate):
                     container = av.open(str(self._path), mode="r")
                 except (av.error.FFmpegError, OSError) as exc:
                     detail = logs[-1][2].strip() if logs else exc.strerror or str(exc)
+                    if "moov atom" not in detail and _lacks_moov(self._path):
+                        detail = "moov atom not found"
                     hint = " (truncated or unfinished file)" if "moov atom" in detail else ""
                     what = "not a readable movie"
                     if self._path.suffix.lower() not in MOVIE_SUFFIXES:
@@ -389,3 +391,27 @@ def _rgb(frame: av.VideoFrame, fmt: str) -> np.ndarray:
     if frame.colorspace == 2 and frame.height >= 720:  # AVCOL_SPC_UNSPECIFIED
         options["src_colorspace"] = av.video.reformatter.Colorspace.ITU709
     return frame.to_ndarray(format=fmt, **options)
+
+
+def _lacks_moov(path: Path) -> bool:
+    """True for an ISO base media file (MP4, MOV) whose top-level boxes hold no ``moov`` box, the
+    index a recorder writes last: the file was cut short (ISO/IEC 14496-12, section 4.2)."""
+    if path.suffix.lower() not in {".mp4", ".mov", ".m4v"}:
+        return False
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        pos = 0
+        while pos + 8 <= size:
+            fh.seek(pos)
+            header = fh.read(16)
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if kind == b"moov":
+                return False
+            if length == 1 and len(header) == 16:
+                length = int.from_bytes(header[8:16], "big")
+            elif length == 0:
+                break
+            if length < 8:
+                break
+            pos += length
+    return True
