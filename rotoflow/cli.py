@@ -121,22 +121,17 @@ def _prefect_env() -> None:
 def _console_logs(verbose: bool) -> Iterator[None]:
     """Silence Prefect's console handlers unless ``verbose``: every failed task prints its
     traceback there, and the user gets our one-line error instead. Logs still reach the Prefect
-    API (the UI) in full."""
-    if verbose:
-        yield
-        return
-    from prefect.logging.handlers import PrefectConsoleHandler
+    API (the UI) in full. They stay silent until the process ends, which also keeps Prefect's
+    "stopping temporary server" line from trailing our summary."""
+    if not verbose:
+        from prefect.logging.handlers import PrefectConsoleHandler
 
-    loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
-    handlers = {h for lg in loggers for h in lg.handlers if isinstance(h, PrefectConsoleHandler)}
-    levels = {h: h.level for h in handlers}
-    for h in handlers:
-        h.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        for h, level in levels.items():
-            h.setLevel(level)
+        loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
+        for lg in loggers:
+            for h in lg.handlers:
+                if isinstance(h, PrefectConsoleHandler):
+                    h.setLevel(logging.CRITICAL + 1)
+    yield
 
 
 @app.command()
