@@ -18,12 +18,16 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import davis as _davis_bench  # noqa: E402  (the sequence -> prompt table lives there)
 
 REPO = Path(__file__).resolve().parents[1]
 DAVIS = REPO.parent / "shared" / "data" / "davis2016"
@@ -42,18 +46,7 @@ SEQUENCES = [
 
 
 #: COCO class of each sequence's object (None: prompt with the ground-truth box), as in davis.py.
-CLASSES = {
-    "blackswan": "bird",
-    "bmx-trees": "person",
-    "breakdance": "person",
-    "camel": None,
-    "car-roundabout": "car",
-    "car-shadow": "car",
-    "cows": "cow",
-    "dance-twirl": "person",
-    "dog": "dog",
-    "drift-chicane": "car",
-}
+CLASSES = _davis_bench.PROMPTS
 YOLOX = REPO.parent / "shared" / "models" / "yolox-nano" / "yolox_nano.onnx"
 
 
