@@ -284,7 +284,7 @@ def evaluate(
     if as_json:
         sys.stdout.write(json.dumps(dataclasses.asdict(score), indent=1) + "\n")
         return
-    t = Table(title=f"{pred_dir} vs {gt_dir}")
+    t = Table(title=f"{pred_dir.name} vs ground truth {gt_dir.name}")
     for c in ("frame", "J", "F", "J&F"):
         t.add_column(c, justify="right")
     if frames:
