@@ -35,9 +35,11 @@ def read_mask(out: StageOutput, object_name: str, frame: int) -> np.ndarray:
 
 
 def _intervals(keyframes: list[int], first: int, last: int):
-    """``(start_key, end_key_or_None, frames)`` runs: forward runs then backward runs.
+    """The tracking runs for sorted ``keyframes`` on a plate ``first``..``last``.
 
-    Yields tuples ``(direction, keyframe, frames_after_keyframe_in_order)``.
+    Yields ``(direction, keyframe, frames)``: from each keyframe a forward run up to the frame
+    before the next keyframe (or ``last``) and a backward run down to the frame after the previous
+    keyframe (or ``first``), frames in tracking order; a run may be empty.
     """
     for i, k in enumerate(keyframes):
         nxt = keyframes[i + 1] if i + 1 < len(keyframes) else None

@@ -148,3 +148,35 @@ def test_eval_prints_j_and_f(home, tmp_path):
     )
     assert result.exit_code == 0
     assert '"jf": 1.0' in result.stdout.replace("1.0000", "1.0")
+
+
+def test_several_objects_and_keyframes_from_a_prompts_file(home, tmp_path):
+    """Two objects: one boxed on two keyframes (forward and backward propagation blended between
+    them), one given by text; each gets its own masks, alpha and roto shape."""
+    from exporters import nuke
+    from rotoflow.evaluation import read_mask, region_similarity
+
+    plate = frame_folder("car-roundabout", tmp_path / "roundabout", range(8))
+    prompts = tmp_path / "objects.json"
+    prompts.write_text(
+        '{"objects": ['
+        '{"id": 1, "name": "hero_car", "boxes": ['
+        '{"frame": 0, "x0": 250, "y0": 177, "x1": 690, "y1": 358},'
+        '{"frame": 5, "x0": 220, "y0": 173, "x1": 673, "y1": 356}]},'
+        '{"id": 2, "name": "car", "text": "car", "points": [{"frame": 3, "x": 470, "y": 270}]}'
+        "]}"
+    )
+    result = invoke("run", str(plate), "--prompts", str(prompts))
+    assert result.exit_code == 0, result.output
+    shot = home / "out" / "roundabout"
+    for name in ("hero_car", "car"):
+        assert len(list((shot / "masks" / name).iterdir())) == 8
+        assert len(list((shot / "alpha" / name).iterdir())) == 8
+    # Frames between the two keyframes get both directions; all should follow the car.
+    for frame in (1, 2, 3, 4, 6, 7):
+        pred = read_mask(shot / "masks" / "hero_car" / f"hero_car.{frame:05d}.png")
+        gt = read_mask(davis_masks("car-roundabout") / f"{frame:05d}.png")
+        assert region_similarity(pred, gt) > 0.6, frame
+    _, shapes = nuke.read_from_string((shot / "roto" / "roundabout.nk").read_text())
+    assert sorted(s.name for s in shapes) == ["car", "hero_car"]
+    assert all(len(s.keys) == 8 for s in shapes)
