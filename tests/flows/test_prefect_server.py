@@ -99,3 +99,6 @@ def test_cli_run_is_recorded_on_the_server(server, tmp_path):
         "export",
         "record",
     } <= completed, (names, completed)
+    artifacts = httpx.post(f"{server}/artifacts/filter", json={}).json()
+    progress = [a for a in artifacts if a["type"] == "progress"]
+    assert progress and max(a["data"] for a in progress) == 100.0
