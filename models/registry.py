@@ -3,7 +3,6 @@ all on CPU. Other sets plug in here under their own names."""
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -76,8 +75,3 @@ def load_model_set(name: str, settings: Settings) -> ModelSet:
     if name not in AVAILABLE:
         raise ModelNotAvailable(f"unknown model set {name!r}; available: {', '.join(AVAILABLE)}")
     return _cached(name, settings.model_dump_json())
-
-
-def weights_version(path: str | Path) -> str:
-    """First 12 hex digits of a weights file's sha256 (model provenance)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]

@@ -245,7 +245,7 @@ def status(
     for c in ("job", "shot", "status", "seconds", "models", "error"):
         t.add_column(c)
     for j in jobs:
-        secs = sum(v for k, v in (j.timings or {}).items())
+        secs = sum((j.timings or {}).values())
         t.add_row(
             str(j.id),
             names.get(j.shot_id, "?"),

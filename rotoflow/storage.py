@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,14 +117,41 @@ class ShotWorkspace:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def commit(self, tmp: Path, out: StageOutput) -> StageOutput:
-        """Write the manifest into ``tmp`` and move it to the finished name."""
-        final = self.stage_dir(out.stage, out.key)
+    def commit(
+        self,
+        tmp: Path,
+        stage: str,
+        key: str,
+        *,
+        started: float,
+        n_frames: int,
+        details: dict[str, Any] | None = None,
+    ) -> StageOutput:
+        """Write the manifest into ``tmp`` and move it to the finished name.
+
+        Args:
+            tmp: The folder from :meth:`staging`.
+            stage: Stage name.
+            key: The stage run's cache key.
+            started: ``time.perf_counter()`` when the stage started (the manifest records the
+                seconds since).
+            n_frames: Frames the stage covered.
+            details: Small stage-specific facts.
+        """
+        final = self.stage_dir(stage, key)
+        out = StageOutput(
+            stage=stage,
+            key=key,
+            path=str(final),
+            n_frames=n_frames,
+            seconds=time.perf_counter() - started,
+            details=details or {},
+        )
         (tmp / MANIFEST).write_text(out.model_dump_json(indent=1))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        return out.model_copy(update={"path": str(final)})
+        return out
 
 
 def publish_tree(sources: dict[str, Path], dest_root: Path) -> list[Path]:

@@ -154,12 +154,11 @@ def run(
         (tmp / KEYFRAMES).write_text(
             json.dumps({"objects": [asdict(o) for o in objects]}, indent=1)
         )
-        out = StageOutput(
-            stage=STAGE,
-            key=key,
-            path=str(tmp),
+        return ws.commit(
+            tmp,
+            STAGE,
+            key,
+            started=t0,
             n_frames=sum(len(o.keyframes) for o in objects),
-            seconds=time.perf_counter() - t0,
             details={"detector": f"{detector.name}@{detector.version}"},
         )
-        return ws.commit(tmp, out)

@@ -36,9 +36,7 @@ def run(
         with ws.staging(STAGE, key) as tmp:
             script = nuke.write_to_string(shapes, fmt, node_name=f"Roto_{shot_name}")
             atomic_write_text(tmp / f"{shot_name}.nk", script)
-            done = ws.commit(
-                tmp, StageOutput(stage=STAGE, key=key, path=str(tmp), n_frames=info.n_frames)
-            )
+            done = ws.commit(tmp, STAGE, key, started=t0, n_frames=info.n_frames)
     sources: dict[str, Path] = {}
     rows: list[list] = []
 

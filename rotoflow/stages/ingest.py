@@ -119,13 +119,7 @@ def run(
                     f"{info.path}: decoded {n} frames, expected {total} "
                     f"({info.first_frame}-{info.last_frame}); the file may be truncated"
                 )
-            out = StageOutput(
-                stage=STAGE,
-                key=key,
-                path=str(tmp),
-                n_frames=n,
-                seconds=time.perf_counter() - t0,
-                details={"plate": dataclasses.asdict(info)},
-            )
             log.info("ingested %s: %d frames %dx%d", info.path, n, info.width, info.height)
-            return ws.commit(tmp, out)
+            return ws.commit(
+                tmp, STAGE, key, started=t0, n_frames=n, details={"plate": dataclasses.asdict(info)}
+            )

@@ -47,12 +47,11 @@ def run(
                 )
                 n += 1
                 progress.report("matte", n, total)
-        out = StageOutput(
-            stage=STAGE,
-            key=key,
-            path=str(tmp),
+        return ws.commit(
+            tmp,
+            STAGE,
+            key,
+            started=t0,
             n_frames=info.n_frames,
-            seconds=time.perf_counter() - t0,
             details={"matter": f"{matter.name}@{matter.version}", "padding": info.padding},
         )
-        return ws.commit(tmp, out)

@@ -120,16 +120,15 @@ def run(
             for f in scratch.iterdir():
                 f.unlink()
             scratch.rmdir()
-        out = StageOutput(
-            stage=STAGE,
-            key=key,
-            path=str(tmp),
+        return ws.commit(
+            tmp,
+            STAGE,
+            key,
+            started=t0,
             n_frames=info.n_frames,
-            seconds=time.perf_counter() - t0,
             details={
                 "tracker": f"{tracker.name}@{tracker.version}",
                 "padding": info.padding,
                 "objects": [o.name for o in objects],
             },
         )
-        return ws.commit(tmp, out)

@@ -62,12 +62,11 @@ def run(
                 write_mask_png(tmp / obj.name / f"{k.frame}.png", mask)
                 n += 1
                 progress.report("segment", n, total)
-        out = StageOutput(
-            stage=STAGE,
-            key=key,
-            path=str(tmp),
+        return ws.commit(
+            tmp,
+            STAGE,
+            key,
+            started=t0,
             n_frames=n,
-            seconds=time.perf_counter() - t0,
             details={"segmenter": f"{segmenter.name}@{segmenter.version}"},
         )
-        return ws.commit(tmp, out)

@@ -41,12 +41,11 @@ def run(
         shapes.append(fit_shape(masks(obj.name), obj.id, obj.name))
     with ws.staging(STAGE, key) as tmp:
         atomic_write_text(tmp / SHAPES, shapes_json.write_to_string(shapes, info.format))
-        out = StageOutput(
-            stage=STAGE,
-            key=key,
-            path=str(tmp),
+        return ws.commit(
+            tmp,
+            STAGE,
+            key,
+            started=t0,
             n_frames=info.n_frames,
-            seconds=time.perf_counter() - t0,
             details={"points": {s.name: s.n_points for s in shapes}},
         )
-        return ws.commit(tmp, out)

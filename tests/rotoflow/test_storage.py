@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from rotoflow.storage import ShotWorkspace, StageOutput, fingerprint, publish_tree, sha256_file
+from rotoflow.storage import ShotWorkspace, fingerprint, publish_tree, sha256_file
 
 
 def test_failed_stage_leaves_no_finished_folder(tmp_path):
@@ -19,7 +19,7 @@ def test_committed_stage_is_found_by_its_key_only(tmp_path):
     key = fingerprint("matte", 1)
     with ws.staging("matte", key) as tmp:
         (tmp / "a.exr").write_bytes(b"half")
-        out = ws.commit(tmp, StageOutput(stage="matte", key=key, path=str(tmp), n_frames=3))
+        out = ws.commit(tmp, "matte", key, started=0.0, n_frames=3)
     assert (out.dir / "a.exr").read_bytes() == b"half"
     assert ws.finished("matte", key).n_frames == 3
     assert ws.finished("matte", fingerprint("matte", 2)) is None
