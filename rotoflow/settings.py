@@ -21,9 +21,19 @@ class Settings(BaseSettings):
             a studio: ``postgresql+psycopg://user@host/rotoflow``).
         output_root: Folder that receives one sub-folder per shot.
         project: Project name that new shots are filed under.
-        models: Model set name (``"lite"`` runs on any CPU).
+        models: Model set name: ``"lite"`` (runs on any CPU) or ``"full"`` (SAM 2, Grounding DINO,
+            ViTMatte; weights from the model store).
+        model_dir: The local model store (``ROTOFLOW_MODEL_DIR``): one folder per model, laid out
+            as its hub repository (``<model_dir>/IDEA-Research/grounding-dino-tiny/...``). Default
+            ``<home>/models``.
+        offline: Never try the hub; a model missing from the store is an error at once. Also on
+            when ``HF_HUB_OFFLINE=1``.
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``/``"cuda:N"``.
         yolox_model: Path to the YOLOX-Nano ONNX weights used by the lite detector.
-        detector_threshold: Minimum detector score for a text prompt to match.
+        detector_threshold: Minimum detector score for a text prompt to match (Grounding DINO's
+            box threshold).
+        text_threshold: Grounding DINO's text threshold: minimum score of a prompt word for it to
+            label a box.
         movie_first_frame: Frame number given to the first frame of a movie file.
         ocio_config: OpenColorIO config used to turn scene-linear plates into display-referred
             8-bit for the models; None means the built-in sRGB transfer function.
@@ -37,11 +47,19 @@ class Settings(BaseSettings):
     output_root: Path = Path("rotoflow_output")
     project: str = "default"
     models: str = "lite"
+    model_dir: Path | None = None
+    offline: bool = False
+    device: str = "auto"
     yolox_model: Path | None = None
     detector_threshold: float = 0.25
+    text_threshold: float = 0.25
     movie_first_frame: int = 1
     ocio_config: str | None = None
     trimap_band: int = 12
+
+    def resolved_model_dir(self) -> Path:
+        """The model store folder, defaulting to ``<home>/models``."""
+        return self.model_dir if self.model_dir is not None else self.home / "models"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///<home>/rotoflow.db``."""
