@@ -37,7 +37,7 @@ def roto_shot(job: RotoJob) -> dict:
         mat = timed("matte", roto.matte_task, rj, keys, ing, prop)
         vec = timed("vectorize", roto.vectorize_task, rj, keys, ing, det, prop)
         exp = timed("export", roto.export_task, rj, keys, ing, prop, mat, vec)
-        n = roto.record(rj, job_id, ing, exp, timings)
+        n = roto.record(rj, job_id, ing, det, exp, timings)
     except BaseException as exc:
         roto.record_failure(rj, job_id, describe_error(exc), timings)
         raise

@@ -8,12 +8,15 @@ undone inside each wrapper.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from rotoflow.errors import PromptError
+from rotoflow.storage import fingerprint
 from rotoflow.types import Detections
 
 #: Progress callback: ``(done, total)`` in frames.
@@ -41,6 +44,78 @@ class Detector(Protocol):
         Returns detections sorted by descending score, boxes in plate pixels.
         """
         ...
+
+
+@dataclass(frozen=True)
+class KeyPrompt:
+    """A prompt for one object on one plate frame: a box and/or clicks, or a mask.
+
+    Attributes:
+        obj_id: The object's id.
+        frame: Plate frame number.
+        box: ``(x0, y0, x1, y1)`` in plate pixels, or None.
+        points: ``(K, 2) float32`` clicks ``(x, y)`` in plate pixels, or None.
+        labels: ``(K,) int32`` click labels, 1 on the object, 0 off it.
+        mask: ``(H, W) bool`` mask at plate resolution (exclusive with box and clicks).
+    """
+
+    obj_id: int
+    frame: int
+    box: tuple[float, float, float, float] | None = None
+    points: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+    def identity(self) -> dict:
+        """JSON-able identity of the prompt (for checkpoint and cache keys)."""
+        return {
+            "obj": self.obj_id,
+            "frame": self.frame,
+            "box": None if self.box is None else [float(v) for v in self.box],
+            "points": None if self.points is None else np.asarray(self.points).tolist(),
+            "labels": None if self.labels is None else np.asarray(self.labels).tolist(),
+            "mask": None
+            if self.mask is None
+            else fingerprint(np.packbits(self.mask).tobytes().hex(), self.mask.shape),
+        }
+
+
+def make_prompt(
+    obj_id: int,
+    frame: int,
+    box=None,
+    positive=None,
+    negative=None,
+    mask=None,
+) -> KeyPrompt:
+    """A :class:`KeyPrompt` from a box and/or positive and negative clicks, or a mask.
+
+    Raises:
+        PromptError: nothing given, or a mask together with a box or clicks, or an empty mask.
+    """
+    pos = None if positive is None else np.asarray(positive, np.float32).reshape(-1, 2)
+    neg = None if negative is None else np.asarray(negative, np.float32).reshape(-1, 2)
+    clicks = [c for c in (pos, neg) if c is not None and len(c)]
+    if mask is not None:
+        if box is not None or clicks:
+            raise PromptError(f"frame {frame}: give a mask or a box/clicks, not both")
+        mask = np.asarray(mask, bool)
+        if not mask.any():
+            raise PromptError(f"frame {frame}: the mask prompt is empty")
+        return KeyPrompt(obj_id, frame, mask=mask)
+    if box is None and not clicks:
+        raise PromptError(f"frame {frame}: SAM 2 needs a box, clicks or a mask")
+    points = labels = None
+    if clicks:
+        points = np.concatenate(clicks).astype(np.float32)
+        labels = np.concatenate([np.full(len(c), 1 if c is pos else 0, np.int32) for c in clicks])
+    return KeyPrompt(
+        obj_id,
+        frame,
+        box=None if box is None else tuple(float(v) for v in box),
+        points=points,
+        labels=labels,
+    )
 
 
 @runtime_checkable
@@ -112,6 +187,34 @@ class Tracker(Protocol):
         ...
 
 
+#: Reads one plate frame: frame number -> ``(H, W, 3) uint8`` RGB.
+FrameReader = Callable[[int], np.ndarray]
+
+
+@runtime_checkable
+class VideoTracker(Protocol):
+    """Tracks several prompted objects over a run of frames in one session (SAM 2 style): every
+    prompt is a conditioning frame, and a crashed run can resume from a checkpoint."""
+
+    name: str
+    version: str
+
+    def propagate(
+        self,
+        read: FrameReader,
+        frames: Sequence[int],
+        prompts: Sequence[KeyPrompt],
+        size: tuple[int, int],
+        *,
+        reverse: bool = False,
+        checkpoint: Path | None = None,
+    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """Yield ``(plate frame, {obj_id: (H, W) bool mask})`` from the earliest prompted frame
+        forward (or the latest backward) to the end of ``frames``; see
+        :meth:`models.sam2_video.Sam2Video.propagate`."""
+        ...
+
+
 @runtime_checkable
 class Matter(Protocol):
     """Mask -> soft alpha on the edge band."""
@@ -134,13 +237,19 @@ class Matter(Protocol):
 
 @dataclass
 class ModelSet:
-    """The four stage models of one named set."""
+    """The four stage models of one named set (``tracker`` is a :class:`Tracker` or a
+    :class:`VideoTracker`).
+
+    Attributes:
+        checksums: sha256 of each stage model's weights (empty for models without weights).
+    """
 
     name: str
     detector: Detector
     segmenter: Segmenter
-    tracker: Tracker
+    tracker: Tracker | VideoTracker
     matter: Matter
+    checksums: dict[str, str] = field(default_factory=dict)
 
     def provenance(self) -> dict[str, str]:
         """Model names and versions, for the job record and cache keys."""

@@ -27,15 +27,15 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from models.base import FrameReader, KeyPrompt, make_prompt
 from rotoflow.errors import ModelNotAvailable, PromptError
 from rotoflow.storage import fingerprint
 
@@ -44,9 +44,6 @@ log = logging.getLogger(__name__)
 #: ImageNet statistics SAM 2 normalises frames with (``sam2.utils.misc.load_video_frames``).
 IMG_MEAN = (0.485, 0.456, 0.406)
 IMG_STD = (0.229, 0.224, 0.225)
-
-#: Reads one plate frame: frame number -> ``(H, W, 3) uint8`` RGB.
-FrameReader = Callable[[int], np.ndarray]
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -88,40 +85,6 @@ def load_predictor(folder: Path, weights: str, config: str, device: str = "auto"
         )
     except RuntimeError as exc:  # sam2 raises a bare RuntimeError on missing/unexpected keys
         raise ModelNotAvailable(f"SAM 2 checkpoint {ckpt} does not fit {config}: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class KeyPrompt:
-    """A prompt for one object on one plate frame: a box and/or clicks, or a mask.
-
-    Attributes:
-        obj_id: The object's id.
-        frame: Plate frame number.
-        box: ``(x0, y0, x1, y1)`` in plate pixels, or None.
-        points: ``(K, 2) float32`` clicks ``(x, y)`` in plate pixels, or None.
-        labels: ``(K,) int32`` click labels, 1 on the object, 0 off it.
-        mask: ``(H, W) bool`` mask at plate resolution (exclusive with box and clicks).
-    """
-
-    obj_id: int
-    frame: int
-    box: tuple[float, float, float, float] | None = None
-    points: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    mask: np.ndarray | None = None
-
-    def identity(self) -> dict:
-        """JSON-able identity of the prompt (for checkpoint and cache keys)."""
-        return {
-            "obj": self.obj_id,
-            "frame": self.frame,
-            "box": None if self.box is None else [float(v) for v in self.box],
-            "points": None if self.points is None else np.asarray(self.points).tolist(),
-            "labels": None if self.labels is None else np.asarray(self.labels).tolist(),
-            "mask": None
-            if self.mask is None
-            else fingerprint(np.packbits(self.mask).tobytes().hex(), self.mask.shape),
-        }
 
 
 class FrameTensors(Sequence):
@@ -457,41 +420,3 @@ def _save_checkpoint(path: Path, key: str, done: int, session: _Session) -> None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save({"key": key, "done": done, "state": session.snapshot()}, tmp)
     os.replace(tmp, path)
-
-
-def make_prompt(
-    obj_id: int,
-    frame: int,
-    box=None,
-    positive=None,
-    negative=None,
-    mask=None,
-) -> KeyPrompt:
-    """A :class:`KeyPrompt` from a box and/or positive and negative clicks, or a mask.
-
-    Raises:
-        PromptError: nothing given, or a mask together with a box or clicks, or an empty mask.
-    """
-    pos = None if positive is None else np.asarray(positive, np.float32).reshape(-1, 2)
-    neg = None if negative is None else np.asarray(negative, np.float32).reshape(-1, 2)
-    clicks = [c for c in (pos, neg) if c is not None and len(c)]
-    if mask is not None:
-        if box is not None or clicks:
-            raise PromptError(f"frame {frame}: give a mask or a box/clicks, not both")
-        mask = np.asarray(mask, bool)
-        if not mask.any():
-            raise PromptError(f"frame {frame}: the mask prompt is empty")
-        return KeyPrompt(obj_id, frame, mask=mask)
-    if box is None and not clicks:
-        raise PromptError(f"frame {frame}: SAM 2 needs a box, clicks or a mask")
-    points = labels = None
-    if clicks:
-        points = np.concatenate(clicks).astype(np.float32)
-        labels = np.concatenate([np.full(len(c), 1 if c is pos else 0, np.int32) for c in clicks])
-    return KeyPrompt(
-        obj_id,
-        frame,
-        box=None if box is None else tuple(float(v) for v in box),
-        points=points,
-        labels=labels,
-    )

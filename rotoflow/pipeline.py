@@ -27,7 +27,12 @@ class RotoJob(BaseModel):
         prompts: One entry per object: text, boxes and/or clicks on plate frames.
         shot: Shot name (default: derived from the plate's file name).
         project: Project the shot is filed under (default: the ``ROTOFLOW_PROJECT`` setting).
-        models: Model set name (default: the ``ROTOFLOW_MODELS`` setting, ``lite``).
+        models: Model set name, ``lite`` or ``full`` (default: the ``ROTOFLOW_MODELS`` setting,
+            ``lite``).
+        detector: Detector override (``yolox-nano``, ``grounding-dino-tiny``, ...).
+        segmenter: Keyframe segmenter override (``grabcut``, ``sam2.1-hiera-tiny``, ...).
+        tracker: Propagation override (``flow``, ``sam2.1-hiera-base-plus``, ...).
+        matter: Matter override (``pymatting``, ``vitmatte-small``, ...).
         output_root: Folder receiving the shot folder (default: ``ROTOFLOW_OUTPUT_ROOT``).
     """
 
@@ -36,7 +41,16 @@ class RotoJob(BaseModel):
     shot: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
     project: str | None = None
     models: str | None = None
+    detector: str | None = None
+    segmenter: str | None = None
+    tracker: str | None = None
+    matter: str | None = None
     output_root: str | None = None
+
+    def overrides(self) -> dict[str, str]:
+        """The per-stage model overrides that are set."""
+        stages = ("detector", "segmenter", "tracker", "matter")
+        return {s: getattr(self, s) for s in stages if getattr(self, s)}
 
 
 _FRAME_TOKEN = re.compile(r"(^|[._])(%0?\d*d|#+|@+|\d+)$")
@@ -89,6 +103,7 @@ def stage_keys(
         prompts.model_dump(mode="json"),
         provenance["detector"],
         settings_used.get("detector_threshold"),
+        settings_used.get("text_threshold"),
     )
     k["segment"] = fingerprint("segment", v, k["detect"], provenance["segmenter"])
     k["propagate"] = fingerprint(
@@ -110,11 +125,13 @@ class ResolvedJob(BaseModel):
     shot: str
     project: str
     models: str
+    overrides: dict[str, str] = Field(default_factory=dict)
     shot_dir: str
     database_url: str
     movie_first_frame: int
     ocio_config: str | None
     detector_threshold: float
+    text_threshold: float = 0.25
     trimap_band: int
 
     def settings_used(self) -> dict:
@@ -122,6 +139,7 @@ class ResolvedJob(BaseModel):
             "movie_first_frame": self.movie_first_frame,
             "ocio_config": self.ocio_config,
             "detector_threshold": self.detector_threshold,
+            "text_threshold": self.text_threshold,
             "trimap_band": self.trimap_band,
         }
 
@@ -136,10 +154,12 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         shot=shot,
         project=job.project or settings.project,
         models=job.models or settings.models,
+        overrides=job.overrides(),
         shot_dir=str((root / shot).resolve()),
         database_url=settings.resolved_database_url(),
         movie_first_frame=settings.movie_first_frame,
         ocio_config=str(settings.ocio_config) if settings.ocio_config else None,
         detector_threshold=settings.detector_threshold,
+        text_threshold=settings.text_threshold,
         trimap_band=settings.trimap_band,
     )

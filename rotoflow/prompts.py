@@ -6,6 +6,8 @@ numbers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, model_validator
 
 from rotoflow.errors import PromptError
@@ -42,6 +44,14 @@ class PointPrompt(BaseModel):
     positive: bool = True
 
 
+class MaskPrompt(BaseModel):
+    """A mask of the object on one plate frame (None: the first frame): a single-channel or RGB
+    image file at the plate's resolution; nonzero pixels are the object."""
+
+    frame: int | None = None
+    path: str
+
+
 class ObjectPrompt(BaseModel):
     """Everything said about one object. At least one of text, boxes or points is required.
 
@@ -52,6 +62,9 @@ class ObjectPrompt(BaseModel):
         frame: Plate frame on which the text prompt is detected (default: the plate's first frame).
         boxes: Boxes, each on its own frame.
         points: Clicks, each on its own frame.
+        masks: Mask images, each on its own frame.
+        all_matches: With a text prompt, make every detection its own object (named
+            ``<name>_1``, ``<name>_2``, ...) instead of keeping the one subject.
     """
 
     id: int = Field(ge=1)
@@ -60,11 +73,15 @@ class ObjectPrompt(BaseModel):
     frame: int | None = None
     boxes: list[BoxPrompt] = Field(default_factory=list)
     points: list[PointPrompt] = Field(default_factory=list)
+    masks: list[MaskPrompt] = Field(default_factory=list)
+    all_matches: bool = False
 
     @model_validator(mode="after")
     def _something(self) -> ObjectPrompt:
-        if not (self.text or self.boxes or self.points):
-            raise ValueError(f"object {self.name!r} has no text, box or point prompt")
+        if not (self.text or self.boxes or self.points or self.masks):
+            raise ValueError(f"object {self.name!r} has no text, box, point or mask prompt")
+        if self.all_matches and not self.text:
+            raise ValueError(f"object {self.name!r}: all_matches needs a text prompt")
         return self
 
 
@@ -85,7 +102,7 @@ class ShotPrompts(BaseModel):
         """A copy in which boxes and clicks without a frame sit on ``first_frame``."""
         out = self.model_copy(deep=True)
         for obj in out.objects:
-            for item in (*obj.boxes, *obj.points):
+            for item in (*obj.boxes, *obj.points, *obj.masks):
                 if item.frame is None:
                     item.frame = first_frame
         return out
@@ -116,6 +133,10 @@ class ShotPrompts(BaseModel):
                         f"object {obj.name!r}: box ({b.x0:g}, {b.y0:g}, {b.x1:g}, {b.y1:g}) on "
                         f"frame {b.frame} is outside the {plate.width}x{plate.height} frame"
                     )
+            for m in obj.masks:
+                check_frame(obj, m.frame)
+                if not Path(m.path).is_file():
+                    raise PromptError(f"object {obj.name!r}: mask file {m.path} does not exist")
             for p in obj.points:
                 check_frame(obj, p.frame)
                 if not (0 <= p.x < plate.width and 0 <= p.y < plate.height):

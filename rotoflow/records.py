@@ -53,11 +53,15 @@ def record_outputs(
     plate: PlateInfo,
     rows: list[list],
     timings: dict[str, float],
+    objects: list[dict] | None = None,
 ) -> int:
     """Record a finished job: outputs with sha256, timings, plate metadata; job and shot done.
 
     Args:
         rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file.
+        objects: The shot's objects as the detect stage resolved them (``id``, ``name``,
+            ``prompt``); objects not recorded yet (one text prompt split into every match) are
+            added.
 
     Returns:
         Number of outputs recorded.
@@ -65,6 +69,16 @@ def record_outputs(
     with db.session(url) as s:
         job = s.get(db.Job, job_id)
         sh = s.get(db.Shot, job.shot_id)
+        known = {
+            o.object_id for o in s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id))
+        }
+        for o in objects or []:
+            if o["id"] not in known:
+                s.add(
+                    db.RotoObject(
+                        shot_id=sh.id, object_id=o["id"], name=o["name"], prompt=o["prompt"]
+                    )
+                )
         for kind, obj, frame, rel in rows:
             path = shot_dir / rel
             s.add(

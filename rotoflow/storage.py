@@ -9,6 +9,7 @@ Layout of one shot under the output root::
         roto/<shot>.shapes.json                 roto shapes, pipeline JSON
         .rotoflow/<stage>-<key>/                finished stage work, reused by re-runs
         .rotoflow/<stage>-<key>.partial-<pid>/  a stage being written (never looks finished)
+        .rotoflow/<stage>-<key>.partial/        a resumable stage being written, kept after a crash
 
 A stage writes into its ``.partial`` folder and renames it into place only after it has written its
 ``manifest.json``; a failed stage leaves no folder under the finished name.
@@ -100,22 +101,38 @@ class ShotWorkspace:
         return out.model_copy(update={"path": str(self.stage_dir(stage, key))})
 
     @contextmanager
-    def staging(self, stage: str, key: str) -> Iterator[Path]:
-        """A fresh ``.partial`` folder for a stage; renamed to the finished name on success.
+    def staging(self, stage: str, key: str, *, resumable: bool = False) -> Iterator[Path]:
+        """A ``.partial`` folder for a stage; renamed to the finished name on success.
 
         The caller writes the stage's files and then :meth:`commit`s inside the ``with`` block.
-        On an exception the partial folder is removed.
+        By default the folder is fresh (``.partial-<pid>``) and removed on an exception. With
+        ``resumable`` it is ``.partial`` (one per stage key), kept on an exception so that the next
+        run of the same stage can go on from what it holds, and held under an exclusive lock
+        (``fcntl.flock``) so two processes never write it at once.
         """
         final = self.stage_dir(stage, key)
-        tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        try:
-            yield tmp
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        if not resumable:
+            tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+            try:
+                yield tmp
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            return
+        import fcntl
+
+        tmp = final.with_name(f"{final.name}.partial")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        with open(final.with_name(f"{final.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                tmp.mkdir(exist_ok=True)
+                yield tmp
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def commit(
         self,

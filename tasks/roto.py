@@ -60,7 +60,7 @@ def _ws(job: ResolvedJob) -> ShotWorkspace:
 
 
 def _models(job: ResolvedJob):
-    return load_model_set(job.models, get_settings())
+    return load_model_set(job.models, get_settings(), job.overrides)
 
 
 @task(name="open-job", cache_policy=NO_CACHE)
@@ -83,7 +83,11 @@ def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
     """Load the model set and compute every stage's cache key; record model provenance."""
     models = _models(job)
     provenance = models.provenance()
-    records.set_models(job.database_url, job_id, provenance)
+    records.set_models(
+        job.database_url,
+        job_id,
+        {**provenance, **{f"{s}_sha256": c for s, c in models.checksums.items()}},
+    )
     return stage_keys(
         ingest.plate_fingerprint(job.plate), job.prompts, provenance, job.settings_used(), job.shot
     )
@@ -167,9 +171,18 @@ def export_task(
     retry_condition_fn=transient_only,
 )
 def record(
-    job: ResolvedJob, job_id: int, ing: StageOutput, exp: StageOutput, timings: dict[str, float]
+    job: ResolvedJob,
+    job_id: int,
+    ing: StageOutput,
+    det: StageOutput,
+    exp: StageOutput,
+    timings: dict[str, float],
 ) -> int:
     """Record the published outputs (with sha256) and mark the job and shot done."""
+    objects = [
+        {"id": o.id, "name": o.name, "prompt": {"parent": o.parent, "keyframes": len(o.keyframes)}}
+        for o in detect.load(det)
+    ]
     n = records.record_outputs(
         job.database_url,
         job_id,
@@ -177,6 +190,7 @@ def record(
         ingest.plate_info(ing),
         exp.details["outputs"],
         timings,
+        objects,
     )
     get_run_logger().info("recorded %d outputs for shot %s (job %d)", n, job.shot, job_id)
     return n

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -34,25 +35,36 @@ class Keyframe:
     box: list[float] | None = None
     positive: list[list[float]] = field(default_factory=list)
     negative: list[list[float]] = field(default_factory=list)
+    mask: str | None = None
     source: str = "user"
     score: float | None = None
 
 
 @dataclass
 class ObjectKeys:
-    """One object's detector classes and keyframes (sorted by frame)."""
+    """One object's detector classes and keyframes (sorted by frame).
+
+    ``parent`` is the id of the prompt an ``all_matches`` text prompt split into this object.
+    """
 
     id: int
     name: str
     classes: list[str]
     keyframes: list[Keyframe]
+    parent: int | None = None
 
 
 def load(out: StageOutput) -> list[ObjectKeys]:
     """Read ``keyframes.json`` from a finished detect folder."""
     raw = json.loads((out.dir / KEYFRAMES).read_text())
     return [
-        ObjectKeys(o["id"], o["name"], o["classes"], [Keyframe(**k) for k in o["keyframes"]])
+        ObjectKeys(
+            o["id"],
+            o["name"],
+            o["classes"],
+            [Keyframe(**k) for k in o["keyframes"]],
+            o.get("parent"),
+        )
         for o in raw["objects"]
     ]
 
@@ -64,6 +76,8 @@ def _user_keyframes(obj: ObjectPrompt) -> dict[int, Keyframe]:
     for p in obj.points:
         k = keys.setdefault(p.frame, Keyframe(frame=p.frame))
         (k.positive if p.positive else k.negative).append([p.x, p.y])
+    for m in obj.masks:
+        keys.setdefault(m.frame, Keyframe(frame=m.frame)).mask = str(Path(m.path).resolve())
     return keys
 
 
@@ -104,6 +118,30 @@ def _detect_box(detector: Detector, image, name: str, classes: list[str], key: K
     log.info("%s: %s %.2f at %s on frame %d", name, dets.labels[i], key.score, key.box, key.frame)
 
 
+def _all_matches(detector: Detector, image, obj: ObjectPrompt, classes, frame: int):
+    """One keyframe per detection of ``classes`` on ``image`` (highest score first).
+
+    Raises:
+        PromptError: nothing found.
+    """
+    dets = detector.detect(image, classes)
+    if len(dets) == 0:
+        raise PromptError(
+            f"object {obj.name!r}: no {' or '.join(classes)} found on frame {frame}; "
+            "give a box instead (--box x0,y0,x1,y1)"
+        )
+    log.info("%s: %d matches on frame %d", obj.name, len(dets), frame)
+    return [
+        Keyframe(
+            frame=frame,
+            box=[float(v) for v in dets.boxes[i]],
+            source=f"text:{dets.labels[i]}",
+            score=float(dets.scores[i]),
+        )
+        for i in range(len(dets))
+    ]
+
+
 def pick_subject(boxes: np.ndarray, scores: np.ndarray, ratio: float = 0.5) -> int:
     """Index of the detection a text prompt means: the largest box among those scoring at least
     ``ratio`` times the best score.
@@ -140,11 +178,20 @@ def run(
     t0 = time.perf_counter()
     prompts = prompts.with_default_frame(info.first_frame)
     objects: list[ObjectKeys] = []
+    next_id = max(o.id for o in prompts.objects) + 1
     with ingest.open_proxies(ingest_out) as plate:
         for obj in prompts.objects:
             keys = _user_keyframes(obj)
             classes = _classes(detector, obj, has_keyframes=bool(keys))
             text_frame = obj.frame if obj.frame is not None else info.first_frame
+            if obj.all_matches:
+                found = _all_matches(detector, plate.read(text_frame), obj, classes, text_frame)
+                for i, key in enumerate(found, start=1):
+                    objects.append(
+                        ObjectKeys(next_id, f"{obj.name}_{i}", classes, [key], parent=obj.id)
+                    )
+                    next_id += 1
+                continue
             needs_box = text_frame not in keys or keys[text_frame].box is None
             if obj.text and (obj.frame is not None or not keys) and needs_box:
                 keys.setdefault(text_frame, Keyframe(frame=text_frame))

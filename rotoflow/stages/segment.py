@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from exporters.mattes import read_mask_png, write_mask_png
 from models.base import Segmenter
 from rotoflow import progress
-from rotoflow.errors import PromptError
+from rotoflow.errors import ExportError, PromptError
 from rotoflow.stages import detect, ingest
 from rotoflow.storage import ShotWorkspace, StageOutput
 
@@ -24,6 +25,41 @@ def keyframe_mask_path(out: StageOutput, object_name: str, frame: int):
 def read_keyframe_mask(out: StageOutput, object_name: str, frame: int) -> np.ndarray:
     """``(H, W) bool`` keyframe mask."""
     return read_mask_png(keyframe_mask_path(out, object_name, frame))
+
+
+def prompt_mask(obj_name: str, key: detect.Keyframe, shape: tuple[int, int]) -> np.ndarray | None:
+    """The user's mask prompt on a keyframe as ``(H, W) bool``, or None.
+
+    Raises:
+        PromptError: the file is unreadable or not at the plate's resolution.
+    """
+    if not key.mask:
+        return None
+    try:
+        mask = read_mask_png(key.mask)
+    except ExportError as exc:
+        raise PromptError(f"object {obj_name!r}: {exc}") from exc
+    if mask.shape != tuple(shape):
+        raise PromptError(
+            f"object {obj_name!r}: mask {key.mask} is {mask.shape[1]}x{mask.shape[0]}, the plate "
+            f"is {shape[1]}x{shape[0]}"
+        )
+    return mask
+
+
+def _segment(segmenter: Segmenter, image: np.ndarray, key: detect.Keyframe, given) -> np.ndarray:
+    """Keyframe mask from the segmenter; a mask prompt goes to segmenters that take one (SAM 2)
+    and is used as it is by the others."""
+    if given is not None and not (key.box or key.positive or key.negative):
+        if "mask" in inspect.signature(segmenter.segment).parameters:
+            return segmenter.segment(image, mask=given)
+        return given
+    return segmenter.segment(
+        image,
+        box=tuple(key.box) if key.box else None,
+        positive=np.asarray(key.positive, float).reshape(-1, 2) if key.positive else None,
+        negative=np.asarray(key.negative, float).reshape(-1, 2) if key.negative else None,
+    )
 
 
 def run(
@@ -48,12 +84,9 @@ def run(
         for obj in objects:
             (tmp / obj.name).mkdir()
             for k in obj.keyframes:
-                mask = segmenter.segment(
-                    plate.read(k.frame),
-                    box=tuple(k.box) if k.box else None,
-                    positive=np.asarray(k.positive, float).reshape(-1, 2) if k.positive else None,
-                    negative=np.asarray(k.negative, float).reshape(-1, 2) if k.negative else None,
-                )
+                image = plate.read(k.frame)
+                given = prompt_mask(obj.name, k, image.shape[:2])
+                mask = _segment(segmenter, image, k, given)
                 if not mask.any():
                     raise PromptError(
                         f"object {obj.name!r}: the prompt on frame {k.frame} gives an empty mask; "
