@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 #: ImageNet statistics SAM 2 normalises frames with (``sam2.utils.misc.load_video_frames``).
 IMG_MEAN = (0.485, 0.456, 0.406)
 IMG_STD = (0.229, 0.224, 0.225)
+
+
+def _no_bar(iterable, *args, **kwargs):
+    return iterable
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -67,9 +72,13 @@ def load_predictor(folder: Path, weights: str, config: str, device: str = "auto"
     Raises:
         ModelNotAvailable: the checkpoint is missing or does not match the config.
     """
-    # sam2 draws a tqdm bar per propagation on stderr; Rotoflow reports progress itself.
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    import sam2.sam2_video_predictor as svp
     from sam2.build_sam import build_sam2_video_predictor
+
+    # sam2 draws a tqdm bar per propagation on stderr, and warns on every frame when its optional
+    # CUDA extension (hole filling) is not built; Rotoflow reports progress itself.
+    svp.tqdm = _no_bar
+    warnings.filterwarnings("ignore", message=r"cannot import name '_C' from 'sam2'")
 
     ckpt = Path(folder) / weights
     if not ckpt.is_file():

@@ -22,7 +22,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rotoflow.cli_models import models_app
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+app.add_typer(models_app, name="models")
 out = Console()
 err = Console(stderr=True)
 
@@ -60,6 +63,8 @@ def build_prompts(
     frame: int | None,
     name: str | None,
     prompts_file: Path | None,
+    masks: list[str] | None = None,
+    all_matches: bool = False,
 ):
     """The :class:`ShotPrompts` of the command line (one object) or of a JSON file (any number)."""
     from pydantic import ValidationError
@@ -69,8 +74,11 @@ def build_prompts(
     try:
         if prompts_file is not None:
             return ShotPrompts.model_validate_json(prompts_file.read_text())
-        if not (prompt or boxes or points):
-            _fail("give a --prompt, a --box or a --point (or --prompts FILE.json)", EXIT_INPUT)
+        if not (prompt or boxes or points or masks):
+            _fail(
+                "give a --prompt, a --box, a --point or a --mask (or --prompts FILE.json)",
+                EXIT_INPUT,
+            )
         obj = {
             "id": 1,
             "name": name or _object_name(prompt),
@@ -87,6 +95,8 @@ def build_prompts(
                 for pts, pos in ((points, True), (negatives, False))
                 for x, y in (_floats(p, 2, "--point") for p in pts)
             ],
+            "masks": [{"path": m, "frame": frame} for m in masks or []],
+            "all_matches": all_matches,
         }
         return ShotPrompts.model_validate({"objects": [obj]})
     except ValidationError as exc:
@@ -147,6 +157,12 @@ def run(
         list[str], typer.Option(help="Positive click x,y in plate pixels (repeatable).")
     ] = [],  # noqa: B006
     negative: Annotated[list[str], typer.Option(help="Negative click x,y (repeatable).")] = [],  # noqa: B006
+    mask: Annotated[
+        list[str], typer.Option(help="Mask image of the object at plate resolution (repeatable).")
+    ] = [],  # noqa: B006
+    all_matches: Annotated[
+        bool, typer.Option(help="Make every match of the text prompt its own object.")
+    ] = False,
     frame: Annotated[
         int | None, typer.Option(help="Plate frame of the prompt (default: first frame).")
     ] = None,
@@ -157,15 +173,28 @@ def run(
         Path | None, typer.Option(help="JSON file of ShotPrompts (several objects).")
     ] = None,
     models: Annotated[
-        str | None, typer.Option(help="Model set (default: ROTOFLOW_MODELS, 'lite').")
+        str | None,
+        typer.Option(help="Model set: 'lite' (CPU) or 'full' (default: ROTOFLOW_MODELS, 'lite')."),
     ] = None,
+    detector: Annotated[
+        str | None, typer.Option(help="Detector override, e.g. grounding-dino-base.")
+    ] = None,
+    segmenter: Annotated[
+        str | None, typer.Option(help="Keyframe segmenter override, e.g. sam2.1-hiera-large.")
+    ] = None,
+    tracker: Annotated[
+        str | None, typer.Option(help="Propagation override, e.g. sam2.1-hiera-base-plus.")
+    ] = None,
+    matter: Annotated[str | None, typer.Option(help="Matter override, e.g. vitmatte-base.")] = None,
     shot: Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")] = None,
     project: Annotated[str | None, typer.Option(help="Project name.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output root folder.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
     """Roto a shot: masks, alpha mattes and a Nuke roto script per object."""
-    shot_prompts = build_prompts(prompt, box, point, negative, frame, name, prompts)
+    shot_prompts = build_prompts(
+        prompt, box, point, negative, frame, name, prompts, mask, all_matches
+    )
     _prefect_env()
     from pydantic import ValidationError
 
@@ -182,10 +211,18 @@ def run(
             shot=shot,
             project=project,
             models=models,
+            detector=detector,
+            segmenter=segmenter,
+            tracker=tracker,
+            matter=matter,
             output_root=str(out_dir) if out_dir else None,
         )
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
+    try:
+        _check_models(job)
+    except RotoflowError as exc:
+        _fail(describe_error(exc), EXIT_INPUT)
     columns = (
         TextColumn("{task.description:<22}"),
         BarColumn(),
@@ -208,6 +245,21 @@ def run(
         f"{result['shot_dir']} (job {result['job_id']})",
         highlight=False,
     )
+
+
+def _check_models(job) -> None:
+    """Fail before Prefect starts when a chosen model is unknown or missing from the model store
+    with no hub to fetch it from (seconds, not a server start-up)."""
+    from models.registry import stage_models
+    from rotoflow.modelstore import CATALOG, ModelStore
+    from rotoflow.settings import get_settings
+
+    settings = get_settings()
+    chosen = stage_models(job.models or settings.models, job.overrides(), settings.device)
+    store = ModelStore.from_settings(settings)
+    for model in dict.fromkeys(chosen.values()):
+        if model in CATALOG:
+            store.resolve(model)
 
 
 @app.command()
