@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -267,6 +268,8 @@ def child(spec: dict) -> dict:
     n = len(ticks)
     if n != spec["frames"]:
         raise SystemExit(f"{spec['impl']} handed over {n} masks for {spec['frames']} frames")
+    bounds = [round(k * (n - 1) / 4) for k in range(5)]
+    quarters = list(zip(bounds, bounds[1:], strict=False))
     return {
         "impl": spec["impl"],
         "frames": n,
@@ -276,6 +279,7 @@ def child(spec: dict) -> dict:
         "s_per_frame": total / n,
         "loop_s_per_frame": (ticks[-1] - ticks[0]) / max(n - 1, 1),
         "fps": n / total,
+        "loop_s_per_frame_by_quarter": [(ticks[b] - ticks[a]) / max(b - a, 1) for a, b in quarters],
         "load_peak_rss_mib": load_rss,
         "peak_rss_mib": _peak_rss_mib(),
         "loop_rss_mib": tick.rss_max,
@@ -299,6 +303,21 @@ def run_child(spec: dict) -> dict:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"{spec['impl']} on {spec['frames']} frames failed")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Fraction of all CPUs busy over ``seconds`` (``/proc/stat``), measured between runs: other
+    processes' load, which makes the timings noisy."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
 def schedule(counts: list[int], repeat: int) -> list[tuple[str, int]]:
@@ -436,8 +455,11 @@ def main() -> int:
             "dtype": dtype,
             "threads": args.threads,
         }
-        log.info("%s, %d frames ...", impl, n)
-        r = run_child(spec)
+        busy = cpu_busy()
+        log.info("%s, %d frames ... (CPU %.0f%% busy before)", impl, n, 100 * busy)
+        if busy > 0.1:
+            log.warning("other processes are using the CPU: timings will be noisy")
+        r = {**run_child(spec), "cpu_busy_before": busy}
         log.info(
             "%s, %d frames: %.4f s/frame (loop %.4f), peak RSS %.1f MiB",
             impl,
@@ -471,6 +493,9 @@ def main() -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, out)
+    for path in work.iterdir():  # plates, resized frames and the model; results stay
+        if path.is_dir():
+            shutil.rmtree(path)
     log.info("results in %s", out)
     return 0
 

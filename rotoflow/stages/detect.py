@@ -186,9 +186,9 @@ def run(
             text_frame = obj.frame if obj.frame is not None else info.first_frame
             if obj.all_matches:
                 found = _all_matches(detector, plate.read(text_frame), obj, classes, text_frame)
-                for i, key in enumerate(found, start=1):
+                for i, match in enumerate(found, start=1):
                     objects.append(
-                        ObjectKeys(next_id, f"{obj.name}_{i}", classes, [key], parent=obj.id)
+                        ObjectKeys(next_id, f"{obj.name}_{i}", classes, [match], parent=obj.id)
                     )
                     next_id += 1
                 continue

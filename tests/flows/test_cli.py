@@ -7,12 +7,15 @@ import re
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
 from rotoflow import db
 from rotoflow.cli import app
+from rotoflow.evaluation import read_mask
 from rotoflow.settings import get_settings
 from tests.conftest import SHARED, davis_masks
 from tests.flows.helpers import frame_folder, use_home
@@ -154,7 +157,7 @@ def test_several_objects_and_keyframes_from_a_prompts_file(home, tmp_path):
     """Two objects: one boxed on two keyframes (forward and backward propagation blended between
     them), one given by text; each gets its own masks, alpha and roto shape."""
     from exporters import nuke
-    from rotoflow.evaluation import read_mask, region_similarity
+    from rotoflow.evaluation import region_similarity
 
     plate = frame_folder("car-roundabout", tmp_path / "roundabout", range(8))
     prompts = tmp_path / "objects.json"
@@ -180,3 +183,34 @@ def test_several_objects_and_keyframes_from_a_prompts_file(home, tmp_path):
     _, shapes = nuke.read_from_string((shot / "roto" / "roundabout.nk").read_text())
     assert sorted(s.name for s in shapes) == ["car", "hero_car"]
     assert all(len(s.keys) == 8 for s in shapes)
+
+
+def test_all_matches_makes_every_detection_its_own_object(home, tmp_path):
+    plate = frame_folder("car-roundabout", tmp_path / "cars", range(3))
+    result = invoke("run", str(plate), "--prompt", "car", "--all-matches")
+    assert result.exit_code == 0, result.output
+    shot = home / "out" / "cars"
+    names = sorted(p.name for p in (shot / "masks").iterdir())
+    assert len(names) >= 3 and names[:3] == ["car_1", "car_2", "car_3"]
+    assert all(len(list((shot / "masks" / n).iterdir())) == 3 for n in names)
+    with db.session(get_settings().resolved_database_url()) as s:
+        sh = s.exec(select(db.Shot).where(db.Shot.name == "cars")).one()
+        objs = s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id)).all()
+    assert set(names) <= {o.name for o in objs}
+
+
+def test_mask_prompt_is_the_keyframe_mask(home, tmp_path):
+    plate = frame_folder("dog", tmp_path / "dogmask", range(3))
+    gt = davis_masks("dog") / "00000.png"
+    result = invoke("run", str(plate), "--mask", str(gt), "--name", "dog")
+    assert result.exit_code == 0, result.output
+    first = home / "out" / "dogmask" / "masks" / "dog" / "dog.00000.png"
+    assert (read_mask(first) == read_mask(gt)).all()
+
+
+def test_mask_prompt_of_another_size_is_rejected(home, tmp_path):
+    plate = frame_folder("dog", tmp_path / "badmask", range(3))
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.full((10, 10), 255, np.uint8))
+    result = invoke("run", str(plate), "--mask", str(small), "--name", "dog")
+    assert_failed_cleanly(result, home, "badmask", "10x10", "854x480")
