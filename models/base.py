@@ -215,6 +215,19 @@ class VideoTracker(Protocol):
         ...
 
 
+def checked_mask(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``mask`` as ``(H, W) bool`` after checking it against an ``(H, W, 3) uint8`` image.
+
+    Raises:
+        ValueError: ``image`` is not ``(H, W, 3) uint8`` or ``mask`` is not ``(H, W)``.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match image {image.shape[:2]}")
+    return mask.astype(bool, copy=False)
+
+
 @runtime_checkable
 class Matter(Protocol):
     """Mask -> soft alpha on the edge band."""

@@ -21,6 +21,7 @@ import logging
 import cv2
 import numpy as np
 
+from models.base import checked_mask
 from rotoflow.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -123,11 +124,7 @@ class PymattingMatter:
         Raises:
             ValueError: ``image`` is not ``(H, W, 3) uint8`` or ``mask`` is not ``(H, W)``.
         """
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-        if mask.shape != image.shape[:2]:
-            raise ValueError(f"mask shape {mask.shape} does not match image {image.shape[:2]}")
-        mask = mask.astype(bool, copy=False)
+        mask = checked_mask(image, mask)
         alpha = mask.astype(np.float32)
         if not mask.any() or mask.all():
             return alpha

@@ -105,6 +105,12 @@ class MissingDetector:
         self._fail()
 
 
+def _version(staged) -> str:
+    """A store model's version for provenance and cache keys: the hub commit, or for weights
+    staged by hand the start of their checksum (so new weights change the cache keys)."""
+    return staged.version if staged.version != "local" else f"local-{staged.sha256[:12]}"
+
+
 def _load(stage: str, model: str, settings: Settings, staged, cache: dict):
     """Instantiate one stage model (``staged``: the store's entry, None for lite models)."""
     if model == "yolox-nano":
@@ -134,7 +140,7 @@ def _load(stage: str, model: str, settings: Settings, staged, cache: dict):
         return GroundingDinoDetector(
             staged.path,
             name=model,
-            version=staged.version,
+            version=_version(staged),
             device=str(resolve_device(device)),
             box_threshold=settings.detector_threshold,
             text_threshold=settings.text_threshold,
@@ -146,7 +152,7 @@ def _load(stage: str, model: str, settings: Settings, staged, cache: dict):
         return VitMatteMatter(
             staged.path,
             name=model,
-            version=staged.version,
+            version=_version(staged),
             device=str(resolve_device(device)),
             # trimap_band is the unknown band's whole width, half each side of the mask edge
             erode=max(1, settings.trimap_band // 2),
@@ -161,7 +167,7 @@ def _load(stage: str, model: str, settings: Settings, staged, cache: dict):
                 weights=staged.spec.weights,
                 config=staged.spec.sam2_config,
                 name=model,
-                version=staged.version,
+                version=_version(staged),
                 device=device,
             )
         return cache[model]

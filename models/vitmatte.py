@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 import torch
 
+from models.base import checked_mask
 from rotoflow.errors import ConfigError, ModelNotAvailable
 
 logger = logging.getLogger(__name__)
@@ -262,11 +263,7 @@ class VitMatteMatter:
         Raises:
             ValueError: ``image`` is not ``(H, W, 3) uint8`` or ``mask`` is not ``(H, W)``.
         """
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-        if mask.shape != image.shape[:2]:
-            raise ValueError(f"mask shape {mask.shape} does not match image {image.shape[:2]}")
-        mask = mask.astype(bool, copy=False)
+        mask = checked_mask(image, mask)
         if not mask.any():
             return np.zeros(mask.shape, np.float32)
         trimap = make_trimap(mask, self.erode, self.dilate)

@@ -303,7 +303,9 @@ def status(
             names.get(j.shot_id, "?"),
             j.status.value,
             f"{secs:.1f}",
-            ", ".join(sorted(set((j.models or {}).values()))),
+            ", ".join(
+                sorted({v for k, v in (j.models or {}).items() if not k.endswith("_sha256")})
+            ),
             j.error or "",
         )
     out.print(t)
