@@ -133,6 +133,10 @@ def _load(stage: str, model: str, settings: Settings, staged, cache: dict):
 
         return PymattingMatter(band=settings.trimap_band)
     device = settings.device
+    if not model.startswith("sam2"):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # Rotoflow reports progress itself
     if model.startswith("grounding-dino"):
         from models.grounding_dino import GroundingDinoDetector
         from models.sam2_video import resolve_device
