@@ -42,19 +42,26 @@ def from_name(name: str) -> ModuleType:
 
 
 def from_path(path: str | os.PathLike) -> ModuleType:
-    """The exporter module for a file's suffix.
+    """The exporter module for a file's suffix (the longest matching suffix wins, so
+    ``shot.lottie.json`` is Lottie and ``shot.json`` is the pipeline JSON).
 
     Raises:
         ExportError: no exporter writes that suffix; the message lists the suffixes.
     """
-    suffix = Path(path).suffix.lower()
-    known = []
+    name = Path(path).name.lower()
+    known: list[str] = []
+    best: tuple[int, ModuleType] | None = None
     for m in _MODULES:
         mod = _load(m)
         known.extend(mod.SUFFIXES)
-        if suffix in mod.SUFFIXES:
-            return mod
-    raise ExportError(f"no exporter writes {suffix!r} files; known suffixes: {', '.join(known)}")
+        for suffix in mod.SUFFIXES:
+            if name.endswith(suffix) and (best is None or len(suffix) > best[0]):
+                best = (len(suffix), mod)
+    if best is None:
+        raise ExportError(
+            f"no exporter writes {Path(path).suffix!r} files; known suffixes: {', '.join(known)}"
+        )
+    return best[1]
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

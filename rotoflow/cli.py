@@ -186,6 +186,9 @@ def run(
         str | None, typer.Option(help="Propagation override, e.g. sam2.1-hiera-base-plus.")
     ] = None,
     matter: Annotated[str | None, typer.Option(help="Matter override, e.g. vitmatte-base.")] = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="Roto formats, comma-separated (see `rotoflow export`).")
+    ] = "nuke",
     shot: Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")] = None,
     project: Annotated[str | None, typer.Option(help="Project name.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output root folder.")] = None,
@@ -216,11 +219,15 @@ def run(
             tracker=tracker,
             matter=matter,
             output_root=str(out_dir) if out_dir else None,
+            formats=_format_list(formats),
         )
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
     try:
         _check_models(job)
+        from rotoflow.stages.export import check_formats
+
+        check_formats(job.formats)
     except RotoflowError as exc:
         _fail(describe_error(exc), EXIT_INPUT)
     columns = (
@@ -260,6 +267,50 @@ def _check_models(job) -> None:
     for model in dict.fromkeys(chosen.values()):
         if model in CATALOG:
             store.resolve(model)
+
+
+def _format_list(text: str) -> list[str]:
+    return [f.strip() for f in text.split(",") if f.strip()]
+
+
+@app.command("export")
+def export_shot(
+    shot: Annotated[str, typer.Argument(help="Shot name, as `rotoflow status` lists it.")],
+    formats: Annotated[
+        str, typer.Option("--format", help="Roto formats, comma-separated, e.g. nuke,silhouette.")
+    ] = "nuke",
+    project: Annotated[
+        str | None, typer.Option(help="Project (default: ROTOFLOW_PROJECT).")
+    ] = None,
+) -> None:
+    """Write a finished shot's roto shapes in other formats, from its recorded shapes (no models
+    run); the files go to the shot's roto/ folder and into the project database."""
+    from exporters import shapes_json
+    from rotoflow import records
+    from rotoflow.errors import RotoflowError
+    from rotoflow.settings import get_settings
+    from rotoflow.stages.export import write_formats
+
+    settings = get_settings()
+    url = settings.resolved_database_url()
+    project = project or settings.project
+    names = _format_list(formats)
+    try:
+        shot_dir = records.finished_shot_dir(url, project, shot)
+        source = shot_dir / "roto" / f"{shot}.shapes.json"
+        try:
+            text = source.read_text()
+        except OSError as exc:
+            _fail(f"cannot read the shot's shapes {source}: {exc.strerror}", EXIT_INPUT)
+        fmt, shapes = shapes_json.read_from_string(text)
+        written = write_formats(shapes, fmt, shot, shot_dir / "roto", names)
+        rows = [[n, None, None, str(p.relative_to(shot_dir))] for n, p in written.items()]
+        job = records.record_export(url, project, shot, rows, shot_dir)
+    except RotoflowError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    for name, path in written.items():
+        out.print(f"{name}: {path}", highlight=False)
+    out.print(f"recorded on job {job}", highlight=False)
 
 
 @app.command()

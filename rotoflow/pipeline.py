@@ -34,6 +34,7 @@ class RotoJob(BaseModel):
         tracker: Propagation override (``flow``, ``sam2.1-hiera-base-plus``, ...).
         matter: Matter override (``pymatting``, ``vitmatte-small``, ...).
         output_root: Folder receiving the shot folder (default: ``ROTOFLOW_OUTPUT_ROOT``).
+        formats: Roto shape formats written beside the pipeline JSON (``nuke``, ...).
     """
 
     plate: str
@@ -46,6 +47,7 @@ class RotoJob(BaseModel):
     tracker: str | None = None
     matter: str | None = None
     output_root: str | None = None
+    formats: list[str] = Field(default_factory=lambda: ["nuke"])
 
     def overrides(self) -> dict[str, str]:
         """The per-stage model overrides that are set."""
@@ -113,7 +115,9 @@ def stage_keys(
         "matte", v, k["propagate"], provenance["matter"], settings_used.get("trimap_band")
     )
     k["vectorize"] = fingerprint("vectorize", v, k["propagate"])
-    k["export"] = fingerprint("export", v, k["vectorize"], k["matte"], shot)
+    k["export"] = fingerprint(
+        "export", v, k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])
+    )
     return k
 
 
@@ -126,6 +130,7 @@ class ResolvedJob(BaseModel):
     project: str
     models: str
     overrides: dict[str, str] = Field(default_factory=dict)
+    formats: list[str] = Field(default_factory=lambda: ["nuke"])
     shot_dir: str
     database_url: str
     movie_first_frame: int
@@ -140,6 +145,7 @@ class ResolvedJob(BaseModel):
             "ocio_config": self.ocio_config,
             "detector_threshold": self.detector_threshold,
             "text_threshold": self.text_threshold,
+            "formats": self.formats,
             "trimap_band": self.trimap_band,
         }
 
@@ -155,6 +161,7 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         project=job.project or settings.project,
         models=job.models or settings.models,
         overrides=job.overrides(),
+        formats=job.formats,
         shot_dir=str((root / shot).resolve()),
         database_url=settings.resolved_database_url(),
         movie_first_frame=settings.movie_first_frame,

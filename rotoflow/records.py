@@ -100,6 +100,69 @@ def record_outputs(
         return len(rows)
 
 
+def record_export(url: str, project: str, shot: str, rows: list[list], shot_dir: Path) -> int:
+    """Add re-exported files to the shot's latest finished job.
+
+    Args:
+        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per written file.
+
+    Returns:
+        The job's id.
+
+    Raises:
+        ExportError: no finished job of that shot in that project.
+    """
+    from rotoflow.errors import ExportError
+
+    with db.session(url) as s:
+        found = s.exec(
+            select(db.Job, db.Shot)
+            .join(db.Shot, db.Job.shot_id == db.Shot.id)
+            .join(db.Project, db.Shot.project_id == db.Project.id)
+            .where(db.Project.name == project, db.Shot.name == shot)
+            .where(db.Job.status == db.Status.done)
+            .order_by(db.Job.id.desc())
+        ).first()
+        if found is None:
+            raise ExportError(f"project {project!r} has no finished shot {shot!r} to export")
+        job, sh = found
+        for kind, obj, frame, rel in rows:
+            path = shot_dir / rel
+            s.add(
+                db.Output(
+                    job_id=job.id,
+                    shot_id=sh.id,
+                    object_id=obj,
+                    kind=kind,
+                    frame=frame,
+                    path=str(path),
+                    sha256=sha256_file(path),
+                )
+            )
+        return int(job.id)
+
+
+def finished_shot_dir(url: str, project: str, shot: str) -> Path:
+    """Output folder of a shot whose latest job finished.
+
+    Raises:
+        ExportError: the shot is unknown in the project, or has no finished job.
+    """
+    from rotoflow.errors import ExportError
+
+    with db.session(url) as s:
+        sh = s.exec(
+            select(db.Shot)
+            .join(db.Project, db.Shot.project_id == db.Project.id)
+            .where(db.Project.name == project, db.Shot.name == shot)
+        ).first()
+        if sh is None:
+            raise ExportError(f"no shot {shot!r} in project {project!r}; see `rotoflow status`")
+        if not sh.output_dir:
+            raise ExportError(f"shot {shot!r} has no finished job to export from")
+        return Path(sh.output_dir)
+
+
 def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]) -> None:
     """Mark a job and its shot failed with a readable reason."""
     with db.session(url) as s:

@@ -160,7 +160,7 @@ def export_task(
     vec: StageOutput,
 ) -> StageOutput:
     """Write the roto script and publish the shot's outputs (never cached: always publishes)."""
-    return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys["export"])
+    return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys["export"], job.formats)
 
 
 @task(

@@ -5,12 +5,54 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from exporters import atomic_write_text, nuke, shapes_json
+import exporters
+from exporters import atomic_write_text, shapes_json
 from exporters.mattes import output_name
+from rotoflow.errors import ExportError
 from rotoflow.stages import ingest, matte, propagate, vectorize
 from rotoflow.storage import ShotWorkspace, StageOutput, publish_tree
 
 STAGE = "export"
+
+
+#: Roto formats written when a job names none.
+DEFAULT_FORMATS = ("nuke",)
+
+
+def check_formats(formats) -> None:
+    """Raise :class:`~rotoflow.errors.ExportError` for an unknown format name (the message lists
+    the available ones) or one that writes images, not roto shapes."""
+    for name in formats:
+        if not hasattr(exporters.from_name(name), "write_to_string"):
+            raise ExportError(
+                f"format {name!r} writes images, not roto shapes; roto formats: "
+                f"{', '.join(roto_formats())}"
+            )
+
+
+def roto_formats() -> list[str]:
+    """Names of the formats that write roto shapes as text (Nuke, Silhouette, ...)."""
+    return [n for n in exporters.available() if hasattr(exporters.from_name(n), "write_to_string")]
+
+
+def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str, Path]:
+    """Write ``shapes`` in every format of ``formats`` into ``dest`` as ``<shot><suffix>``.
+
+    Returns:
+        ``{format name: written file}``.
+
+    Raises:
+        ExportError: an unknown format name, or shapes the format cannot take.
+    """
+    check_formats(formats)
+    written = {}
+    for name in dict.fromkeys(formats):
+        mod = exporters.from_name(name)
+        options = {"node_name": f"Roto_{shot_name}"} if name == "nuke" else {}
+        path = dest / f"{shot_name}{mod.SUFFIXES[0]}"
+        atomic_write_text(path, mod.write_to_string(shapes, fmt, **options))
+        written[name] = path
+    return written
 
 
 def run(
@@ -21,12 +63,14 @@ def run(
     vectorize_out: StageOutput,
     ws: ShotWorkspace,
     key: str,
+    formats=DEFAULT_FORMATS,
 ) -> StageOutput:
-    """Write ``<shot>.nk`` (once per key) and publish every output of the shot (every run).
+    """Write the roto formats (once per key) and publish every output of the shot (every run).
 
     Published layout: ``masks/<object>/<object>.<frame>.png``, ``alpha/<object>/<object>.<frame>.exr``,
-    ``roto/<shot>.nk`` and ``roto/<shot>.shapes.json``. Each top-level folder appears complete or
-    not at all. ``details["outputs"]`` lists ``[kind, object_id, frame, relative path]`` rows.
+    ``roto/<shot>.<suffix>`` per format in ``formats`` (``nuke`` by default) and
+    ``roto/<shot>.shapes.json``. Each top-level folder appears complete or not at all.
+    ``details["outputs"]`` lists ``[kind, object_id, frame, relative path]`` rows.
     """
     t0 = time.perf_counter()
     info = ingest.plate_info(ingest_out)
@@ -34,9 +78,11 @@ def run(
     done = ws.finished(STAGE, key)
     if done is None:
         with ws.staging(STAGE, key) as tmp:
-            script = nuke.write_to_string(shapes, fmt, node_name=f"Roto_{shot_name}")
-            atomic_write_text(tmp / f"{shot_name}.nk", script)
-            done = ws.commit(tmp, STAGE, key, started=t0, n_frames=info.n_frames)
+            written = write_formats(shapes, fmt, shot_name, tmp, formats)
+            files = {name: p.name for name, p in written.items()}
+            done = ws.commit(
+                tmp, STAGE, key, started=t0, n_frames=info.n_frames, details={"files": files}
+            )
     sources: dict[str, Path] = {}
     rows: list[list] = []
 
@@ -62,7 +108,8 @@ def run(
                 f"alpha/{shape.name}/{name}",
                 matte.alpha_path(matte_out, shape.name, frame),
             )
-    add("nuke", None, None, f"roto/{shot_name}.nk", done.dir / f"{shot_name}.nk")
+    for name, file in done.details["files"].items():
+        add(name, None, None, f"roto/{file}", done.dir / file)
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
     publish_tree(sources, ws.root)
     return done.model_copy(

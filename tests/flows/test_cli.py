@@ -214,3 +214,23 @@ def test_mask_prompt_of_another_size_is_rejected(home, tmp_path):
     cv2.imwrite(str(small), np.full((10, 10), 255, np.uint8))
     result = invoke("run", str(plate), "--mask", str(small), "--name", "dog")
     assert_failed_cleanly(result, home, "badmask", "10x10", "854x480")
+
+
+def test_export_rewrites_roto_formats_from_the_database(home, tmp_path):
+    plate = frame_folder("dog", tmp_path / "dogexport", range(3))
+    assert invoke("run", str(plate), "--prompt", "dog").exit_code == 0
+    roto = home / "out" / "dogexport" / "roto"
+    (roto / "dogexport.nk").unlink()
+    result = invoke("export", "dogexport", "--format", "nuke,shapes_json")
+    assert result.exit_code == 0, result.output
+    assert (roto / "dogexport.nk").is_file() and (roto / "dogexport.json").is_file()
+    with db.session(get_settings().resolved_database_url()) as s:
+        kinds = [o.kind for o in s.exec(select(db.Output).where(db.Output.kind == "shapes_json"))]
+    assert kinds == ["shapes_json"]
+
+    bad = invoke("export", "dogexport", "--format", "nuke,maya")
+    assert bad.exit_code == 2 and "maya" in bad.stderr and "nuke" in bad.stderr
+    missing = invoke("export", "no_such_shot")
+    assert missing.exit_code == 2 and "no_such_shot" in missing.stderr
+    bad_run = invoke("run", str(plate), "--prompt", "dog", "--format", "maya")
+    assert bad_run.exit_code == 2 and "maya" in bad_run.stderr
