@@ -48,6 +48,11 @@ def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str,
     written = {}
     for name in dict.fromkeys(formats):
         mod = exporters.from_name(name)
+        if name == "svg":  # one file per frame, in a folder of its own
+            folder = dest / f"{shot_name}.svg"
+            mod.write_to_file(shapes, fmt, folder / f"{shot_name}.####.svg")
+            written[name] = folder
+            continue
         options = {"node_name": f"Roto_{shot_name}"} if name == "nuke" else {}
         path = dest / f"{shot_name}{mod.SUFFIXES[0]}"
         atomic_write_text(path, mod.write_to_string(shapes, fmt, **options))
@@ -109,7 +114,10 @@ def run(
                 matte.alpha_path(matte_out, shape.name, frame),
             )
     for name, file in done.details["files"].items():
-        add(name, None, None, f"roto/{file}", done.dir / file)
+        src = done.dir / file
+        for one in sorted(src.iterdir()) if src.is_dir() else [src]:  # svg: a folder of frames
+            rel = one.relative_to(done.dir)
+            add(name, None, None, f"roto/{rel}", one)
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
     publish_tree(sources, ws.root)
     return done.model_copy(

@@ -234,3 +234,12 @@ def test_export_rewrites_roto_formats_from_the_database(home, tmp_path):
     assert missing.exit_code == 2 and "no_such_shot" in missing.stderr
     bad_run = invoke("run", str(plate), "--prompt", "dog", "--format", "maya")
     assert bad_run.exit_code == 2 and "maya" in bad_run.stderr
+
+
+def test_svg_roto_format_writes_one_file_per_frame(home, tmp_path):
+    plate = frame_folder("dog", tmp_path / "dogsvg", range(3))
+    result = invoke("run", str(plate), "--prompt", "dog", "--format", "nuke,svg")
+    assert result.exit_code == 0, result.output
+    svgs = sorted((home / "out" / "dogsvg" / "roto" / "dogsvg.svg").glob("*.svg"))
+    assert [p.name for p in svgs] == [f"dogsvg.{f:04d}.svg" for f in range(3)]
+    assert "<path" in svgs[1].read_text()

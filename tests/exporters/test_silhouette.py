@@ -1,0 +1,225 @@
+"""Silhouette ``.fxs`` exporter: golden file, lxml structure check, round trips and errors."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from lxml import etree
+
+from exporters import atomic_write_text, silhouette
+from rotoflow.errors import ExportError
+from rotoflow.types import RotoShape, ShapeKey, ShotFormat
+from tests.conftest import SHARED
+from tests.exporters.helpers import (
+    CANONICAL_FORMAT,
+    GOLDEN,
+    assert_shapes_close,
+    canonical_shape,
+    circle_key,
+    davis_shape,
+)
+
+FORMATS_MD = SHARED / "references" / "formats.md"
+PAIR = re.compile(r"\(([^(),]+),([^(),]+)\)")
+
+
+def _reference_xml() -> str:
+    """The ``.fxs`` example of formats.md section 2.2."""
+    text = FORMATS_MD.read_text(encoding="utf-8")
+    start = text.index("```xml\n<Silhouette") + len("```xml\n")
+    return text[start : text.index("```", start)]
+
+
+def _tree(elem) -> tuple:
+    """An element as nested ``(tag, attributes, stripped text, children)`` tuples."""
+    children = tuple(_tree(c) for c in elem if isinstance(c.tag, str))
+    return elem.tag, dict(elem.attrib), (elem.text or "").strip(), children
+
+
+def _lxml_keys(text: str) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """Per shape label, ``(session frame, (N, 3, 2) normalised points)`` read with lxml/XPath."""
+    root = etree.fromstring(text.encode("utf-8"))
+    out = {}
+    for obj in root.xpath("/Silhouette/Layer/Properties/Property[@id='objects']/Object"):
+        keys = []
+        for key in obj.xpath("Properties/Property[@id='path']/Key"):
+            (path,) = key.xpath("Path")
+            pts = [[tuple(map(float, p)) for p in PAIR.findall(pt.text)] for pt in path]
+            keys.append((int(key.get("frame")), np.array(pts)))
+        out[obj.get("label")] = keys
+    return out
+
+
+def test_canonical_shape_matches_golden_file():
+    text = silhouette.write_to_string([canonical_shape()], CANONICAL_FORMAT)
+    assert text == (GOLDEN / "canonical.fxs").read_text(encoding="utf-8")
+
+
+def test_golden_file_is_the_reference_example_plus_a_comment():
+    golden = (GOLDEN / "canonical.fxs").read_text(encoding="utf-8")
+    comment, body = golden.split("\n", 1)
+    assert comment == "<!-- Silhouette Shape File: written by Rotoflow; pixelAspect=1 fps=24 -->"
+    reference = etree.fromstring(_reference_xml().encode("utf-8"))
+    ours = etree.fromstring(golden.encode("utf-8"))
+    assert _tree(ours) == _tree(reference)
+    assert body.strip() == _reference_xml().strip()
+
+
+def test_lxml_reads_the_structure_and_values_formats_md_describes(shared):
+    fmt = ShotFormat(854, 480, pixel_aspect=2.0, fps=25.0, first_frame=1001, last_frame=1040)
+    want = [canonical_shape(), davis_shape("camel", [0, 10, 39], n=32)]
+    text = silhouette.write_to_string(want, fmt)
+    root = etree.fromstring(text.encode("utf-8"))  # well-formed, no declaration needed
+    assert root.tag == "Silhouette"
+    assert dict(root.attrib) == {
+        "width": "854",
+        "height": "480",
+        "workRangeStart": "1001",
+        "workRangeEnd": "1040",
+        "sessionStartFrame": "1001",
+    }
+    assert root.xpath("count(/Silhouette/Layer)") == 1
+    objects = root.xpath("//Object")
+    assert [(o.get("type"), o.get("shape_type")) for o in objects] == [("Shape", "Bezier")] * 2
+    for obj in objects:
+        props = {p.get("id"): p for p in obj.xpath("Properties/Property")}
+        assert set(props) == {"opacity", "motionBlur", "outlineColor", "mode", "invert", "path"}
+        assert props["opacity"].findtext("Value") == "100"
+        paths = obj.xpath(".//Key/Path")
+        assert {(p.get("closed"), p.get("type")) for p in paths} == {("True", "Bezier")}
+        assert len({len(p) for p in paths}) == 1  # the same point count in every key
+    assert not re.search(r"[0-9]e[-+]?[0-9]|-0\.000000\b", text)  # %f text only
+    # independent conversion back: x = nx * H / pa + W/2, y = ny * H + H/2, handles absolute
+    for shape, (label, keys) in zip(want, _lxml_keys(text).items(), strict=True):
+        assert label == shape.name
+        assert [f + fmt.first_frame for f, _ in keys] == [k.frame for k in shape.keys]
+        for (_, norm), key in zip(keys, shape.keys, strict=True):
+            px = np.empty_like(norm)
+            px[..., 0] = norm[..., 0] * fmt.height / fmt.pixel_aspect + fmt.width / 2
+            px[..., 1] = norm[..., 1] * fmt.height + fmt.height / 2
+            absolute = key.points.copy()
+            absolute[:, 1:] += key.points[:, :1]
+            np.testing.assert_allclose(px, absolute, rtol=0, atol=0.5e-6 * fmt.height + 1e-9)
+
+
+def test_file_and_string_paths_give_the_same_bytes(tmp_path):
+    shapes = [canonical_shape()]
+    path = tmp_path / "shot" / "sh010.fxs"
+    atomic_write_text(path, silhouette.write_to_string(shapes, CANONICAL_FORMAT))
+    assert path.read_bytes() == (GOLDEN / "canonical.fxs").read_bytes()
+
+
+def test_round_trip_canonical_shape():
+    text = silhouette.write_to_string([canonical_shape()], CANONICAL_FORMAT)
+    fmt, shapes = silhouette.read_from_string(text)
+    assert fmt == CANONICAL_FORMAT
+    assert [(s.object_id, s.name) for s in shapes] == [(1, "obj1")]
+    assert_shapes_close(shapes, [canonical_shape()], atol=1e-3)
+
+
+def test_round_trip_real_outlines_on_an_anamorphic_format(shared):
+    fmt = ShotFormat(854, 480, pixel_aspect=2.0, fps=23.976, first_frame=1001, last_frame=1040)
+    want = [davis_shape("camel", [0, 10, 20]), davis_shape("blackswan", [0, 39], n=64)]
+    text = silhouette.write_to_string(want, fmt)
+    got_fmt, got = silhouette.read_from_string(text)
+    assert got_fmt == fmt
+    assert [s.name for s in got] == ["camel", "blackswan"]
+    assert_shapes_close(got, want, atol=1e-3)
+
+
+def test_more_decimals_tighten_the_round_trip(shared):
+    fmt = ShotFormat(3840, 2160, first_frame=1001, last_frame=1050)
+    shape = davis_shape("dog", [0, 49])
+    for k in shape.keys:
+        k.points *= 4.5  # 480p outline scaled onto a UHD frame
+    loose = silhouette.read_from_string(silhouette.write_to_string([shape], fmt))[1]
+    tight = silhouette.read_from_string(silhouette.write_to_string([shape], fmt, decimals=9))[1]
+    err = [np.abs(g[0].keys[1].points - shape.keys[1].points).max() for g in (loose, tight)]
+    assert 1e-4 < err[0] <= 2 * 0.5e-6 * 2160 + 1e-9
+    assert err[1] <= 2 * 0.5e-9 * 2160 + 1e-9
+
+
+def test_single_key_shape_and_keys_before_the_session_start():
+    shape = RotoShape(1, "still", [circle_key(995, 300.0, 200.0, 50.0)])
+    text = silhouette.write_to_string([shape], CANONICAL_FORMAT)
+    assert '<Key frame="-6" interp="linear">' in text
+    fmt, got = silhouette.read_from_string(text)
+    assert (fmt.first_frame, fmt.last_frame) == (1001, 1010)
+    assert_shapes_close(got, [shape], atol=1e-3)
+
+
+def test_names_become_unique_labels():
+    names = ["my shape", "my_shape", "1st", "a<b>&\"c'", "", "roto"]
+    shapes = [canonical_shape(name=n, object_id=i) for i, n in enumerate(names, 1)]
+    text = silhouette.write_to_string(shapes, CANONICAL_FORMAT, layer_name="main plate")
+    root = etree.fromstring(text.encode("utf-8"))
+    assert root.xpath("/Silhouette/Layer/@label") == ["main_plate"]
+    got = root.xpath("//Object/@label")
+    assert got == ["my_shape", "my_shape_2", "_1st", "a_b___c_", "Shape", "roto"]
+    assert [s.name for s in silhouette.read_from_string(text)[1]] == got
+
+
+def test_reads_nested_layers_and_files_without_the_rotoflow_comment():
+    reference = _reference_xml()
+    nested = reference.replace(
+        '<Object type="Shape"',
+        '<Object type="Layer" label="sub"><Properties><Property id="objects">\n<Object type="Shape"',
+    ).replace("</Object>", "</Object></Property></Properties></Object>")
+    for text in (reference, '<?xml version="1.0"?>\n' + nested):
+        fmt, shapes = silhouette.read_from_string(text)
+        assert (fmt.pixel_aspect, fmt.fps) == (1.0, 24.0)
+        assert (fmt.first_frame, fmt.last_frame) == (1001, 1010)
+        assert [s.name for s in shapes] == ["obj1"]
+        assert_shapes_close(shapes, [canonical_shape()], atol=0.5e-6 * 1080 * 2)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ([circle_key(1010, 0, 0, 5), circle_key(1001, 0, 0, 5)], "strictly increase"),
+        ([ShapeKey(1001, np.full((4, 3, 2), np.inf))], "non-finite"),
+        ([ShapeKey(1001, np.zeros((2, 3, 2)))], "at least 3"),
+        ([circle_key(1001, 0, 0, 5), ShapeKey(1010, np.zeros((5, 3, 2)))], "4 control points"),
+        ([], "no keys"),
+    ],
+)
+def test_invalid_shapes_are_refused(keys, message):
+    with pytest.raises(ExportError, match=message):
+        silhouette.write_to_string([RotoShape(1, "bad", keys)], CANONICAL_FORMAT)
+
+
+def test_empty_shape_list_bad_options_and_bad_format_are_refused():
+    with pytest.raises(ExportError, match="no shapes"):
+        silhouette.write_to_string([], CANONICAL_FORMAT)
+    with pytest.raises(ExportError, match="decimals must be an integer from 6 to 12, got 3"):
+        silhouette.write_to_string([canonical_shape()], CANONICAL_FORMAT, decimals=3)
+    with pytest.raises(ExportError, match="pixel_aspect"):
+        silhouette.write_to_string([canonical_shape()], ShotFormat(64, 64, pixel_aspect=0.0))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda t: t.replace("</Layer>", ""),
+            r"not well-formed XML \(mismatched tag\): line 39, column 3",
+        ),
+        (
+            lambda t: t.replace("<Silhouette ", "<Mocha ").replace("</Silhouette>", "</Mocha>"),
+            "<Mocha>",
+        ),
+        (lambda t: t.replace(' width="1920"', ""), "lacks the 'width'"),
+        (lambda t: t.replace('shape_type="Bezier"', 'shape_type="Bspline"'), "only Bezier"),
+        (lambda t: t.replace('closed="True"', 'closed="False"', 1), "open path"),
+        (lambda t: t.replace("(0.185185,0.000000),", "(0.185185,0.0x0000),", 1), "non-numeric"),
+        (lambda t: t.replace(",(0.102275,-0.185185)</Point>", "</Point>", 1), "got 2 pair"),
+        (lambda t: t.replace('<Key frame="9"', '<Key frame="9.5"', 1), "frame='9.5'"),
+        (lambda t: t.replace("<Point>(0.185185,0.000000)", "<Point>", 1), "cannot read point"),
+    ],
+)
+def test_malformed_files_raise(edit, message):
+    text = edit((GOLDEN / "canonical.fxs").read_text(encoding="utf-8"))
+    with pytest.raises(ExportError, match=message):
+        silhouette.read_from_string(text)
