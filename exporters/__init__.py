@@ -16,7 +16,17 @@ from types import ModuleType
 from rotoflow.errors import ExportError
 
 #: Format modules known to the facade, by module name.
-_MODULES = ("nuke", "shapes_json", "silhouette", "fusion", "svg", "exr", "png")
+_MODULES = (
+    "nuke",
+    "shapes_json",
+    "silhouette",
+    "fusion",
+    "after_effects",
+    "lottie",
+    "svg",
+    "exr",
+    "png",
+)
 
 
 def _load(module: str) -> ModuleType:

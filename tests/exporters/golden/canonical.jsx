@@ -1,0 +1,59 @@
+//@target aftereffects
+// Rotoflow roto shapes for Adobe After Effects (ExtendScript, ES3).
+// Run with File > Scripts > Run Script File. Creates a comp with one solid per object
+// and one keyed mask per shape; coordinates are layer pixels, y down.
+// Shot 1920x1080, pixel aspect 1, 24 fps, frames 1001-1010; 1 object(s), 1 shape(s).
+(function () {
+  var W = 1920, H = 1080, PA = 1, FPS = 24;
+  var FIRST = 1001, LAST = 1010;
+  var INTERPOLATION = KeyframeInterpolationType.LINEAR;
+  function shp(v, tin, tout) {
+    var s = new Shape();
+    s.vertices = v;
+    s.inTangents = tin;
+    s.outTangents = tout;
+    s.closed = true;
+    return s;
+  }
+  function keyTimes(frames) {
+    var t = [];
+    for (var i = 0; i < frames.length; i++) {
+      t.push((frames[i] - FIRST) / FPS);
+    }
+    return t;
+  }
+  function addMask(layer, name, frames, shapes) {
+    var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
+    mask.name = name;
+    mask.maskMode = MaskMode.ADD;
+    mask.inverted = false;
+    mask.rotoBezier = false;
+    var path = mask.property("ADBE Mask Shape");
+    path.setValuesAtTimes(keyTimes(frames), shapes);
+    for (var k = 1; k <= path.numKeys; k++) {
+      path.setInterpolationTypeAtKey(k, INTERPOLATION);
+    }
+    mask.property("ADBE Mask Feather").setValue([0, 0]);
+    mask.property("ADBE Mask Opacity").setValue(100);
+    mask.property("ADBE Mask Offset").setValue(0);
+    return mask;
+  }
+  app.beginUndoGroup("Rotoflow roto import");
+  try {
+    var comp = app.project.items.addComp("roto", W, H, PA, (LAST - FIRST + 1) / FPS, FPS);
+    comp.displayStartTime = FIRST / FPS;
+    var layer;
+    layer = comp.layers.addSolid([1, 1, 1], "obj1", W, H, PA);
+    addMask(layer, "obj1", [1001, 1010], [
+      shp([[960, 340], [1160, 540], [960, 740], [760, 540]],
+          [[-110.45695, 0], [0, -110.45695], [110.45695, 0], [0, 110.45695]],
+          [[110.45695, 0], [0, 110.45695], [-110.45695, 0], [0, -110.45695]]),
+      shp([[1000, 320], [1220, 540], [1000, 760], [780, 540]],
+          [[-121.502645, 0], [0, -121.502645], [121.502645, 0], [0, 121.502645]],
+          [[121.502645, 0], [0, 121.502645], [-121.502645, 0], [0, -121.502645]])
+    ]);
+    comp.openInViewer();
+  } finally {
+    app.endUndoGroup();
+  }
+})();

@@ -1,0 +1,421 @@
+"""After Effects ``.jsx`` exporter: golden file, syntax and ES3 checks, a stub AE run, errors.
+
+The stub run executes the script under node with a stand-in After Effects DOM (``app``,
+``CompItem``, ``Shape``, ``MaskMode``, ``KeyframeInterpolationType``, ...) that refuses unknown
+properties and malformed calls, records every comp, solid, mask and key, and prints them as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import exporters
+from exporters import after_effects
+from rotoflow.errors import ExportError
+from rotoflow.types import RotoShape, ShapeKey, ShotFormat
+from tests.exporters.helpers import (
+    CANONICAL_FORMAT,
+    GOLDEN,
+    canonical_shape,
+    circle_key,
+    davis_shape,
+)
+
+NODE = shutil.which("node") or "/usr/bin/node"
+
+#: Stub After Effects DOM for node: records the script's calls and prints them as JSON.
+HARNESS_JS = r"""// Stub After Effects DOM: records what a roto .jsx does, then prints it as JSON.
+"use strict";
+var fs = require("fs");
+var vm = require("vm");
+
+function fail(msg) { throw new Error("stub AE: " + msg); }
+function strict(obj, label) {
+  return new Proxy(obj, {
+    get: function (t, k) {
+      if (typeof k === "symbol" || k in t) return t[k];
+      fail("read of unknown " + label + "." + String(k));
+    },
+    set: function (t, k, v) {
+      if (!(k in t)) fail("write of unknown " + label + "." + String(k));
+      t[k] = v;
+      return true;
+    },
+  });
+}
+function num(v, what) { if (typeof v !== "number" || !isFinite(v)) fail(what + " is not a number: " + v); }
+function pairs(a, what) {
+  if (!Array.isArray(a)) fail(what + " is not an array");
+  a.forEach(function (p) {
+    if (!Array.isArray(p) || p.length !== 2) fail(what + " item is not [x, y]");
+    num(p[0], what); num(p[1], what);
+  });
+  return a.length;
+}
+var ENUMS = {
+  MaskMode: ["ADD", "SUBTRACT", "INTERSECT", "LIGHTEN", "DARKEN", "DIFFERENCE", "NONE"],
+  KeyframeInterpolationType: ["LINEAR", "BEZIER", "HOLD"],
+};
+Object.keys(ENUMS).forEach(function (e) {
+  var o = {};
+  ENUMS[e].forEach(function (n) { o[n] = e + "." + n; });
+  globalThis[e] = strict(o, e);
+});
+globalThis.Shape = function Shape() {
+  this.vertices = []; this.inTangents = []; this.outTangents = []; this.closed = true;
+  return strict(this, "Shape");
+};
+function Prop(kind) {
+  this.kind = kind; this.value = null; this.times = []; this.values = []; this.interp = {};
+}
+Prop.prototype.setValue = function (v) {
+  if (arguments.length !== 1 || this.kind === "shape") fail("setValue");
+  this.value = v;
+};
+Prop.prototype.setValuesAtTimes = function (times, values) {
+  if (this.kind !== "shape" || arguments.length !== 2) fail("setValuesAtTimes");
+  if (!Array.isArray(times) || !Array.isArray(values) || times.length !== values.length) fail("times/values");
+  var self = this;
+  times.forEach(function (t, i) {
+    num(t, "key time");
+    if (self.times.length && t <= self.times[self.times.length - 1]) fail("key times not increasing");
+    var s = values[i];
+    if (!(s instanceof globalThis.Shape)) fail("value is not a Shape");
+    var n = pairs(s.vertices, "vertices");
+    if (pairs(s.inTangents, "inTangents") !== n || pairs(s.outTangents, "outTangents") !== n) fail("tangent counts");
+    if (self.values.length && self.values[0].vertices.length !== n) fail("vertex count changes");
+    self.times.push(t);
+    self.values.push({ vertices: s.vertices, inTangents: s.inTangents, outTangents: s.outTangents, closed: s.closed });
+  });
+};
+Object.defineProperty(Prop.prototype, "numKeys", { get: function () { return this.times.length; } });
+Prop.prototype.setInterpolationTypeAtKey = function (k, inType, outType) {
+  if (k !== Math.floor(k) || k < 1 || k > this.times.length) fail("key index " + k);
+  if (ENUMS.KeyframeInterpolationType.map(function (n) { return "KeyframeInterpolationType." + n; }).indexOf(inType) < 0) fail("interpolation " + inType);
+  this.interp[k] = outType === undefined ? inType : inType + "/" + outType;
+};
+function Mask() {
+  var props = {
+    "ADBE Mask Shape": new Prop("shape"), "ADBE Mask Feather": new Prop("value"),
+    "ADBE Mask Opacity": new Prop("value"), "ADBE Mask Offset": new Prop("value"),
+  };
+  this.name = ""; this.maskMode = "MaskMode.ADD"; this.inverted = false; this.rotoBezier = true;
+  this.property = function (n) { if (!(n in props)) fail("mask property " + n); return props[n]; };
+  this.record = function () {
+    var shape = props["ADBE Mask Shape"];
+    var keys = [];
+    for (var k = 1; k <= shape.numKeys; k++) keys.push(shape.interp[k] || null);
+    return {
+      name: this.name, mode: this.maskMode, inverted: this.inverted, rotoBezier: this.rotoBezier,
+      times: shape.times, shapes: shape.values, interpolation: keys,
+      feather: props["ADBE Mask Feather"].value, opacity: props["ADBE Mask Opacity"].value,
+      offset: props["ADBE Mask Offset"].value,
+    };
+  };
+}
+var comps = [];
+var undo = { open: 0, begun: 0, ended: 0 };
+function Comp(args) {
+  var layers = [];
+  this.name = args[0]; this.width = args[1]; this.height = args[2]; this.pixelAspect = args[3];
+  this.duration = args[4]; this.frameRate = args[5]; this.displayStartTime = 0; this.opened = false;
+  this.openInViewer = function () { this.opened = true; };
+  this.layers = strict({
+    addSolid: function (color, name, w, h, pa) {
+      if (arguments.length < 5 || arguments.length > 6) fail("addSolid arguments");
+      if (!Array.isArray(color) || color.length !== 3) fail("solid colour");
+      var masks = [];
+      var layer = {
+        name: name, color: color, width: w, height: h, pixelAspect: pa, masks: masks,
+        property: function (n) {
+          if (n !== "ADBE Mask Parade") fail("layer property " + n);
+          return strict({ addProperty: function (m) {
+            if (m !== "ADBE Mask Atom") fail("addProperty " + m);
+            var mask = strict(new Mask(), "MaskPropertyGroup");
+            masks.push(mask);
+            return mask;
+          } }, "MaskParade");
+        },
+      };
+      layers.push(layer);
+      return strict(layer, "AVLayer");
+    },
+  }, "LayerCollection");
+  this.record = function () {
+    return {
+      name: this.name, width: this.width, height: this.height, pixelAspect: this.pixelAspect,
+      duration: this.duration, frameRate: this.frameRate, displayStartTime: this.displayStartTime,
+      opened: this.opened,
+      layers: layers.map(function (l) {
+        return { name: l.name, color: l.color, width: l.width, height: l.height,
+                 pixelAspect: l.pixelAspect, masks: l.masks.map(function (m) { return m.record(); }) };
+      }),
+    };
+  };
+}
+globalThis.app = strict({
+  beginUndoGroup: function (name) { if (typeof name !== "string") fail("undo name"); undo.open++; undo.begun++; },
+  endUndoGroup: function () { if (undo.open < 1) fail("endUndoGroup without begin"); undo.open--; undo.ended++; },
+  project: strict({ items: strict({ addComp: function () {
+    if (arguments.length !== 6) fail("addComp takes 6 arguments");
+    var c = strict(new Comp(Array.prototype.slice.call(arguments)), "CompItem");
+    comps.push(c);
+    return c;
+  } }, "ItemCollection") }, "Project"),
+}, "Application");
+
+vm.runInThisContext(fs.readFileSync(process.argv[2], "utf8"), { filename: process.argv[2] });
+process.stdout.write(JSON.stringify({ undo: undo, comps: comps.map(function (c) { return c.record(); }) }));
+"""
+
+
+def _golden() -> str:
+    return (GOLDEN / "canonical.jsx").read_text(encoding="utf-8")
+
+
+def _run_stub(tmp_path, script: str) -> dict:
+    """Run ``script`` under node against the stub DOM; the recorded calls."""
+    (tmp_path / "harness.js").write_text(HARNESS_JS, encoding="utf-8")
+    (tmp_path / "roto.jsx").write_text(script, encoding="utf-8")
+    result = subprocess.run(
+        [NODE, str(tmp_path / "harness.js"), str(tmp_path / "roto.jsx")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _es3_violations(script: str) -> list[str]:
+    """Tokens ExtendScript (ECMAScript 3) does not know, outside strings and comments."""
+    code = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', script)
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", code, flags=re.S)
+    patterns = {
+        "let": r"\blet\b",
+        "const": r"\bconst\b",
+        "arrow function": r"=>",
+        "template string": r"`",
+        "class": r"\bclass\b",
+        "spread": r"\.\.\.",
+        "ES5 array method": r"\.(?:forEach|map|filter|reduce|some|every|indexOf)\s*\(",
+        "JSON": r"\bJSON\b",
+        "trailing comma": r",\s*[\]}]",
+        "single-quoted string": r"'",
+    }
+    return [name for name, pat in patterns.items() if re.search(pat, code)]
+
+
+def _expected_masks(shapes: list[RotoShape], fmt: ShotFormat) -> list[tuple[list, list]]:
+    return [
+        ([(k.frame - fmt.first_frame) / fmt.fps for k in s.keys], [k.points for k in s.keys])
+        for s in shapes
+    ]
+
+
+def _recorded_masks(run: dict) -> list[tuple[list, list]]:
+    out = []
+    for layer in run["comps"][0]["layers"]:
+        for mask in layer["masks"]:
+            pts = [
+                np.stack(
+                    [
+                        np.array(s["vertices"]),
+                        np.array(s["inTangents"]),
+                        np.array(s["outTangents"]),
+                    ],
+                    axis=1,
+                )
+                for s in mask["shapes"]
+            ]
+            out.append((mask["times"], pts))
+    return out
+
+
+def _assert_masks_match(run: dict, shapes: list[RotoShape], fmt: ShotFormat) -> None:
+    got, want = _recorded_masks(run), _expected_masks(shapes, fmt)
+    assert len(got) == len(want)
+    for (g_times, g_pts), (w_times, w_pts) in zip(got, want, strict=True):
+        assert g_times == w_times  # exact: the script computes the same doubles
+        for g, w in zip(g_pts, w_pts, strict=True):
+            np.testing.assert_allclose(g, w, rtol=0, atol=1e-3)
+
+
+def test_canonical_shape_matches_golden_file():
+    assert after_effects.write_to_string([canonical_shape()], CANONICAL_FORMAT) == _golden()
+
+
+def test_golden_file_follows_the_reference_script():
+    golden = _golden()
+    assert golden.startswith("//@target aftereffects\n")
+    assert "#target" not in golden
+    assert "path.setValuesAtTimes(keyTimes(frames), shapes);" in golden
+    assert "KeyframeInterpolationType.LINEAR" in golden
+    assert golden.count("new Shape()") == 1 and golden.count("  shp([[") == 2
+    assert "[[960, 340], [1160, 540], [960, 740], [760, 540]]" in golden
+    assert "[[1000, 320], [1220, 540], [1000, 760], [780, 540]]" in golden
+    assert "[[-110.45695, 0], [0, -110.45695], [110.45695, 0], [0, 110.45695]]" in golden
+
+
+def test_file_and_string_paths_give_the_same_bytes(tmp_path, monkeypatch):
+    if "after_effects" not in exporters._MODULES:  # until the facade registers this module
+        monkeypatch.setattr(exporters, "_MODULES", (*exporters._MODULES, "after_effects"))
+    shapes = [canonical_shape()]
+    path = exporters.write_to_file(shapes, CANONICAL_FORMAT, tmp_path / "sh010.JSX")
+    assert path.read_bytes() == after_effects.write_to_string(shapes, CANONICAL_FORMAT).encode()
+    assert exporters.from_name("after_effects") is after_effects
+
+
+def test_scripts_pass_node_syntax_check_and_es3_token_scan(tmp_path, shared):
+    shapes = [canonical_shape(), davis_shape("dog", [0, 5]), canonical_shape("obj2", 1)]
+    fmt = ShotFormat(854, 480, 1.0, 25.0, 1001, 1010)
+    for n, script in enumerate(
+        [_golden(), after_effects.write_to_string(shapes, fmt, interpolation="hold")]
+    ):
+        path = tmp_path / f"roto{n}.js"  # node only checks .js/.mjs/.cjs names
+        path.write_text(script, encoding="utf-8")
+        result = subprocess.run([NODE, "--check", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert _es3_violations(script) == []
+
+
+def test_es3_scan_catches_modern_syntax():
+    script = 'var a = 1; // const in a comment is fine\nvar s = "let => `";\n'
+    assert _es3_violations(script) == []
+    bad = "const a = [1, 2,];\nlet f = (x) => x;\n[1].forEach(f);\n"
+    assert _es3_violations(bad) == [
+        "let",
+        "const",
+        "arrow function",
+        "ES5 array method",
+        "trailing comma",
+    ]
+
+
+def test_stub_run_of_the_canonical_script(tmp_path):
+    run = _run_stub(tmp_path, _golden())
+    assert run["undo"] == {"open": 0, "begun": 1, "ended": 1}
+    (comp,) = run["comps"]
+    assert (comp["name"], comp["width"], comp["height"], comp["pixelAspect"]) == (
+        "roto",
+        1920,
+        1080,
+        1,
+    )
+    assert comp["frameRate"] == 24 and comp["duration"] == 10 / 24
+    assert comp["displayStartTime"] == 1001 / 24 and comp["opened"]
+    (layer,) = comp["layers"]
+    assert (layer["name"], layer["width"], layer["height"]) == ("obj1", 1920, 1080)
+    (mask,) = layer["masks"]
+    assert mask["name"] == "obj1" and mask["mode"] == "MaskMode.ADD"
+    assert (mask["inverted"], mask["rotoBezier"]) == (False, False)
+    assert mask["times"] == [0, 9 / 24]
+    assert mask["interpolation"] == ["KeyframeInterpolationType.LINEAR"] * 2
+    assert (mask["feather"], mask["opacity"], mask["offset"]) == ([0, 0], 100, 0)
+    assert all(s["closed"] is True for s in mask["shapes"])
+    _assert_masks_match(run, [canonical_shape()], CANONICAL_FORMAT)
+
+
+def test_stub_run_of_real_outlines_groups_objects_and_keeps_points(tmp_path, shared):
+    fmt = ShotFormat(854, 480, pixel_aspect=2.0, fps=23.976, first_frame=1001, last_frame=1040)
+    camel = davis_shape("camel", [0, 10, 20])
+    swan = davis_shape("blackswan", [0, 39], n=64)
+    swan.object_id = 3
+    second = davis_shape("camel", [5, 30], n=32)  # a second contour of the camel object
+    shapes = [camel, swan, second]
+    script = after_effects.write_to_string(shapes, fmt, interpolation="hold", comp_name='sh "010"')
+    run = _run_stub(tmp_path, script)
+    (comp,) = run["comps"]
+    assert comp["name"] == 'sh "010"' and comp["pixelAspect"] == 2 and comp["frameRate"] == 23.976
+    assert comp["duration"] == 40 / 23.976
+    assert [(la["name"], [m["name"] for m in la["masks"]]) for la in comp["layers"]] == [
+        ("camel", ["camel", "camel_2"]),
+        ("blackswan", ["blackswan"]),
+    ]
+    assert all(la["pixelAspect"] == 2 for la in comp["layers"])
+    masks = [m for la in comp["layers"] for m in la["masks"]]
+    assert [m["interpolation"] for m in masks] == [
+        ["KeyframeInterpolationType.HOLD"] * len(s.keys) for s in (camel, second, swan)
+    ]
+    _assert_masks_match(run, [camel, second, swan], fmt)
+
+
+def test_stub_refuses_a_script_with_a_typo(tmp_path):
+    script = _golden().replace("mask.rotoBezier = false", "mask.rotobezier = false")
+    (tmp_path / "harness.js").write_text(HARNESS_JS, encoding="utf-8")
+    (tmp_path / "roto.jsx").write_text(script, encoding="utf-8")
+    result = subprocess.run(
+        [NODE, str(tmp_path / "harness.js"), str(tmp_path / "roto.jsx")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "write of unknown MaskPropertyGroup.rotobezier" in result.stderr
+
+
+def test_decimals_option_rounds_coordinates():
+    text = after_effects.write_to_string([canonical_shape()], CANONICAL_FORMAT, decimals=2)
+    assert "[[-110.46, 0], [0, -110.46]," in text
+    text = after_effects.write_to_string([canonical_shape()], CANONICAL_FORMAT, decimals=0)
+    assert "[[-110, 0], [0, -110]," in text
+
+
+def test_names_become_unique_identifiers(tmp_path):
+    names = ["my shape", "my_shape", "1st", "", "élan", 'x"); app.quit(); ("']
+    shapes = [canonical_shape(name=n, object_id=i) for i, n in enumerate(names, 1)]
+    run = _run_stub(tmp_path, after_effects.write_to_string(shapes, CANONICAL_FORMAT))
+    layers = run["comps"][0]["layers"]
+    got = ["my_shape", "my_shape_2", "_1st", "Shape", "_lan", "x____app_quit______"]
+    assert [la["name"] for la in layers] == got
+    assert [la["masks"][0]["name"] for la in layers] == got
+
+
+def test_mismatched_point_counts_are_refused():
+    shape = canonical_shape()
+    shape.keys[1] = ShapeKey(1010, shape.keys[1].points[:3])
+    with pytest.raises(ExportError, match="4 control points at frame 1001 but 3 at frame 1010"):
+        after_effects.write_to_string([shape], CANONICAL_FORMAT)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ([circle_key(1010, 0, 0, 5), circle_key(1001, 0, 0, 5)], "strictly increase"),
+        ([ShapeKey(1001, np.full((4, 3, 2), np.inf))], "non-finite"),
+        ([ShapeKey(1001, np.zeros((2, 3, 2)))], "at least 3"),
+        ([circle_key(1000, 0, 0, 5)], "frame 1000, outside the shot's frames 1001-1010"),
+        ([circle_key(1001, 0, 0, 5), circle_key(1011, 0, 0, 5)], "frame 1011, outside"),
+        ([], "no keys"),
+    ],
+)
+def test_invalid_shapes_are_refused(keys, message):
+    with pytest.raises(ExportError, match=message):
+        after_effects.write_to_string([RotoShape(1, "bad", keys)], CANONICAL_FORMAT)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"interpolation": "bezier"}, "one of linear, hold; got 'bezier'"),
+        ({"decimals": 16}, "decimals must be an integer from 0 to 15, got 16"),
+        ({"decimals": 2.5}, "got 2.5"),
+        ({"comp_name": 3}, "comp_name must be a string"),
+    ],
+)
+def test_bad_options_are_refused(kwargs, message):
+    with pytest.raises(ExportError, match=message):
+        after_effects.write_to_string([canonical_shape()], CANONICAL_FORMAT, **kwargs)
+
+
+def test_empty_shape_list_and_bad_format_are_refused():
+    with pytest.raises(ExportError, match="no shapes to export"):
+        after_effects.write_to_string([], CANONICAL_FORMAT)
+    with pytest.raises(ExportError, match="fps must be a positive number"):
+        after_effects.write_to_string([canonical_shape()], ShotFormat(1920, 1080, 1.0, 0.0, 1, 2))
