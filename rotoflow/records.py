@@ -46,6 +46,23 @@ def open_job(
         return int(job.id)
 
 
+def _add_outputs(s, job_id: int, shot_id: int, rows: list[list], shot_dir: Path) -> None:
+    """Add an Output row (with the file's sha256) per ``[kind, object_id, frame, rel path]``."""
+    for kind, obj, frame, rel in rows:
+        path = shot_dir / rel
+        s.add(
+            db.Output(
+                job_id=job_id,
+                shot_id=shot_id,
+                object_id=obj,
+                kind=kind,
+                frame=frame,
+                path=str(path),
+                sha256=sha256_file(path),
+            )
+        )
+
+
 def record_outputs(
     url: str,
     job_id: int,
@@ -79,19 +96,7 @@ def record_outputs(
                         shot_id=sh.id, object_id=o["id"], name=o["name"], prompt=o["prompt"]
                     )
                 )
-        for kind, obj, frame, rel in rows:
-            path = shot_dir / rel
-            s.add(
-                db.Output(
-                    job_id=job_id,
-                    shot_id=sh.id,
-                    object_id=obj,
-                    kind=kind,
-                    frame=frame,
-                    path=str(path),
-                    sha256=sha256_file(path),
-                )
-            )
+        _add_outputs(s, job_id, sh.id, rows, shot_dir)
         job.status, job.timings, job.finished_at = db.Status.done, timings, db.utcnow()
         sh.status, sh.output_dir, sh.updated_at = db.Status.done, str(shot_dir), db.utcnow()
         sh.width, sh.height, sh.pixel_aspect = plate.width, plate.height, plate.pixel_aspect
@@ -126,19 +131,7 @@ def record_export(url: str, project: str, shot: str, rows: list[list], shot_dir:
         if found is None:
             raise ExportError(f"project {project!r} has no finished shot {shot!r} to export")
         job, sh = found
-        for kind, obj, frame, rel in rows:
-            path = shot_dir / rel
-            s.add(
-                db.Output(
-                    job_id=job.id,
-                    shot_id=sh.id,
-                    object_id=obj,
-                    kind=kind,
-                    frame=frame,
-                    path=str(path),
-                    sha256=sha256_file(path),
-                )
-            )
+        _add_outputs(s, job.id, sh.id, rows, shot_dir)
         return int(job.id)
 
 
