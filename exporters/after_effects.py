@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from exporters.nuke import sanitize_name
+from exporters.names import sanitize_name
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
@@ -172,7 +172,7 @@ def write_to_string(
     Args:
         shapes: Shapes in image space. Shapes with the same ``object_id`` share one solid, named
             after the first of them; every shape becomes one mask named after ``shape.name``.
-            Names are made into unique identifiers (:func:`exporters.nuke.sanitize_name`), solids
+            Names are made into unique identifiers (:func:`exporters.names.sanitize_name`), solids
             among solids and masks among masks.
         fmt: The shot's format: comp size, pixel aspect, frame rate, duration
             (``last_frame - first_frame + 1`` frames) and display start (``first_frame``).

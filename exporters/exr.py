@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from exporters.mattes import _as_unit, _atomic_target
+from exporters.mattes import as_unit, atomic_target
 from exporters.shapes_json import check_format
 from rotoflow.errors import ExportError
 from rotoflow.types import ShotFormat
@@ -88,7 +88,7 @@ def check_mattes(mattes: Mattes, fmt: ShotFormat) -> tuple[list[str], list[np.nd
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
             raise ExportError(f"mattes must be name -> array; got an item {item!r:.60}")
         name, values = item
-        arr = _as_unit(values, f"matte of {name!r}")
+        arr = as_unit(values, f"matte of {name!r}")
         if arr.shape != (fmt.height, fmt.width):
             raise ExportError(
                 f"matte of {name!r} is {arr.shape[1]}x{arr.shape[0]}, "
@@ -156,6 +156,6 @@ def write_to_file(mattes: Mattes, fmt: ShotFormat, path: str | os.PathLike) -> P
     window = data_window(arrays)
     x0, y0, x1, y1 = window
     pixels = np.ascontiguousarray(np.stack([a[y0 : y1 + 1, x0 : x1 + 1] for a in arrays], axis=2))
-    with _atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:
         _write(tmp, channels, pixels, window, fmt)
     return Path(path)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from exporters.nuke import sanitize_name
+from exporters.names import sanitize_name
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -168,7 +168,7 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, *, frame_offse
     Args:
         shapes: Shapes in image space (see :class:`rotoflow.types.ShapeKey`); each becomes a mask
             tool named after ``shape.name`` made into a unique Lua identifier (see
-            :func:`exporters.nuke.sanitize_name`; Lua keywords get a suffix), plus its spline
+            :func:`exporters.names.sanitize_name`; Lua keywords get a suffix), plus its spline
             ``<name>Polyline``.
         fmt: The shot's format: ``MaskWidth``/``MaskHeight``, ``PixelAspect`` and the divisors of
             the coordinate conversion; fps and range are kept in the tools' ``CustomData``.

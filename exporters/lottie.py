@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from exporters.after_effects import check_frame_range, check_options, group_by_object
-from exporters.nuke import sanitize_name
+from exporters.names import sanitize_name
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -149,7 +149,7 @@ def write_to_string(
     Args:
         shapes: Shapes in image space. Shapes with the same ``object_id`` share one layer named
             after the first of them; each shape is a group and path named after ``shape.name``.
-            Names are made into unique identifiers (:func:`exporters.nuke.sanitize_name`), layers
+            Names are made into unique identifiers (:func:`exporters.names.sanitize_name`), layers
             among layers and shapes among shapes.
         fmt: The shot's format: ``w``, ``h``, ``fr``, ``op`` (frame count); ``first_frame`` and
             ``pixel_aspect`` go into ``meta.custom.rotoflow``.

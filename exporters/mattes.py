@@ -52,7 +52,7 @@ def output_name(obj_name: str, frame: int, padding: int, ext: str) -> str:
 
 
 @contextlib.contextmanager
-def _atomic_target(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def _atomic_target(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def _as_unit(values: np.ndarray, what: str) -> np.ndarray:
+def as_unit(values: np.ndarray, what: str) -> np.ndarray:
     """``(H, W)`` float32 in ``[0, 1]`` from a bool or real array; refuses NaN and out-of-range."""
     arr = np.asarray(values)
     if arr.ndim != 2 or arr.size == 0:
@@ -103,9 +103,9 @@ def write_mask_png(path: str | os.PathLike, mask: np.ndarray) -> None:
     Raises:
         ExportError: wrong shape or dtype, NaN, values outside ``[0, 1]``, or a failed encode.
     """
-    image = np.round(_as_unit(mask, "mask") * 65535.0).astype(np.uint16)
+    image = np.round(as_unit(mask, "mask") * 65535.0).astype(np.uint16)
     data = _encode_png(image)
-    with _atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:
         tmp.write_bytes(data)
 
 
@@ -136,6 +136,7 @@ def _write_exr(path: Path, alpha: np.ndarray, pixel_aspect: float) -> None:
     spec.alpha_channel = 0
     spec.attribute("compression", "zip")
     spec.attribute("PixelAspectRatio", float(pixel_aspect))
+    spec.attribute("DateTime", "")  # no time stamp: the same alpha gives the same bytes
     out = oiio.ImageOutput.create("exr")
     if out is None or not out.open(str(path), spec):
         raise ExportError(f"cannot open {str(path)!r} for EXR writing: {oiio.geterror()}")
@@ -165,8 +166,8 @@ def write_alpha_exr(
     """
     if not (np.isfinite(pixel_aspect) and pixel_aspect > 0):
         raise ExportError(f"pixel_aspect must be a positive number, got {pixel_aspect!r}")
-    data = np.ascontiguousarray(_as_unit(alpha, "alpha"))
-    with _atomic_target(path) as tmp:
+    data = np.ascontiguousarray(as_unit(alpha, "alpha"))
+    with atomic_target(path) as tmp:
         _write_exr(tmp, data, pixel_aspect)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from exporters.names import sanitize_name
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -51,7 +52,6 @@ _FORMAT_NAMES = {
     (1280, 720, 1.0): "HD_720",
     (3840, 2160, 1.0): "UHD_4K",
 }
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEX = re.compile(r"0?x([0-9a-fA-F]{8})")
 
 
@@ -66,23 +66,6 @@ def _hex(value: float) -> str:
 def _dec(value: float) -> str:
     """Decimal text for knob values: ``24`` for integral values, shortest repr otherwise."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def sanitize_name(name: str, taken: set[str], fallback: str = "Shape") -> str:
-    """A Nuke identifier ``[A-Za-z_][A-Za-z0-9_]*`` for ``name``, not in ``taken``.
-
-    Other characters become ``_``; a leading digit gets a ``_`` prefix; a clash gets ``_2``,
-    ``_3``, ... The result is added to ``taken``.
-    """
-    ident = re.sub(r"[^A-Za-z0-9_]", "_", name.strip()) or fallback
-    if not _IDENT.fullmatch(ident):
-        ident = "_" + ident
-    unique, n = ident, 1
-    while unique in taken:
-        n += 1
-        unique = f"{ident}_{n}"
-    taken.add(unique)
-    return unique
 
 
 def _format_string(fmt: ShotFormat) -> str:

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from exporters.nuke import sanitize_name
+from exporters.names import sanitize_name
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -107,7 +107,7 @@ def write_to_string(
     Args:
         shapes: Shapes in image space (see :class:`rotoflow.types.ShapeKey`); each becomes one
             ``Object``, labelled with ``shape.name`` made into a unique identifier (see
-            :func:`exporters.nuke.sanitize_name`).
+            :func:`exporters.names.sanitize_name`).
         fmt: The shot's format: root ``width``/``height``; ``workRangeStart``/``End`` and
             ``sessionStartFrame`` from its frame range (key frames are written relative to
             ``first_frame``); the pixel aspect scales x.

@@ -31,7 +31,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from exporters import atomic_write_text
-from exporters.nuke import sanitize_name
+from exporters.names import sanitize_name
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
@@ -154,7 +154,7 @@ def write_frame(shapes: Sequence[RotoShape], fmt: ShotFormat, frame: int, **opti
 
     Args:
         shapes: Shapes in image space; each becomes one ``<path>`` whose ``id`` is its name made
-            into a unique identifier (:func:`exporters.nuke.sanitize_name`), with the name and
+            into a unique identifier (:func:`exporters.names.sanitize_name`), with the name and
             object id in ``data-name`` and ``data-object-id``. Several shapes may share an object.
         fmt: The shot's format: ``viewBox``, ``width`` (times the pixel aspect), ``height``, and
             the frame range ``frame`` must lie in.

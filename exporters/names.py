@@ -1,0 +1,28 @@
+"""Identifiers for shape, layer and tool names that every host accepts.
+
+Nuke, Fusion, Silhouette, After Effects and Lottie all take ``[A-Za-z_][A-Za-z0-9_]*``; one helper
+keeps the names the same in every format.
+"""
+
+from __future__ import annotations
+
+import re
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def sanitize_name(name: str, taken: set[str], fallback: str = "Shape") -> str:
+    """A Nuke identifier ``[A-Za-z_][A-Za-z0-9_]*`` for ``name``, not in ``taken``.
+
+    Other characters become ``_``; a leading digit gets a ``_`` prefix; a clash gets ``_2``,
+    ``_3``, ... The result is added to ``taken``.
+    """
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name.strip()) or fallback
+    if not _IDENT.fullmatch(ident):
+        ident = "_" + ident
+    unique, n = ident, 1
+    while unique in taken:
+        n += 1
+        unique = f"{ident}_{n}"
+    taken.add(unique)
+    return unique
