@@ -142,24 +142,16 @@ def prompt_box(size: tuple[int, int] | None) -> list[float]:
 def build_model(config: str, image_size: int, dest: Path) -> tuple[Path, str, str]:
     """A random-weight SAM 2.1 checkpoint of ``config`` at ``image_size``, in the model-store layout
     that :func:`models.sam2_video.load_predictor` reads; returns (folder, weights, hydra config)."""
-    overrides = [f"++model.image_size={image_size}"]
-    if config == "tiny":
-        from models.tiny import sam2 as tiny_sam2
+    from models.tiny import sam2 as tiny_sam2
 
-        return tiny_sam2.build(dest, overrides=overrides), tiny_sam2.WEIGHTS, tiny_sam2.CONFIG
-    # models/tiny/sam2.build only knows Hiera-tiny: the same recipe for the other configs.
-    import torch
-    from sam2.build_sam import build_sam2_video_predictor
-
-    torch.manual_seed(0)
-    model = build_sam2_video_predictor(
-        CONFIGS[config], ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
-    )
     weights = f"sam2.1_hiera_{config}.pt"
-    dest.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict()}, dest / weights)
-    (dest / "rotoflow-sam2.json").write_text(json.dumps({"hydra_overrides": overrides}, indent=1))
-    return dest, weights, CONFIGS[config]
+    folder = tiny_sam2.build(
+        dest,
+        overrides=[f"++model.image_size={image_size}"],
+        config=CONFIGS[config],
+        weights=weights,
+    )
+    return folder, weights, CONFIGS[config]
 
 
 # -- child: one measured run --------------------------------------------------------------------

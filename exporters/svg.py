@@ -252,3 +252,11 @@ def write_to_file(
         atomic_write_text(path, _document(shapes, fmt, frame))
         written.append(path)
     return written
+
+
+def write_shot(shapes: Sequence[RotoShape], fmt: ShotFormat, dest: Path, stem: str) -> Path:
+    """Write every frame of the shot into the folder ``dest/<stem>.svg/`` as
+    ``<stem>.####.svg`` (what the export stage publishes); returns the folder."""
+    folder = Path(dest) / f"{stem}.svg"
+    write_to_file(shapes, fmt, folder / f"{stem}.####.svg")
+    return folder

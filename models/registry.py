@@ -178,15 +178,25 @@ def _load(stage: str, model: str, settings: Settings, staged, cache: dict):
     raise ModelNotAvailable(f"{stage} {model!r} has no loader")  # pragma: no cover
 
 
-@lru_cache(maxsize=4)
-def _cached(name: str, overrides: tuple[tuple[str, str], ...], settings_json: str) -> ModelSet:
+def staged_models(chosen: dict[str, str], settings: Settings) -> dict:
+    """``{model name: StagedModel}`` of the store models among ``chosen`` (stage -> model),
+    resolved without importing anything heavy.
+
+    Raises:
+        ModelNotAvailable: a model is missing and the hub cannot supply it.
+    """
     from rotoflow.modelstore import CATALOG, ModelStore
 
+    store = ModelStore.from_settings(settings)
+    return {m: store.resolve(m) for m in dict.fromkeys(chosen.values()) if m in CATALOG}
+
+
+@lru_cache(maxsize=4)
+def _cached(name: str, overrides: tuple[tuple[str, str], ...], settings_json: str) -> ModelSet:
     settings = Settings.model_validate_json(settings_json)
     chosen = stage_models(name, dict(overrides), settings.device)
-    store = ModelStore.from_settings(settings)
     # Resolve every store model first: a missing one fails before torch is imported.
-    staged = {m: store.resolve(m) for m in dict.fromkeys(chosen.values()) if m in CATALOG}
+    staged = staged_models(chosen, settings)
     cache: dict = {}
     loaded = {s: _load(s, m, settings, staged.get(m), cache) for s, m in chosen.items()}
     return ModelSet(

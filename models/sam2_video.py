@@ -211,32 +211,11 @@ class _Session:
 
     def snapshot(self) -> dict:
         """The state that tracking reads later (tensors moved to CPU)."""
-
-        def cpu(x):
-            if isinstance(x, torch.Tensor):
-                return x.detach().to("cpu")
-            if isinstance(x, dict):
-                return type(x)((k, cpu(v)) for k, v in x.items())
-            if isinstance(x, list | tuple):
-                return type(x)(cpu(v) for v in x)
-            return x
-
-        return {k: cpu(self.state[k]) for k in self._SAVED}
+        return {k: _moved(self.state[k], torch.device("cpu")) for k in self._SAVED}
 
     def restore(self, saved: dict) -> None:
-        device = self.state["device"]
-
-        def dev(x):
-            if isinstance(x, torch.Tensor):
-                return x.to(device)
-            if isinstance(x, dict):
-                return type(x)((k, dev(v)) for k, v in x.items())
-            if isinstance(x, list | tuple):
-                return type(x)(dev(v) for v in x)
-            return x
-
         for k in self._SAVED:
-            self.state[k] = dev(saved[k])
+            self.state[k] = _moved(saved[k], self.state["device"])
 
     # -- output --------------------------------------------------------------------------------
     def obj_ids(self) -> list[int]:
@@ -249,6 +228,17 @@ class _Session:
             self.state, start_frame_idx=start, reverse=reverse
         ):
             yield i, logits
+
+
+def _moved(x, device: torch.device):
+    """``x`` with every tensor inside its dicts, lists and tuples moved to ``device``."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to(device)
+    if isinstance(x, dict):
+        return type(x)((k, _moved(v, device)) for k, v in x.items())
+    if isinstance(x, list | tuple):
+        return type(x)(_moved(v, device) for v in x)
+    return x
 
 
 def _stepped(gen: Iterator, ctx_factory) -> Iterator:

@@ -257,16 +257,12 @@ def run(
 def _check_models(job) -> None:
     """Fail before Prefect starts when a chosen model is unknown or missing from the model store
     with no hub to fetch it from (seconds, not a server start-up)."""
-    from models.registry import stage_models
-    from rotoflow.modelstore import CATALOG, ModelStore
+    from models.registry import stage_models, staged_models
     from rotoflow.settings import get_settings
 
     settings = get_settings()
     chosen = stage_models(job.models or settings.models, job.overrides(), settings.device)
-    store = ModelStore.from_settings(settings)
-    for model in dict.fromkeys(chosen.values()):
-        if model in CATALOG:
-            store.resolve(model)
+    staged_models(chosen, settings)
 
 
 def _format_list(text: str) -> list[str]:

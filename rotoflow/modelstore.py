@@ -16,7 +16,8 @@ uses a staged folder as is, pulls a missing one when the hub is reachable, and o
 are written beside the target and renamed into place, so a failure leaves nothing finished-looking.
 
 This module is core: it imports no torch/transformers/sam2, and imports ``huggingface_hub`` only
-inside the functions that download.
+inside the functions that download. The catalog of models is :mod:`rotoflow.modelcatalog`; talking
+to the hub is :mod:`rotoflow.hub`.
 """
 
 from __future__ import annotations
@@ -24,145 +25,37 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
-import socket
-import threading
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from rotoflow.errors import ModelNotAvailable
+from rotoflow.hub import (
+    HF_METADATA_DIR,
+    NOT_PYTORCH,
+    hub_endpoint,
+    is_commit,
+    local_dir_commit,
+    probe_hub,
+    remote_listing,
+)
+from rotoflow.modelcatalog import (  # noqa: F401  (re-exported: the store's public names)
+    CATALOG,
+    TRANSFORMERS_WEIGHTS,
+    ModelSpec,
+    missing_files,
+    spec,
+)
 from rotoflow.storage import sha256_file
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "rotoflow-model.json"
 SAM2_OVERRIDES = "rotoflow-sam2.json"
-DEFAULT_ENDPOINT = "https://huggingface.co"
-#: Folder that ``snapshot_download(local_dir=...)`` keeps its download metadata in.
-HF_METADATA_DIR = ".cache"
 #: File suffixes that hold weights: an unlisted one in a model folder is a problem.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".msgpack")
-#: Transformers weights, in order of preference (single file or sharded index).
-TRANSFORMERS_WEIGHTS = (
-    "model.safetensors",
-    "pytorch_model.bin",
-    "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
-)
-#: Files of other frameworks that a PyTorch pipeline never reads: not pulled.
-_NOT_PYTORCH = [
-    "*.h5",
-    "*.msgpack",
-    "*.onnx",
-    "*.ot",
-    "*.tflite",
-    "tf_model*",
-    "flax_model*",
-    "rust_model*",
-    "onnx/*",
-    "coreml/*",
-    "openvino/*",
-]
-_COMMIT = re.compile(r"[0-9a-f]{40}")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model the pipeline can use.
-
-    Attributes:
-        name: Rotoflow's name for it (``"sam2.1-hiera-tiny"``), used on the command line.
-        kind: ``"sam2"`` (a SAM 2 checkpoint + Hydra config) or ``"transformers"`` (a
-            ``from_pretrained`` folder).
-        repo_id: Hugging Face hub repository, also the folder under the store root.
-        weights: The main weights file name in the repository.
-        sam2_config: SAM 2 Hydra config name (``configs/sam2.1/sam2.1_hiera_t.yaml``); None for
-            other kinds.
-        stages: Pipeline stages the model serves (``"segmenter"``, ``"tracker"``, ``"detector"``,
-            ``"matter"``).
-        description: One line for ``rotoflow models list``.
-    """
-
-    name: str
-    kind: str
-    repo_id: str
-    weights: str
-    sam2_config: str | None
-    stages: tuple[str, ...]
-    description: str
-
-
-def _sam2(size: str, short: str, title: str) -> ModelSpec:
-    return ModelSpec(
-        name=f"sam2.1-hiera-{size}",
-        kind="sam2",
-        repo_id=f"facebook/sam2.1-hiera-{size}",
-        weights=f"sam2.1_hiera_{size.replace('-', '_')}.pt",
-        sam2_config=f"configs/sam2.1/sam2.1_hiera_{short}.yaml",
-        stages=("segmenter", "tracker"),
-        description=f"SAM 2.1 Hiera-{title}: promptable image and video segmentation",
-    )
-
-
-def _hf(name: str, repo_id: str, stage: str, description: str) -> ModelSpec:
-    return ModelSpec(
-        name, "transformers", repo_id, "model.safetensors", None, (stage,), description
-    )
-
-
-#: Every model Rotoflow knows, by name.
-CATALOG: dict[str, ModelSpec] = {
-    s.name: s
-    for s in (
-        _sam2("tiny", "t", "T"),
-        _sam2("small", "s", "S"),
-        _sam2("base-plus", "b+", "B+"),
-        _sam2("large", "l", "L"),
-        _hf(
-            "grounding-dino-tiny",
-            "IDEA-Research/grounding-dino-tiny",
-            "detector",
-            "Grounding DINO (Swin-T): open-vocabulary text-prompted boxes",
-        ),
-        _hf(
-            "grounding-dino-base",
-            "IDEA-Research/grounding-dino-base",
-            "detector",
-            "Grounding DINO (Swin-B): open-vocabulary text-prompted boxes",
-        ),
-        _hf(
-            "vitmatte-small",
-            "hustvl/vitmatte-small-composition-1k",
-            "matter",
-            "ViTMatte-S (Composition-1k): trimap-based alpha matting",
-        ),
-        _hf(
-            "vitmatte-base",
-            "hustvl/vitmatte-base-composition-1k",
-            "matter",
-            "ViTMatte-B (Composition-1k): trimap-based alpha matting",
-        ),
-    )
-}
-
-
-def spec(name: str) -> ModelSpec:
-    """The catalog entry of a model.
-
-    Raises:
-        ModelNotAvailable: unknown name; the message lists the known names.
-    """
-    try:
-        return CATALOG[name]
-    except KeyError:
-        raise ModelNotAvailable(
-            f"unknown model {name!r}; choose one of: {', '.join(CATALOG)}"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -189,7 +82,7 @@ class StagedModel:
     @property
     def version(self) -> str:
         """Short id for provenance: the first 12 hex digits of a hub commit, else ``"local"``."""
-        return self.revision[:12] if _COMMIT.fullmatch(self.revision) else "local"
+        return self.revision[:12] if is_commit(self.revision) else "local"
 
     @property
     def weights(self) -> Path:
@@ -209,29 +102,6 @@ def files_digest(files: dict[str, str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def missing_files(kind: str, folder: Path, weights: str) -> list[str]:
-    """What a folder lacks to be a complete model of its kind (empty when complete).
-
-    Args:
-        kind: ``"sam2"`` or ``"transformers"``.
-        folder: The model folder.
-        weights: The spec's main weights file name.
-
-    Returns:
-        Human-readable names of the missing files (``"config.json"``,
-        ``"model.safetensors or pytorch_model.bin"``).
-    """
-    if not folder.is_dir():
-        return [str(folder)]
-    if kind == "sam2":
-        return [] if (folder / weights).is_file() else [weights]
-    lacking = [] if (folder / "config.json").is_file() else ["config.json"]
-    names = dict.fromkeys((weights, *TRANSFORMERS_WEIGHTS))
-    if not any((folder / n).is_file() for n in names):
-        lacking.append(" or ".join(names))
-    return lacking
-
-
 def hash_folder(folder: Path) -> dict[str, str]:
     """Relative POSIX path -> hex sha256 of every file under ``folder``, except our manifest and
     the hub's download metadata (``.cache/``)."""
@@ -240,40 +110,6 @@ def hash_folder(folder: Path) -> dict[str, str]:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def hub_endpoint() -> str:
-    """The hub URL: ``HF_ENDPOINT`` when set, else ``https://huggingface.co``."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
-def probe_hub(endpoint: str, timeout: float) -> bool:
-    """Whether a TCP connection to the hub (or to the HTTP(S) proxy the environment names for it)
-    opens within ``timeout`` seconds.
-
-    Name resolution is bounded too: the attempt runs in a daemon thread that is abandoned after
-    ``timeout``. Nothing is sent over the connection.
-    """
-    url = urlsplit(endpoint)
-    host = url.hostname or ""
-    port = url.port or (443 if url.scheme == "https" else 80)
-    proxy = urllib.request.getproxies().get(url.scheme)
-    if proxy and not urllib.request.proxy_bypass(host):
-        purl = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        host, port = purl.hostname or host, purl.port or (443 if purl.scheme == "https" else 80)
-    result: list[bool] = []
-
-    def attempt() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except (OSError, ValueError):
-            result.append(False)
-
-    thread = threading.Thread(target=attempt, name="rotoflow-hub-probe", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
 
 
 def _one_line(exc: BaseException) -> str:
@@ -495,8 +331,8 @@ class ModelStore:
             raise ModelNotAvailable(f"cannot pull {s.name!r} ({s.repo_id}): {self._why_no_hub()}")
         import huggingface_hub
 
-        commit, remote_files = _remote_listing(s.repo_id, revision, self.hub_timeout)
-        ignore = list(_NOT_PYTORCH)
+        commit, remote_files = remote_listing(s.repo_id, revision, self.hub_timeout)
+        ignore = list(NOT_PYTORCH)
         if s.kind == "sam2":
             ignore += ["*.safetensors", "*.bin", "*.pth", "*.ckpt"]
         elif remote_files is not None and s.weights in remote_files:
@@ -511,7 +347,7 @@ class ModelStore:
                 local_dir=tmp,
                 ignore_patterns=ignore,
             )
-            commit = commit or _local_dir_commit(tmp) or revision or "unknown"
+            commit = commit or local_dir_commit(tmp) or revision or "unknown"
             shutil.rmtree(tmp / HF_METADATA_DIR, ignore_errors=True)
             lacking = missing_files(s.kind, tmp, s.weights)
             if lacking:
@@ -654,36 +490,3 @@ def _publish(tmp: Path, folder: Path) -> None:
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _remote_listing(
-    repo_id: str, revision: str | None, timeout: float
-) -> tuple[str | None, set[str] | None]:
-    """Commit hash and file names of a hub revision, or ``(None, None)`` when the API call fails
-    (the download then goes on unpinned and the commit is read from its metadata)."""
-    from huggingface_hub import HfApi
-
-    try:
-        info = HfApi(endpoint=hub_endpoint()).model_info(
-            repo_id, revision=revision, timeout=max(timeout, 10.0)
-        )
-    except Exception as exc:
-        log.info("model_info(%s) failed (%s); downloading without a file listing", repo_id, exc)
-        return None, None
-    sha = info.sha if isinstance(info.sha, str) and _COMMIT.fullmatch(info.sha) else None
-    files = {sib.rfilename for sib in (info.siblings or [])} or None
-    return sha, files
-
-
-def _local_dir_commit(local_dir: Path) -> str | None:
-    """The commit hash ``snapshot_download(local_dir=...)`` recorded in its download metadata
-    (first line of each ``.cache/huggingface/download/**/*.metadata``), when all files agree."""
-    commits = set()
-    for meta in (local_dir / HF_METADATA_DIR / "huggingface" / "download").rglob("*.metadata"):
-        try:
-            first = meta.read_text().splitlines()[0].strip()
-        except (OSError, IndexError):
-            continue
-        if _COMMIT.fullmatch(first):
-            commits.add(first)
-    return commits.pop() if len(commits) == 1 else None

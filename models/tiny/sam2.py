@@ -17,13 +17,23 @@ CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 WEIGHTS = "sam2.1_hiera_tiny.pt"
 
 
-def build(dest: Path, seed: int = 0, overrides: list[str] | None = None) -> Path:
-    """Write a random SAM 2.1 Hiera-tiny checkpoint into ``dest`` and return ``dest``.
+def build(
+    dest: Path,
+    seed: int = 0,
+    overrides: list[str] | None = None,
+    *,
+    config: str = CONFIG,
+    weights: str = WEIGHTS,
+) -> Path:
+    """Write a random SAM 2.1 checkpoint (Hiera-tiny unless ``config`` names another) into
+    ``dest`` and return ``dest``.
 
     Args:
         dest: Folder to create (the model store's ``facebook/sam2.1-hiera-tiny`` layout).
         seed: torch seed of the random weights.
         overrides: Hydra overrides (default :data:`OVERRIDES`).
+        config: The sam2 package's hydra config of the architecture.
+        weights: File name of the checkpoint.
     """
     import torch
     from sam2.build_sam import build_sam2_video_predictor
@@ -31,10 +41,10 @@ def build(dest: Path, seed: int = 0, overrides: list[str] | None = None) -> Path
     overrides = list(OVERRIDES if overrides is None else overrides)
     torch.manual_seed(seed)
     model = build_sam2_video_predictor(
-        CONFIG, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
+        config, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides
     )
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict()}, dest / WEIGHTS)
+    torch.save({"model": model.state_dict()}, dest / weights)
     (dest / "rotoflow-sam2.json").write_text(json.dumps({"hydra_overrides": overrides}, indent=1))
     return dest

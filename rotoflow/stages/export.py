@@ -36,7 +36,8 @@ def roto_formats() -> list[str]:
 
 
 def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str, Path]:
-    """Write ``shapes`` in every format of ``formats`` into ``dest`` as ``<shot><suffix>``.
+    """Write ``shapes`` in every format of ``formats`` into ``dest`` as ``<shot><suffix>`` (or as
+    the format's own ``write_shot`` lays it out).
 
     Returns:
         ``{format name: written file}``.
@@ -48,10 +49,8 @@ def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str,
     written = {}
     for name in dict.fromkeys(formats):
         mod = exporters.from_name(name)
-        if name == "svg":  # one file per frame, in a folder of its own
-            folder = dest / f"{shot_name}.svg"
-            mod.write_to_file(shapes, fmt, folder / f"{shot_name}.####.svg")
-            written[name] = folder
+        if hasattr(mod, "write_shot"):  # formats of several files (SVG: one per frame)
+            written[name] = mod.write_shot(shapes, fmt, dest, shot_name)
             continue
         options = {"node_name": f"Roto_{shot_name}"} if name == "nuke" else {}
         path = dest / f"{shot_name}{mod.SUFFIXES[0]}"

@@ -17,6 +17,7 @@ earlier propagate folders.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -80,8 +81,9 @@ def runs(keyframes: Iterable[int], first: int, last: int) -> list[Run]:
     return out
 
 
-def _run_key(base: str, obj: detect.ObjectKeys, run: Run, seg: StageOutput) -> str:
-    """Identity of one object's run: everything its masks depend on."""
+def _run_key(base: str, obj: detect.ObjectKeys, run: Run, seg: StageOutput, digest) -> str:
+    """Identity of one object's run: everything its masks depend on. ``digest`` is a memoised
+    file -> sha256 (a keyframe ends two runs)."""
     keys = {k.frame: k for k in obj.keyframes}
     ends = [
         (
@@ -89,8 +91,8 @@ def _run_key(base: str, obj: detect.ObjectKeys, run: Run, seg: StageOutput) -> s
             keys[f].box,
             keys[f].positive,
             keys[f].negative,
-            sha256_file(keys[f].mask) if keys[f].mask else None,
-            sha256_file(segment.keyframe_mask_path(seg, obj.name, f)),
+            digest(keys[f].mask) if keys[f].mask else None,
+            digest(segment.keyframe_mask_path(seg, obj.name, f)),
         )
         for f in run.keys
     ]
@@ -234,9 +236,10 @@ def run(
     objects = detect.load(detect_out)
     video = isinstance(tracker, VideoTracker)
     base = fingerprint(ingest_out.key, f"{tracker.name}@{tracker.version}")
+    digest = functools.cache(sha256_file)
     plan = {
         o.name: [
-            (r, _run_key(base, o, r, segment_out))
+            (r, _run_key(base, o, r, segment_out, digest))
             for r in runs([k.frame for k in o.keyframes], info.first_frame, info.last_frame)
         ]
         for o in objects
