@@ -1,12 +1,26 @@
 """Adobe After Effects ExtendScript ``.jsx``: a comp with one solid per object and one keyed mask
-per shape.
+per contour.
 
 Format: ``formats.md`` section 4.1. The artist runs the script with File > Scripts > Run Script
 File; it creates a comp of the shot's size, pixel aspect, frame rate and length whose timeline
 starts at the shot's first frame (``displayStartTime``), then one comp-sized solid per object
-(shapes sharing an ``object_id`` share a solid) carrying one mask per shape in ``ADD`` mode. Each
-mask path gets all its keys in one ``setValuesAtTimes`` call, then linear (or hold)
-interpolation, no feather, opacity 100 and no expansion.
+(contours sharing an ``object_id`` share a solid, named after the object) carrying one mask per
+contour, named by :func:`exporters.names.shape_names` (``dancer``, ``dancer_hole1``,
+``dancer_part2``), in list (paint) order: AE applies a layer's masks top to bottom, so holes come
+in ``MaskMode.SUBTRACT`` after the contours they cut and other contours in ``MaskMode.ADD``
+**[doc]** (``formats.md`` 4.1; an object's first mask is expected to add: AE subtracts a first
+``SUBTRACT`` mask from the whole layer **[inferred]**). Each mask path gets its keys, as given
+(keys may be sparse), in one ``setValuesAtTimes`` call, then ``KeyframeInterpolationType.LINEAR``
+(or ``HOLD``) on every key, opacity 100.
+
+Feather: ``"ADBE Mask Feather"`` is ``[f, f]`` pixels for a contour's ``feather`` f. After
+Effects centres a mask's feather on its path, half inside and half outside, and moves it with the
+Mask Expansion (Adobe's After Effects user guide, "Soften (feather) the edges of a mask" **[doc]**);
+``"ADBE Mask Offset"`` (the expansion) is therefore ``f / 2`` px, so that the soft edge runs from
+the path outwards over ``f`` pixels, as :class:`rotoflow.types.RotoShape` defines it (for a hole,
+outwards is into the object). Feather falloff stays AE's default. After Effects has no lifetime for
+a mask: the collapsed keys that the vectorizer puts just outside a contour's lifetime hide it, as
+AE holds a path's first and last keys outside its keyed range.
 
 Coordinates are AE layer space, which for a comp-sized solid with default anchor and position is
 comp space: pixels, origin at the top-left corner, y down, tangents relative to their vertex. That
@@ -17,6 +31,9 @@ non-square pixels: AE masks are in layer pixels). Key times are seconds from the
 The script is ECMAScript 3, the language ExtendScript speaks: ``var`` only, function
 expressions, literal arrays, no ``JSON``, no ``Array.prototype.map``; the target directive is the
 comment form ``//@target aftereffects`` so the file also parses as plain JavaScript.
+
+Not verified in After Effects itself: the script as a whole (``formats.md`` 10.4), and that the
+expansion plus feather gives exactly the outward ramp (AE's feather falloff is not linear).
 """
 
 from __future__ import annotations
@@ -26,7 +43,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from exporters.names import sanitize_name
+from exporters.names import by_object, sanitize_name, shape_names
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
@@ -84,11 +101,9 @@ def check_frame_range(shapes: Sequence[RotoShape], fmt: ShotFormat) -> None:
 
 
 def group_by_object(shapes: Sequence[RotoShape]) -> list[list[RotoShape]]:
-    """Shapes grouped by ``object_id``, objects in order of first appearance, shapes in order."""
-    groups: dict[int, list[RotoShape]] = {}
-    for shape in shapes:
-        groups.setdefault(int(shape.object_id), []).append(shape)
-    return list(groups.values())
+    """Shapes grouped by ``object_id``, objects in order of first appearance, shapes in order
+    (:func:`exporters.names.by_object`)."""
+    return by_object(shapes)
 
 
 def _js_string(text: str) -> str:
@@ -114,13 +129,17 @@ def _pairs(xy: np.ndarray, decimals: int) -> str:
 
 def _mask_call(layer_var: str, name: str, shape: RotoShape, decimals: int) -> str:
     frames = ", ".join(str(int(k.frame)) for k in shape.keys)
+    mode = "MaskMode.SUBTRACT" if shape.hole else "MaskMode.ADD"
+    feather = format_number(float(shape.feather), decimals)
     values = []
     for key in shape.keys:
         pts = np.asarray(key.points, dtype=np.float64)
         slots = ",\n      ".join(_pairs(pts[:, slot], decimals) for slot in range(3))
         values.append(f"  shp({slots})")
     return (
-        f"addMask({layer_var}, {_js_string(name)}, [{frames}], [\n" + ",\n".join(values) + "\n]);"
+        f"addMask({layer_var}, {_js_string(name)}, {mode}, {feather}, [{frames}], [\n"
+        + ",\n".join(values)
+        + "\n]);"
     )
 
 
@@ -140,10 +159,10 @@ _PRELUDE = """\
     }
     return t;
   }
-  function addMask(layer, name, frames, shapes) {
+  function addMask(layer, name, mode, feather, frames, shapes) {
     var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
     mask.name = name;
-    mask.maskMode = MaskMode.ADD;
+    mask.maskMode = mode;
     mask.inverted = false;
     mask.rotoBezier = false;
     var path = mask.property("ADBE Mask Shape");
@@ -151,9 +170,9 @@ _PRELUDE = """\
     for (var k = 1; k <= path.numKeys; k++) {
       path.setInterpolationTypeAtKey(k, INTERPOLATION);
     }
-    mask.property("ADBE Mask Feather").setValue([0, 0]);
+    mask.property("ADBE Mask Feather").setValue([feather, feather]);
     mask.property("ADBE Mask Opacity").setValue(100);
-    mask.property("ADBE Mask Offset").setValue(0);
+    mask.property("ADBE Mask Offset").setValue(feather / 2);
     return mask;
   }
 """
@@ -167,13 +186,15 @@ def write_to_string(
     interpolation: str = "linear",
     decimals: int = 6,
 ) -> str:
-    """Write an ExtendScript that builds the shapes as animated masks in a new comp.
+    """Write an ExtendScript that builds the contours as animated masks in a new comp.
 
     Args:
-        shapes: Shapes in image space. Shapes with the same ``object_id`` share one solid, named
-            after the first of them; every shape becomes one mask named after ``shape.name``.
-            Names are made into unique identifiers (:func:`exporters.names.sanitize_name`), solids
-            among solids and masks among masks.
+        shapes: Contours in image space (see :class:`rotoflow.types.RotoShape`), each object's in
+            paint order. Contours with the same ``object_id`` share one solid, named after the
+            object (its first contour's ``name``, made a unique identifier among solids by
+            :func:`exporters.names.sanitize_name`); every contour becomes one mask named by
+            :func:`exporters.names.shape_names`, ``SUBTRACT`` for a hole and ``ADD`` otherwise,
+            with feather ``[f, f]`` and expansion ``f / 2`` pixels for its ``feather`` f.
         fmt: The shot's format: comp size, pixel aspect, frame rate, duration
             (``last_frame - first_frame + 1`` frames) and display start (``first_frame``).
         comp_name: Name of the new comp (any text; written as an escaped string literal).
@@ -204,21 +225,22 @@ def write_to_string(
         "comp.displayStartTime = FIRST / FPS;",
         "var layer;",
     ]
+    # check_shapes refuses a shape listed twice (its (object_id, contour) would repeat)
+    mask_names = {id(shape): name for shape, name in zip(shapes, shape_names(shapes), strict=True)}
     layer_names: set[str] = set()
-    mask_names: set[str] = set()
     for group in objects:
         layer_name = _js_string(sanitize_name(group[0].name, layer_names))
         body.append(f"layer = comp.layers.addSolid([1, 1, 1], {layer_name}, W, H, PA);")
         for shape in group:
-            body.append(_mask_call("layer", sanitize_name(shape.name, mask_names), shape, decimals))
+            body.append(_mask_call("layer", mask_names[id(shape)], shape, decimals))
     body.append("comp.openInViewer();")
     lines = [
         "//@target aftereffects",
         "// Rotoflow roto shapes for Adobe After Effects (ExtendScript, ES3).",
         "// Run with File > Scripts > Run Script File. Creates a comp with one solid per object",
-        "// and one keyed mask per shape; coordinates are layer pixels, y down.",
+        "// and one keyed mask per contour (holes subtract); coordinates are layer pixels, y down.",
         f"// Shot {fmt.width}x{fmt.height}, pixel aspect {pa}, {fps} fps, frames "
-        f"{fmt.first_frame}-{fmt.last_frame}; {len(objects)} object(s), {len(shapes)} shape(s).",
+        f"{fmt.first_frame}-{fmt.last_frame}; {len(objects)} object(s), {len(shapes)} contour(s).",
         "(function () {",
         f"  var W = {int(fmt.width)}, H = {int(fmt.height)}, PA = {pa}, FPS = {fps};",
         f"  var FIRST = {int(fmt.first_frame)}, LAST = {int(fmt.last_frame)};",

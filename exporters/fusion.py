@@ -1,13 +1,34 @@
-"""Blackmagic Fusion / DaVinci Resolve ``.setting`` files: one animated ``PolylineMask`` per shape.
+"""Blackmagic Fusion / DaVinci Resolve ``.setting`` files: one animated ``PolylineMask`` per contour.
 
 Format: ``formats.md`` section 3, the Lua-table text that Fusion pastes from the clipboard (and that
 Silhouette writes for Fusion): ``{ Tools = ordered() { ... }, ActiveTool = "..." }``. Each
-:class:`~rotoflow.types.RotoShape` becomes a ``PolylineMask`` tool whose ``Polyline`` input is
-driven by a ``BezierSpline`` modifier (``<tool>Polyline``) holding one closed ``Polyline`` per
-:class:`~rotoflow.types.ShapeKey`:
+:class:`~rotoflow.types.RotoShape` (one contour of an object) becomes a ``PolylineMask`` tool named
+by :func:`exporters.names.shape_names` (``dancer``, ``dancer_hole1``, ``dancer_part2``) whose
+``Polyline`` input is driven by a ``BezierSpline`` modifier (``<tool>Polyline``) holding one closed
+``Polyline`` per :class:`~rotoflow.types.ShapeKey`:
 ``KeyFrames = { [frame] = { <key index>, Flags = { Linear = true, LockedY = true },
-Value = Polyline { Closed = true, Points = { { X, Y, LX, LY, RX, RY }, ... } } } }``.
-The masks are independent (not chained through ``EffectMask``).
+Value = Polyline { Closed = true, Points = { { X, Y, LX, LY, RX, RY }, ... } } } }``. Only the keys
+given are written (keys may be sparse); ``Flags = { Linear = true }`` makes Fusion blend them
+linearly, as :func:`rotoflow.geometry.shape_at` does.
+
+Objects with several contours: an object's masks form a chain in list (paint) order, each mask
+taking the previous one through ``EffectMask = Input { SourceOp = "<previous mask>",
+Source = "Mask", }`` and combining its own shape with it by ``PaintMode``: ``FuID { "Subtract" }``
+for a hole, ``FuID { "Add" }`` otherwise. The last mask of a chain outputs the object's matte.
+Evidence: a Fusion setting-format reference mined from 583 shipped Resolve 21.1 templates
+(``formats.md`` section 11, find_string id 70704663028) reports masks chained through
+``EffectMask <- <mask>.Mask`` (n = 316) and ``PaintMode`` values ``Add, Subtract, Multiply,
+Maximum, Invert`` **[doc-like]**; a public Resolve rig writes exactly
+``PaintMode = Input { Value = FuID { "Subtract" }, }`` beside
+``EffectMask = Input { SourceOp = "EdgeDarkOuter", Source = "Mask", }`` on a hole mask, and reports
+it pasted and rendered in Resolve 21.1 (find_string id 70347969007) **[writer]**. The FuID
+``"Add"`` rests on the reference's list only **[doc-like]**.
+
+Feather: ``SoftEdge = feather / width`` (a fraction of the image width, ``formats.md`` 3.2
+**[real expression]**; another public writer also divides pixels by the comp width, with an extra
+factor 1.18 of its own, find_string id 70126063054 **[writer]**). Fusion's soft edge is a blur of
+the mask, so it straddles the shape's edge rather than falling off outwards from it
+**[inferred]**; it is not compensated with ``BorderWidth``.
 
 Coordinates (``formats.md`` 0.3): offsets from the mask's centre in fractions of each axis, y up:
 a vertex ``(x, y)`` becomes ``(x/W - 0.5, 0.5 - y/H)``, a tangent ``(dx, dy)`` becomes
@@ -16,17 +37,24 @@ Numbers are written with 15 significant digits, as Fusion writes them. Key times
 the plate frame plus ``frame_offset`` (Resolve's Fusion page usually starts a clip at 0, so pass
 ``-first_frame`` there).
 
-Each mask also carries ``CustomData = { Rotoflow = { ObjectID, FrameOffset, FPS, FirstFrame,
-LastFrame } }`` (``CustomData`` is where Fusion keeps a tool's user data), so that the reader can
-give back plate frames, the object id and the shot range, which the format has no other place for.
+Each mask also carries ``CustomData = { Rotoflow = { ObjectID, Contour, [Lifetime = { first,
+last },] FrameOffset, FPS, FirstFrame, LastFrame } }`` (``CustomData`` is where Fusion keeps a
+tool's user data), so that the reader can give back plate frames, the object id, the contour index,
+the contour's lifetime and the shot range, which the format has no other place for. Fusion has no
+lifetime on a mask: the collapsed keys the vectorizer puts just outside a lifetime hide the
+contour there (Fusion holds the first and last keys' shapes outside the keyed range).
 
 Not verified in Fusion itself (``formats.md`` 10.3): the meaning of the leading number in a key
-(the key index here, as the recommended reading).
+(the key index here, as the recommended reading), the FuID ``"Add"``, and the width of the ramp
+that a given ``SoftEdge`` gives.
 
 The reader is a parser of the Lua table-constructor subset that Fusion's settings use (tables,
 ``Class { ... }`` and ``ordered() { ... }`` constructors, numbers, strings, booleans, comments).
-It reads ``PolylineMask`` tools with an animated (``SourceOp``) or a static (``Value``) polyline;
-it ignores other tools, ``Center``/``Angle``/``Size`` transforms and the soft-edge curve.
+It reads ``PolylineMask`` tools with an animated (``SourceOp``) or a static (``Value``) polyline,
+follows ``EffectMask`` links between them back into the contours of one object, reads ``hole``
+from ``PaintMode`` and ``feather`` from ``SoftEdge``; it ignores other tools (an ``EffectMask``
+from a tool that is not a ``PolylineMask`` starts a new object), ``Center``/``Angle``/``Size``
+transforms and the soft-edge curve.
 """
 
 from __future__ import annotations
@@ -39,7 +67,8 @@ from typing import Any
 
 import numpy as np
 
-from exporters.names import sanitize_name
+from exporters.after_effects import check_frame_range
+from exporters.names import by_object, sanitize_name, shape_names
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -75,6 +104,8 @@ _LUA_KEYWORDS = frozenset(
     ]
 )
 _SPLINE_SUFFIX = "Polyline"
+#: ``PaintMode`` FuIDs by ``RotoShape.hole`` (see the module docstring for the evidence).
+_PAINT_MODES = {False: "Add", True: "Subtract"}
 
 
 def _num(value: float) -> str:
@@ -84,13 +115,15 @@ def _num(value: float) -> str:
 
 
 def _tool_names(shapes: Sequence[RotoShape]) -> list[str]:
-    """Unique Lua identifiers, none a keyword, for each mask and its ``<name>Polyline`` spline."""
+    """Unique Lua identifiers, none a keyword, for each mask and its ``<name>Polyline`` spline:
+    :func:`exporters.names.shape_names`, with a suffix where a name is a Lua keyword or clashes
+    with a spline name."""
     taken = set(_LUA_KEYWORDS)
     names = []
-    for shape in shapes:
+    for base in shape_names(shapes):
         while True:
             trial = set(taken)
-            name = sanitize_name(shape.name, trial, "Mask")
+            name = sanitize_name(base, trial)
             if name + _SPLINE_SUFFIX not in trial:
                 break
             taken.add(name)  # its spline name is taken: try the next suffix
@@ -110,11 +143,30 @@ def _fusion_keys(shape: RotoShape, fmt: ShotFormat) -> np.ndarray:
     return out
 
 
-def _mask_tool(name: str, shape: RotoShape, fmt: ShotFormat, index: int, offset: int) -> str:
+@dataclass
+class _Placed:
+    """Where a contour's mask sits: its tool name, the mask it chains from, its node position."""
+
+    name: str
+    previous: str | None
+    pos: tuple[int, int]
+
+
+def _mask_tool(place: _Placed, shape: RotoShape, fmt: ShotFormat, offset: int) -> str:
+    lifetime = ""
+    if shape.lifetime is not None:
+        lifetime = f"Lifetime = {{ {int(shape.lifetime[0])}, {int(shape.lifetime[1])} }}, "
     custom = (
-        f"ObjectID = {int(shape.object_id)}, FrameOffset = {offset}, FPS = {_num(fmt.fps)}, "
+        f"ObjectID = {int(shape.object_id)}, Contour = {int(shape.contour)}, {lifetime}"
+        f"FrameOffset = {offset}, FPS = {_num(fmt.fps)}, "
         f"FirstFrame = {fmt.first_frame}, LastFrame = {fmt.last_frame}"
     )
+    chain = []
+    if place.previous is not None:
+        chain = [
+            f'        EffectMask = Input {{ SourceOp = "{place.previous}", Source = "Mask", }},'
+        ]
+    name = place.name
     return "\n".join(
         [
             f"    {name} = PolylineMask {{",
@@ -125,13 +177,15 @@ def _mask_tool(name: str, shape: RotoShape, fmt: ShotFormat, index: int, offset:
             f"        MaskHeight = Input {{ Value = {fmt.height}, }},",
             f"        PixelAspect = Input {{ Value = {{ {_num(fmt.pixel_aspect)}, 1 }}, }},",
             '        ClippingMode = Input { Value = FuID { "None" }, },',
-            "        SoftEdge = Input { Value = 0, },",
+            f"        SoftEdge = Input {{ Value = {_num(float(shape.feather) / fmt.width)}, }},",
+            f'        PaintMode = Input {{ Value = FuID {{ "{_PAINT_MODES[bool(shape.hole)]}" }}, }},',
             "        Level = Input { Value = 1, },",
             "        Invert = Input { Value = 0, },",
             f'        Polyline = Input {{ SourceOp = "{name}{_SPLINE_SUFFIX}", Source = "Value", }},',
             "        Polyline2 = Input { Value = Polyline { }, Disabled = true, },",
+            *chain,
             "      },",
-            f"      ViewInfo = OperatorInfo {{ Pos = {{ 0, {50 * (index + 1)} }} }},",
+            f"      ViewInfo = OperatorInfo {{ Pos = {{ {place.pos[0]}, {place.pos[1]} }} }},",
             f"      CustomData = {{ Rotoflow = {{ {custom} }} }},",
             "    },",
         ]
@@ -162,14 +216,31 @@ def _spline_tool(name: str, shape: RotoShape, fmt: ShotFormat, offset: int) -> s
     return "\n".join(lines)
 
 
+def _place(shapes: Sequence[RotoShape]) -> list[_Placed]:
+    """Tool names, ``EffectMask`` links and node positions, in shape order: objects side by side
+    (110 units apart), each object's chain going down (50 units a mask)."""
+    column = {group[0].object_id: col for col, group in enumerate(by_object(shapes))}
+    last: dict[int, str] = {}  # per column: the mask that the next contour chains from
+    rows: dict[int, int] = {}
+    places = []
+    for name, shape in zip(_tool_names(shapes), shapes, strict=True):
+        col = column[shape.object_id]
+        rows[col] = rows.get(col, 0) + 1
+        places.append(_Placed(name, last.get(col), (110 * col, 50 * rows[col])))
+        last[col] = name
+    return places
+
+
 def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, *, frame_offset: int = 0) -> str:
-    """Write a Fusion ``.setting``: per shape a ``PolylineMask`` and its animated polyline spline.
+    """Write a Fusion ``.setting``: per contour a ``PolylineMask`` and its animated polyline spline,
+    each object's masks chained through ``EffectMask`` (holes in ``Subtract`` paint mode).
 
     Args:
-        shapes: Shapes in image space (see :class:`rotoflow.types.ShapeKey`); each becomes a mask
-            tool named after ``shape.name`` made into a unique Lua identifier (see
-            :func:`exporters.names.sanitize_name`; Lua keywords get a suffix), plus its spline
-            ``<name>Polyline``.
+        shapes: Contours in image space (see :class:`rotoflow.types.RotoShape`), objects' contours
+            in paint order. Each becomes a mask tool named by
+            :func:`exporters.names.shape_names` made into a unique Lua identifier (Lua keywords and
+            clashes with a spline name get a suffix), plus its spline ``<name>Polyline``; a
+            contour's ``feather`` (pixels) becomes ``SoftEdge = feather / width``.
         fmt: The shot's format: ``MaskWidth``/``MaskHeight``, ``PixelAspect`` and the divisors of
             the coordinate conversion; fps and range are kept in the tools' ``CustomData``.
         frame_offset: Added to plate frames to give comp frames (keys ``[frame + frame_offset]``);
@@ -177,11 +248,14 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, *, frame_offse
 
     Returns:
         The ``.setting`` text (paste into the Fusion node view), ``\\n`` line ends, final newline.
+        ``ActiveTool`` is the last mask of the first object's chain (the one with its matte).
 
     Raises:
         ExportError: no shapes, shapes or format that fail
-            :func:`~exporters.shapes_json.check_shapes` or
-            :func:`~exporters.shapes_json.check_format`, or a non-integer ``frame_offset``.
+            :func:`~exporters.shapes_json.check_shapes`,
+            :func:`~exporters.shapes_json.check_format` or
+            :func:`~exporters.after_effects.check_frame_range` (a key outside the shot), or a
+            non-integer ``frame_offset``.
     """
     if isinstance(frame_offset, bool) or not isinstance(frame_offset, int | np.integer):
         raise ExportError(f"frame_offset must be an integer, got {frame_offset!r}")
@@ -189,13 +263,15 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, *, frame_offse
     if not shapes:
         raise ExportError("no shapes to export; a Fusion setting needs at least one mask")
     check_shapes(shapes)
+    check_frame_range(shapes, fmt)
     offset = int(frame_offset)
-    names = _tool_names(shapes)
+    places = _place(shapes)
     tools = []
-    for i, (name, shape) in enumerate(zip(names, shapes, strict=True)):
-        tools.append(_mask_tool(name, shape, fmt, i, offset))
-        tools.append(_spline_tool(name, shape, fmt, offset))
-    lines = ["{", "  Tools = ordered() {", *tools, "  },", f'  ActiveTool = "{names[0]}",', "}"]
+    for place, shape in zip(places, shapes, strict=True):
+        tools.append(_mask_tool(place, shape, fmt, offset))
+        tools.append(_spline_tool(place.name, shape, fmt, offset))
+    active = [p.name for p in places if p.pos[0] == 0][-1]
+    lines = ["{", "  Tools = ordered() {", *tools, "  },", f'  ActiveTool = "{active}",', "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -450,43 +526,145 @@ def _mask_keys(
     ]
 
 
+def _paint_hole(name: str, tool: _Table) -> bool:
+    """Whether a mask subtracts: its ``PaintMode`` FuID (``Subtract``; ``Add``, ``Merge`` or none
+    add)."""
+    mode = _input(tool, "PaintMode")
+    if mode is None:
+        return False
+    value = mode.fields.get("Value")
+    fuid = value.items[0] if isinstance(value, _Table) and value.cls == "FuID" else None
+    if fuid == "Subtract":
+        return True
+    if fuid in ("Add", "Merge"):
+        return False
+    raise ExportError(
+        f"Fusion mask {name!r}: PaintMode {fuid if fuid is not None else value!r} cannot be read "
+        "as a roto contour; use one of Add, Merge, Subtract"
+    )
+
+
+def _feather(name: str, tool: _Table, fmt: ShotFormat) -> float:
+    """A mask's feather in pixels: ``SoftEdge`` (a fraction of the width) times the width."""
+    soft = _input(tool, "SoftEdge")
+    if soft is None:
+        return 0.0
+    value = _number(soft.fields.get("Value"), f"{name} SoftEdge")
+    if value < 0:
+        raise ExportError(f"Fusion mask {name!r}: SoftEdge {value} is negative")
+    return value * fmt.width
+
+
+def _chains(masks: dict[str, _Table]) -> dict[str, list[str]]:
+    """Each object's ``EffectMask`` chain of ``PolylineMask`` tools, first mask first, keyed by
+    that first mask. A mask whose ``EffectMask`` is not another ``PolylineMask`` of the setting
+    starts a chain."""
+    previous, following = {}, {}
+    for name, tool in masks.items():
+        link = _input(tool, "EffectMask")
+        source = link.fields.get("SourceOp") if link is not None else None
+        if source not in masks:
+            continue
+        if source in following:
+            raise ExportError(
+                f"Fusion mask {source!r} feeds the EffectMask of both {following[source]!r} and "
+                f"{name!r}; an object's contours must form one chain"
+            )
+        previous[name], following[source] = source, name
+    chains = {}
+    for name in masks:
+        head, seen = name, {name}
+        while head in previous:
+            head = previous[head]
+            if head in seen:
+                raise ExportError(f"Fusion mask {name!r}: its EffectMask chain loops at {head!r}")
+            seen.add(head)
+        if head == name:
+            chain = [name]
+            while chain[-1] in following:
+                chain.append(following[chain[-1]])
+            chains[name] = chain
+    return chains
+
+
+def _lifetime(name: str, data: dict[Any, Any]) -> tuple[int, int] | None:
+    value = data.get("Lifetime")
+    if value is None:
+        return None
+    if not isinstance(value, _Table) or len(value.items) != 2:
+        raise ExportError(f"Fusion mask {name!r}: Lifetime must be {{ first, last }}")
+    first, last = (_number(v, f"{name} Lifetime") for v in value.items)
+    if not (first.is_integer() and last.is_integer() and first <= last):
+        raise ExportError(f"Fusion mask {name!r}: Lifetime {{ {first}, {last} }} is not a range")
+    return int(first), int(last)
+
+
 def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
-    """Read the ``PolylineMask`` shapes of a Fusion ``.setting`` (or ``.comp``) text.
+    """Read the ``PolylineMask`` contours of a Fusion ``.setting`` (or ``.comp``) text.
 
     Args:
         text: The Lua table text, optionally preceded by ``return``.
 
     Returns:
-        The shot format and the shapes in image space, in tool order, named by their tools. Size
-        from the first mask's ``MaskWidth``/``MaskHeight``, pixel aspect from ``PixelAspect``; fps,
-        frame range, frame offset and object ids from ``CustomData.Rotoflow`` where present, else
-        24 fps, the key frame range, offset 0 and ids numbered from 1. A static polyline
-        (``Value = Polyline {...}``) gives one key at the first frame.
+        The shot format and the contours in image space, in tool order, except that each
+        object's contours come in chain (paint) order. Masks linked through ``EffectMask`` are
+        contours of one object: each takes the name of the chain's first tool,
+        ``hole`` from ``PaintMode`` (``Subtract``) and ``feather`` from ``SoftEdge`` times the
+        width. Size from the first mask's ``MaskWidth``/``MaskHeight``, pixel aspect from
+        ``PixelAspect``; fps, frame range, frame offset, object ids, contour indices and lifetimes
+        from ``CustomData.Rotoflow`` where present, else 24 fps, the key frame range, offset 0,
+        ids numbered from 1 per chain, the position in the chain and no lifetime. A static
+        polyline (``Value = Polyline {...}``) gives one key at the first frame.
 
     Raises:
         ExportError: Lua syntax outside the supported subset (with line and column), no ``Tools``
             table, a mask without ``MaskWidth``/``MaskHeight``, a missing spline, open polylines,
-            ``BSplineMask`` tools, non-numeric values, or shapes that fail
+            ``BSplineMask`` tools, non-numeric values, a ``PaintMode`` other than ``Add``,
+            ``Merge`` or ``Subtract``, an ``EffectMask`` loop or branch (one mask feeding two),
+            or shapes that fail
             :func:`~exporters.shapes_json.check_shapes`.
     """
     root = _Parser(text).document()
     tools = root.fields.get("Tools")
     if not isinstance(tools, _Table):
         raise ExportError("Fusion setting has no Tools table")
+    masks: dict[str, _Table] = {}
+    for name, tool in tools.fields.items():
+        if isinstance(tool, _Table) and tool.cls == "BSplineMask":
+            raise ExportError(f"Fusion tool {name!r} is a BSplineMask; only PolylineMask is read")
+        if isinstance(tool, _Table) and tool.cls == "PolylineMask":
+            masks[str(name)] = tool
+    if not masks:
+        raise ExportError("Fusion setting has no PolylineMask tools")
+    chains = _chains(masks)
+    head_of = {name: head for head, chain in chains.items() for name in chain}
+    ids = {head: i for i, head in enumerate(chains, 1)}
+    # the k-th tool of an object in file order reads the k-th mask of its chain: tool order is
+    # kept across objects, paint (chain) order within each
+    order, read = [], dict.fromkeys(chains, 0)
+    for name in masks:
+        head = head_of[name]
+        order.append(chains[head][read[head]])
+        read[head] += 1
     shapes: list[RotoShape] = []
     formats: list[tuple[ShotFormat, dict[Any, Any]]] = []
-    for name, tool in tools.fields.items():
-        if not isinstance(tool, _Table) or tool.cls not in ("PolylineMask", "BSplineMask"):
-            continue
-        if tool.cls == "BSplineMask":
-            raise ExportError(f"Fusion tool {name!r} is a BSplineMask; only PolylineMask is read")
-        fmt, data = _mask_format(str(name), tool)
-        keys = _mask_keys(str(name), tool, tools, fmt, data)
-        object_id = int(_number(data.get("ObjectID", float(len(shapes) + 1)), f"{name} ObjectID"))
-        shapes.append(RotoShape(object_id=object_id, name=str(name), keys=keys))
+    for name in order:
+        tool, head = masks[name], head_of[name]
+        fmt, data = _mask_format(name, tool)
+        shapes.append(
+            RotoShape(
+                object_id=int(_number(data.get("ObjectID", float(ids[head])), f"{name} ObjectID")),
+                name=head,
+                keys=_mask_keys(name, tool, tools, fmt, data),
+                contour=int(
+                    _number(data.get("Contour", float(chains[head].index(name))), f"{name} Contour")
+                ),
+                hole=_paint_hole(name, tool),
+                feather=_feather(name, tool, fmt),
+                lifetime=_lifetime(name, data),
+            )
+        )
         formats.append((fmt, data))
-    if not shapes:
-        raise ExportError("Fusion setting has no PolylineMask tools")
     check_shapes(shapes)
     fmt, data = formats[0]
     frames = [k.frame for s in shapes for k in s.keys]

@@ -1,21 +1,45 @@
-"""Lottie (Bodymovin) JSON: one shape layer per object, one animated closed path per shape.
+"""Lottie (Bodymovin) JSON: one shape layer per object, its contours as paths under one fill.
 
 Format: ``formats.md`` section 4.2 and the Lottie specification (lottie.github.io/lottie-spec,
 schema ``composition/animation``, ``layers/shape-layer``, ``shapes/group``, ``shapes/path``,
-``properties/shape-keyframe``). A preview and web deliverable, not an After Effects import path.
+``shapes/fill``, ``properties/shape-keyframe``). A preview and web deliverable, not an After Effects
+import path.
 
 Layout: the animation has the shot's size (``w``, ``h``) and frame rate (``fr``); ``ip`` is 0 and
 ``op`` the shot's frame count, so Lottie frame ``t`` is plate frame ``first_frame + t``
-(``formats.md`` section 7, item 4). Each object (shapes sharing an ``object_id``) is a shape layer
-(``ty`` 4, ``ind`` = ``object_id``) with identity transforms; each shape is a group holding a path
-(``sh``), a white non-zero fill and an identity group transform. The path is animated (``a`` 1)
-with one keyframe per :class:`~rotoflow.types.ShapeKey`, ``s`` an array holding one closed Bezier
-(``c``, ``v``, ``i``, ``o``) as real files write it: vertices in pixels, origin top-left, y down,
-tangents relative to their vertex, i.e. Rotoflow's image space unchanged. Keyframes carry linear
-easing (``o`` = ``{x 0, y 0}``, ``i`` = ``{x 1, y 1}``) or ``h`` 1 (hold). The last keyframe is
-always a hold: nothing follows it, the schema (``properties/base-keyframe``) wants easing on every
-key that is not a hold, and rlottie draws nothing after a last key that has easing. Lottie has no pixel aspect and no first frame number, so both go into
-``meta.custom.rotoflow`` (the spec's free-form metadata) for :func:`read_from_string`.
+(``formats.md`` section 7, item 4). Each object (contours sharing an ``object_id``, see
+:func:`exporters.names.by_object`) is a shape layer (``ty`` 4, ``ind`` = ``object_id``, ``nm`` the
+object's name) with identity transforms, holding one group (``gr``, named like the layer) of: one
+path (``sh``) per contour in paint order, each named by :func:`exporters.names.shape_names`
+(``donut``, ``donut_hole1``, ``donut_part2``); then one white fill (``fl``) with fill rule
+non-zero (``"r": 1``); then an identity group transform. A fill applies to every path before it in
+its group, and renderers fill them together as one compound path (spec, "Shape Rendering Model"),
+so the layer's alpha is the non-zero winding fill of all the object's contours: holes run
+counter-clockwise on screen and subtract, islands inside them run clockwise and add back, exactly
+like :func:`rotoflow.geometry.rasterize_shapes`.
+
+Each path is animated (``a`` 1) with one keyframe per :class:`~rotoflow.types.ShapeKey` as given
+(keys are sparse; none is added, none dropped), ``s`` an array holding one closed Bezier (``c``,
+``v``, ``i``, ``o``) as real files write it: vertices in pixels, origin top-left, y down, tangents
+relative to their vertex, i.e. Rotoflow's image space unchanged. Keyframes carry linear easing
+(``o`` = ``{x 0, y 0}``, ``i`` = ``{x 1, y 1}``), the interpolation of
+:func:`rotoflow.geometry.shape_at`, or ``h`` 1 (hold). The last keyframe is always a hold: nothing
+follows it, the schema (``properties/base-keyframe``) wants easing on every key that is not a hold,
+and rlottie draws nothing after a last key that has easing.
+
+What Lottie cannot carry:
+
+- **Lifetime.** A path has no in and out frames of its own (only layers do, and a layer holds the
+  whole object), and a renderer holds the first key before it and the last key after it. A
+  contour's lifetime is carried by its *collapsed* keys (every vertex at one point, tangents zero:
+  nothing is drawn), which the vectorizer puts one frame before and after the lifetime inside the
+  shot; they are written as normal keys. A contour whose keys do not reach a shot end and that has
+  no collapsed key there shows its nearest key on those frames.
+- **Feather.** The Lottie specification has no feather (``formats.md`` 4.2 [doc]; Synfig's
+  exporter notes "Feather: not supported"), so :attr:`~rotoflow.types.RotoShape.feather` is not
+  written and reads back as 0.
+- **Pixel aspect and first frame number.** Both go into ``meta.custom.rotoflow`` (the spec's
+  free-form metadata) for :func:`read_from_string`.
 
 Because ``.json`` is the pipeline's own shapes format (:mod:`exporters.shapes_json`), this
 exporter's suffix is the double suffix ``.lottie.json``.
@@ -26,13 +50,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from exporters.after_effects import check_frame_range, check_options, group_by_object
-from exporters.names import sanitize_name
+from exporters.after_effects import check_frame_range, check_options
+from exporters.names import by_object, sanitize_name, shape_names
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -46,6 +72,7 @@ SUFFIXES = (".lottie.json",)
 BODYMOVIN_VERSION = "5.7.0"
 _LINE = 100  # the pretty printer keeps a value on one line when it fits in this many columns
 _LINEAR = {"i": {"x": 1, "y": 1}, "o": {"x": 0, "y": 0}}
+_NO_AREA = 1e-6  # square pixels: a path that covers no more is drawn nowhere
 
 
 def _static(value: Any) -> dict[str, Any]:
@@ -136,6 +163,11 @@ def _pretty(value: Any, indent: int = 0, prefix: int = 0) -> str:
     return "[\n" + ",\n".join(rows) + "\n" + " " * indent + "]"
 
 
+def _fill() -> dict[str, Any]:
+    """White, opaque, non-zero winding (``r`` 1: spec ``constants/fill-rule``)."""
+    return {"ty": "fl", "nm": "Fill", "c": _static([1, 1, 1, 1]), "o": _static(100), "r": 1}
+
+
 def write_to_string(
     shapes: Sequence[RotoShape],
     fmt: ShotFormat,
@@ -144,17 +176,20 @@ def write_to_string(
     interpolation: str = "linear",
     decimals: int = 6,
 ) -> str:
-    """Write shapes as a Lottie animation.
+    """Write roto shapes as a Lottie animation: one shape layer per object.
 
     Args:
-        shapes: Shapes in image space. Shapes with the same ``object_id`` share one layer named
-            after the first of them; each shape is a group and path named after ``shape.name``.
-            Names are made into unique identifiers (:func:`exporters.names.sanitize_name`), layers
-            among layers and shapes among shapes.
+        shapes: Contours in image space, several per object allowed (holes counter-clockwise on
+            screen), keys sparse. Contours with the same ``object_id`` share one layer, named
+            after their object's name made into an identifier unique among layers; each contour
+            is a path named by :func:`exporters.names.shape_names`, in the given (paint) order.
+            ``feather`` and ``lifetime`` are not written (see the module notes); the collapsed
+            keys that stand for the lifetime are written like any key.
         fmt: The shot's format: ``w``, ``h``, ``fr``, ``op`` (frame count); ``first_frame`` and
             ``pixel_aspect`` go into ``meta.custom.rotoflow``.
         name: The animation's name (``nm``).
-        interpolation: ``"linear"`` or ``"hold"`` (see
+        interpolation: ``"linear"`` (default: linear easing, what
+            :func:`rotoflow.geometry.shape_at` does between keys) or ``"hold"`` (see
             :data:`exporters.after_effects.INTERPOLATIONS`).
         decimals: Decimals kept for coordinates (6: error below 5e-7 px).
 
@@ -164,7 +199,8 @@ def write_to_string(
     Raises:
         ExportError: shapes or format that fail :func:`~exporters.shapes_json.check_shapes`,
             :func:`~exporters.shapes_json.check_format` or
-            :func:`~exporters.after_effects.check_frame_range`, no shapes, or a bad option.
+            :func:`~exporters.after_effects.check_frame_range` (a key outside the shot's
+            frames), no shapes, or a bad option.
     """
     check_options(interpolation, decimals)
     if not isinstance(name, str):
@@ -175,32 +211,31 @@ def write_to_string(
         raise ExportError("no shapes to export; a Lottie animation needs at least one")
     check_frame_range(shapes, fmt)
     n_frames = int(fmt.last_frame) - int(fmt.first_frame) + 1
+    path_names = {id(shape): n for shape, n in zip(shapes, shape_names(shapes), strict=True)}
     layer_names: set[str] = set()
-    shape_names: set[str] = set()
     layers = []
-    for group in group_by_object(shapes):
-        items = []
-        for shape in group:
-            sname = sanitize_name(shape.name, shape_names)
-            path = _path(shape, sname, int(fmt.first_frame), interpolation, decimals)
-            fill = {
-                "ty": "fl",
-                "nm": "Fill",
-                "c": _static([1, 1, 1, 1]),
-                "o": _static(100),
-                "r": 1,
-            }
-            items.append({"ty": "gr", "nm": sname, "np": 2, "it": [path, fill, _group_transform()]})
+    for contours in by_object(shapes):
+        layer_name = sanitize_name(contours[0].name, layer_names)
+        paths = [
+            _path(shape, path_names[id(shape)], int(fmt.first_frame), interpolation, decimals)
+            for shape in contours
+        ]
+        group = {
+            "ty": "gr",
+            "nm": layer_name,
+            "np": len(paths) + 1,
+            "it": [*paths, _fill(), _group_transform()],
+        }
         layers.append(
             {
                 "ddd": 0,
-                "ind": int(group[0].object_id),
+                "ind": int(contours[0].object_id),
                 "ty": 4,
-                "nm": sanitize_name(group[0].name, layer_names),
+                "nm": layer_name,
                 "sr": 1,
                 "ks": _layer_transform(),
                 "ao": 0,
-                "shapes": items,
+                "shapes": [group],
                 "ip": 0,
                 "op": n_frames,
                 "st": 0,
@@ -320,51 +355,145 @@ def _read_path(ks: Any, where: str, offset: float, first_frame: int) -> list[Sha
     return keys
 
 
-def _read_items(items: Any, where: str, ctx: dict, out: list[RotoShape], group: str) -> None:
+@dataclass
+class _LayerPaths:
+    """What one shape layer holds: its paths (name or None, keys) in order, its fill rules."""
+
+    paths: list[tuple[str | None, list[ShapeKey]]] = field(default_factory=list)
+    fill_rules: list[int] = field(default_factory=list)
+
+
+def _read_items(items: Any, where: str, ctx: dict, out: _LayerPaths) -> None:
     if not isinstance(items, list):
         raise ExportError(f"Lottie JSON: {where} must be a list")
     for n, item in enumerate(items):
         iwhere = f"{where}[{n}]"
         ty = _field(item, "ty", str, iwhere)
         if ty == "gr":
-            name = _field(item, "nm", str, iwhere, group)
             for sub in _field(item, "it", list, iwhere):
                 if isinstance(sub, dict) and sub.get("ty") == "tr":
                     _check_identity(sub, f"{iwhere}.it(tr)")
-            _read_items(_field(item, "it", list, iwhere), f"{iwhere}.it", ctx, out, name)
+            _read_items(_field(item, "it", list, iwhere), f"{iwhere}.it", ctx, out)
         elif ty == "sh":
             keys = _read_path(
                 _field(item, "ks", dict, iwhere), f"{iwhere}.ks", ctx["offset"], ctx["first"]
             )
-            name = _field(item, "nm", str, iwhere, group)
-            out.append(RotoShape(object_id=ctx["object_id"], name=name, keys=keys))
+            out.paths.append((_field(item, "nm", str, iwhere, None), keys))
+        elif ty in ("fl", "gf"):
+            out.fill_rules.append(_field(item, "r", int, iwhere, 1))
         else:
             logger.debug("skipping Lottie shape item %r at %s", ty, iwhere)
 
 
+def _signed_area(points: np.ndarray) -> float:
+    """Signed area of a closed Bezier in image space (y down), its segments flattened into 8
+    chords each: positive when it runs clockwise on screen, negative counter-clockwise."""
+    v, tin, tout = points[:, 0], points[:, 1], points[:, 2]
+    v1 = np.roll(v, -1, axis=0)
+    c1, c2 = v + tout, v1 + np.roll(tin, -1, axis=0)
+    t = np.linspace(0.0, 1.0, 8, endpoint=False)[None, :, None]
+    u = 1.0 - t
+    poly = (
+        u**3 * v[:, None]
+        + 3 * u * u * t * c1[:, None]
+        + 3 * u * t * t * c2[:, None]
+        + t**3 * v1[:, None]
+    ).reshape(-1, 2)
+    nxt = np.roll(poly, -1, axis=0)
+    return float((poly[:, 0] * nxt[:, 1] - nxt[:, 0] * poly[:, 1]).sum() / 2.0)
+
+
+def _orientation(keys: list[ShapeKey]) -> float:
+    """The signed area of the key with the largest area; 0 when no key covers more than
+    :data:`_NO_AREA` square pixels (every key collapsed or flat: no orientation)."""
+    area = max((_signed_area(key.points) for key in keys), key=abs)
+    return 0.0 if abs(area) <= _NO_AREA else area
+
+
+def _collapsed(points: np.ndarray) -> bool:
+    """Every vertex at one point and every tangent zero: a key that hides its contour."""
+    return bool(np.ptp(points[:, 0], axis=0).max() <= 1e-6 and np.abs(points[:, 1:]).max() <= 1e-6)
+
+
+def _lifetime(keys: list[ShapeKey], fmt: ShotFormat) -> tuple[int, int] | None:
+    """The frames on which a renderer draws the path: the shot (keys are held before the first
+    and after the last), widened to the keys, less a collapsed first or last key and what lies
+    beyond it; None when that is just the span of the keys."""
+    first, last = keys[0].frame, keys[-1].frame
+    lo, hi = min(fmt.first_frame, first), max(fmt.last_frame, last)
+    if len(keys) > 1 and _collapsed(keys[0].points):
+        lo = first + 1
+    if len(keys) > 1 and _collapsed(keys[-1].points):
+        hi = last - 1
+    return None if lo > hi or (lo, hi) == (first, last) else (lo, hi)
+
+
+def _contours(
+    layer: _LayerPaths, object_id: int, name: str, fmt: ShotFormat, where: str
+) -> list[RotoShape]:
+    """The paths of one layer as the contours of one object (see :func:`read_from_string`)."""
+    if 2 in layer.fill_rules and len(layer.paths) > 1:
+        raise ExportError(
+            f"Lottie JSON: {where} fills {len(layer.paths)} paths with the even-odd rule (r 2); "
+            "only non-zero fills (r 1) of several paths are read as one object's contours"
+        )
+    hole_name = re.compile(rf"{re.escape(name)}_hole\d+")
+    contours: list[RotoShape] = []
+    outer = 0.0  # orientation of the first path that has an area
+    for index, (path_name, keys) in enumerate(layer.paths):
+        area = _orientation(keys)
+        if area and not outer:
+            outer = area
+        if area:
+            hole = index > 0 and (area > 0) != (outer > 0)
+        else:  # drawn nowhere: the name decides
+            hole = path_name is not None and hole_name.fullmatch(path_name) is not None
+        contours.append(
+            RotoShape(
+                object_id=object_id,
+                name=name,
+                keys=keys,
+                contour=index,
+                hole=hole,
+                lifetime=_lifetime(keys, fmt),
+            )
+        )
+    return contours
+
+
 def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
-    """Read the closed paths of a Lottie animation's shape layers.
+    """Read a Lottie animation's shape layers back as roto shapes, one object per layer.
 
     Reads what :func:`write_to_string` writes and the common Bodymovin forms: static (``a`` 0) or
     animated paths, ``s`` as a Bezier or an array of one, old files whose last keyframe holds only
     ``t`` (its value is the previous keyframe's ``e``), groups nested to any depth, layer start
-    times ``st``. Layers other than shape layers, masks, fills and strokes are skipped.
+    times ``st``, one fill per path (older Rotoflow files). Layers other than shape layers, masks,
+    strokes, a path's direction ``d`` and layer ``ip``/``op`` are not read.
 
     Args:
         text: The Lottie JSON document.
 
     Returns:
-        The shot format and the shapes in image space. Plate frame = ``first_frame + t + st -
-        ip``, where ``first_frame`` and the pixel aspect come from ``meta.custom.rotoflow`` when
-        present (otherwise ``ip`` rounded and 1.0); ``last_frame`` is ``first_frame + op - ip -
-        1``. ``object_id`` is the layer's ``ind`` (its 1-based position when absent); a shape's
-        name is its path's ``nm``, else its group's, else its layer's. A static path becomes one
-        key at ``first_frame``.
+        The shot format and the contours in image space, layer by layer. Plate frame =
+        ``first_frame + t + st - ip``, where ``first_frame`` and the pixel aspect come from
+        ``meta.custom.rotoflow`` when present (otherwise ``ip`` rounded and 1.0); ``last_frame``
+        is ``first_frame + op - ip - 1``. Every closed path of a layer (groups flattened, in
+        order) is a contour of one object: ``object_id`` is the layer's ``ind`` (its 1-based
+        position when absent), ``name`` the layer's ``nm`` (else ``layer<n>``), ``contour`` the
+        path's position in the layer. ``hole`` comes from the orientation: a path that runs
+        against the layer's first path (the outer contour: clockwise on screen in Rotoflow's
+        files; signed area of the path flattened) subtracts under the non-zero fill, so it is a
+        hole; a path drawn nowhere (zero area on every key) is a hole when its ``nm`` is
+        ``<layer name>_hole<k>``. ``lifetime`` is the frames a renderer draws the path on: the
+        shot (widened to the keys), less a collapsed first or last key and what lies beyond it;
+        None when that equals the span of the keys. ``feather`` is 0 (Lottie has none). A static
+        path becomes one key at ``first_frame``.
 
     Raises:
         ExportError: invalid JSON (with line and column), a missing or mistyped field (with its
             JSON path), an open path, key times off whole frames, time stretch, transforms other
-            than the identity, or shapes that fail :func:`~exporters.shapes_json.check_shapes`.
+            than the identity, an even-odd fill of several paths, or shapes that fail
+            :func:`~exporters.shapes_json.check_shapes`.
     """
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
@@ -396,14 +525,11 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
         if _field(layer, "sr", number, where, 1) != 1:
             raise ExportError(f"Lottie JSON: {where} stretches time (sr {layer['sr']}); not read")
         _check_identity(_field(layer, "ks", dict, where), f"{where}.ks")
-        ctx = {
-            "offset": first - ip + _field(layer, "st", number, where, 0),
-            "first": first,
-            "object_id": _field(layer, "ind", int, where, n + 1),
-        }
+        ctx = {"offset": first - ip + _field(layer, "st", number, where, 0), "first": first}
+        paths = _LayerPaths()
+        _read_items(_field(layer, "shapes", list, where), f"{where}.shapes", ctx, paths)
+        object_id = _field(layer, "ind", int, where, n + 1)
         layer_name = _field(layer, "nm", str, where, f"layer{n + 1}")
-        _read_items(
-            _field(layer, "shapes", list, where), f"{where}.shapes", ctx, shapes, layer_name
-        )
+        shapes += _contours(paths, object_id, layer_name, fmt, where)
     check_shapes(shapes)
     return fmt, shapes

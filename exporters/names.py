@@ -26,3 +26,19 @@ def sanitize_name(name: str, taken: set[str], fallback: str = "Shape") -> str:
         unique = f"{ident}_{n}"
     taken.add(unique)
     return unique
+
+
+def shape_names(shapes) -> list[str]:
+    """Unique identifiers for shapes, in order: each :attr:`~rotoflow.types.RotoShape.label`
+    through :func:`sanitize_name` (``dancer``, ``dancer_hole1``, ``dancer_part2``, ...)."""
+    taken: set[str] = set()
+    return [sanitize_name(shape.label, taken) for shape in shapes]
+
+
+def by_object(shapes) -> list[list]:
+    """Shapes grouped by ``object_id``, groups in order of first appearance, each group in its
+    given (paint) order."""
+    groups: dict[int, list] = {}
+    for shape in shapes:
+        groups.setdefault(shape.object_id, []).append(shape)
+    return list(groups.values())

@@ -1,17 +1,68 @@
-"""Foundry Nuke ``.nk`` scripts: one ``Roto`` node with an animated Bezier shape per object.
+"""Foundry Nuke ``.nk`` scripts: one ``Roto`` node with one animated Bezier shape per contour.
 
 Format: ``formats.md`` section 1 (Roto ``curves`` knob, serialisation version 1.2, as written by
-Nuke 7 and later). Each object becomes a closed cubic ``curvegroup`` whose main and feather ``cc``
-curves carry one key per :class:`~rotoflow.types.ShapeKey`, in Nuke space: origin at the bottom-left
-corner of the format, y up, so a vertex ``(x, y)`` becomes ``(x, H - y)`` and a tangent ``(dx, dy)``
-becomes ``(dx, -dy)``. Numbers are IEEE-754 float32 bits written ``x%08x`` (``0`` for zero). Key
-times are plate frame numbers. A shape with one key uses the static ``{px <t> {x y} ...}`` form,
-a shape with several keys the animated ``{px {t1 t2 ...} {{{x1 -} ...} {{y1 -} ...}} ...}`` form;
-both are the forms seen in files written by Nuke itself.
+Nuke 7 and later). Each contour (:class:`~rotoflow.types.RotoShape`) becomes a closed cubic
+``curvegroup`` in the root layer, named by :func:`exporters.names.shape_names` (``dancer``,
+``dancer_hole1``, ``dancer_part2``), whose main and feather ``cc`` curves carry one key per
+:class:`~rotoflow.types.ShapeKey`, in Nuke space: origin at the bottom-left corner of the format, y
+up, so a vertex ``(x, y)`` becomes ``(x, H - y)`` and a tangent ``(dx, dy)`` becomes ``(dx, -dy)``.
+Numbers are IEEE-754 float32 bits written ``x%08x`` (``0`` for zero). Key times are plate frame
+numbers; only keys inside the shot's frame range are written (a key outside it is refused, never
+dropped or moved). A shape with one key uses the static ``{px <t> {x y} ...}`` form, a shape with
+several keys the animated ``{px {t1 t2 ...} {{{x1 -} ...} {{y1 -} ...}} ...}`` form; both are the
+forms seen in files written by Nuke itself.
+
+Host conventions, with their evidence (tags as in ``formats.md``):
+
+- **Holes** get the shape attribute ``bm`` (blend mode) 12 = subtract. [writer] NukeFXSExporter
+  (magnoborgo/NukeFXSExporter, ``NukeFXSExporter.py``, ``createShapes``) maps the value of
+  ``getAttributes().getValue(0, 'bm')`` with ``{0: "Add", 12: "Subtract", 13: "Difference",
+  4: "Max", 5: "Inside"}`` to Silhouette's shape ``mode``. Outer contours and islands keep the
+  default (no ``bm``, i.e. 0 = over/add). The value is written as float32 hex like the other
+  numeric attributes Nuke writes (``tt x40800000``).
+- **Paint order.** [inferred, unverified in Nuke] Nuke shows a layer's items top first in its
+  curves panel, newest on top, and yields them in that order when Python iterates a layer (the
+  Nuke Python guide's ``for shape in root`` example prints ``Layer1, Brush2, Bezier1``, which
+  fits newest first); we take the script to list them in the same order, and the item at the
+  top of the list to render last, on top. NukeFXSExporter reverses Nuke's order when it writes
+  Silhouette objects (``rptsw_shapeList[::-1]``) [writer], which fits the two hosts listing
+  paint order in opposite directions. So curvegroups are written in *reverse* paint order: the
+  last contour of the last object first (top), the first outer contour of the first object last
+  (bottom, rendered first); each hole then renders after, on top of, the outer contours it cuts.
+  A subtract shape cuts everything rendered before it in the node, so where objects overlap, a
+  hole of a later object also cuts the earlier objects (one Roto node, one matte).
+- **Feather.** The second ``cc`` holds per-point feather offsets from the main vertices, with the
+  main curve's tangents [real]. The offset is ``feather * outward unit normal`` at the vertex:
+  the normal to the vertex's tangent direction (the bisector of the incoming and outgoing
+  handles, else of the neighbouring chords), pointing away from the filled side. Which side is
+  filled comes from the key's orientation (the sign of its area; outer contours run clockwise on
+  screen) and the hole flag: the inside of the loop for outer contours and islands, the outside
+  for holes, so a hole's feather points lie inside it and its soft edge falls off into the hole.
+  A collapsed key gets zero offsets. The global feather attributes (``ff``, ``fx``, ...) are left
+  alone.
+- **Interpolation.** Nuke's default shape-key interpolation is smooth (``formats.md`` 1.4),
+  while Rotoflow keys are sparse and meant to be interpolated linearly
+  (:func:`rotoflow.geometry.shape_at`). Curves with three or more keys therefore carry explicit
+  slopes, ``{v ls 1 rs 1}``, the item form seen in Nuke-written files (e.g.
+  ``{x44aae3d6 0 1 x419630da 1}`` in WuLiFang/Nuke ``smoke.nk``) [real]: each key's left slope
+  is the secant slope to the previous key and its right slope the secant to the next key (0 on
+  the outer side of the first and last keys), in value units per frame; a cubic Hermite segment
+  whose end slopes both equal its secant is the straight line between its keys. Reading the
+  numbers as value, left slope, left weight, right slope, right weight is [inferred] from the
+  NDK curve grammar (``l-slope``/``r-slope``, weights defaulting to 1). Curves of two keys keep
+  the plain ``{v -}`` items of the reference file, on the [inferred] premise that Nuke's
+  automatic slopes of a two-key curve are its secant. Verify both in Nuke (``formats.md`` 10.1).
+- **Lifetime** is not written: the ``ltn``/``ltm``/``ltt`` attributes' encoding is unknown
+  (``formats.md`` 10.1). The collapsed keys the vectorizer puts one frame outside a contour's
+  lifetime hide it there, Nuke holding the first and last keys outside the keyed range
+  [inferred].
 
 The reader is a tokenizer and parser of the ``.nk`` brace grammar. It reads what the writer writes,
-the static form, run-length items ``{x N {v -}}``, constant curves and decimal literals. It
-ignores layer and shape transforms and feather curves.
+the static form, run-length items ``{x N {v -}}``, constant curves, decimal literals and
+explicit-slope items (whose slopes it ignores: keys are interpolated linearly). It takes ``bm 12``
+as a hole, the mean feather offset length as the feather, and groups a node's curvegroups into
+objects by name: ``<stem>_hole<k>`` and ``<stem>_part<k>`` are contour ``k`` of object ``<stem>``,
+any other name is contour 0 of its own object. It ignores layer and shape transforms.
 """
 
 from __future__ import annotations
@@ -25,7 +76,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from exporters.names import sanitize_name
+from exporters.names import by_object, sanitize_name, shape_names
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -40,6 +91,8 @@ _LAYER_FLAGS = 2097152  # as in Nuke-written root layers
 _GROUP_FLAGS = 512  # renderable
 _CC_FLAGS = 8192  # relative tangents
 _OPEN_FLAG = 32
+#: Shape attribute ``bm`` (blend mode) of a subtracting shape (NukeFXSExporter's map).
+_BM_SUBTRACT = 12
 _ROOT_LAYER_ATTRS = (
     "pt1x 0 pt1y 0 pt2x 0 pt2y 0 pt3x 0 pt3y 0 pt4x 0 pt4y 0 "
     + " ".join(f"ptex{i}{j} 0" for i in range(4) for j in range(4))
@@ -53,6 +106,9 @@ _FORMAT_NAMES = {
     (3840, 2160, 1.0): "UHD_4K",
 }
 _HEX = re.compile(r"0?x([0-9a-fA-F]{8})")
+_CONTOUR_NAME = re.compile(r"(.+)_(hole|part)([1-9][0-9]*)")
+_SAMPLES = 16  # chords per cubic segment for a key's signed area
+_EPS = 1e-9
 
 
 def _hex(value: float) -> str:
@@ -74,57 +130,141 @@ def _format_string(fmt: ShotFormat) -> str:
     return f'"{w} {h} 0 0 {w} {h} {_dec(fmt.pixel_aspect)} {name}"'
 
 
-def _nuke_keys(shape: RotoShape, height: int) -> np.ndarray:
-    """``(K, N, 3, 2) float32`` keys in Nuke space (y up; tangents with y negated)."""
+def _check_in_shot(shapes: Sequence[RotoShape], fmt: ShotFormat) -> None:
+    for shape in shapes:
+        for key in shape.keys:
+            if not fmt.first_frame <= key.frame <= fmt.last_frame:
+                raise ExportError(
+                    f"shape {shape.label!r} (object {shape.object_id}) has a key at frame "
+                    f"{key.frame}, outside the shot's frames {fmt.first_frame}..{fmt.last_frame};"
+                    " only keys inside the shot are written: remove the key or widen the shot"
+                )
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows of ``(..., 2)`` scaled to length 1; zero rows stay zero."""
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > _EPS)
+
+
+def _signed_area(points: np.ndarray) -> float:
+    """Area of a closed Bezier key ``(N, 3, 2)`` (image space), positive when the contour runs
+    clockwise on screen (y down), from ``_SAMPLES`` chords per segment."""
+    v, nxt = points[:, 0], np.roll(points[:, 0], -1, axis=0)
+    p1, p2 = v + points[:, 2], nxt + np.roll(points[:, 1], -1, axis=0)
+    t = np.linspace(0.0, 1.0, _SAMPLES, endpoint=False)[:, None, None]
+    curve = (1 - t) ** 3 * v + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * nxt
+    x, y = curve.transpose(1, 0, 2).reshape(-1, 2).T
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def feather_offsets(shape: RotoShape) -> np.ndarray:
+    """Feather-point offsets of a contour: ``feather`` pixels along the outward vertex normals.
+
+    Args:
+        shape: The contour; its ``feather`` (pixels) and ``hole`` flag are used.
+
+    Returns:
+        ``(K, N, 2) float64`` offsets in image space (y down), one per key and control point:
+        ``feather`` times the unit normal to the vertex's tangent direction, pointing away from
+        the filled side (out of the loop for outer contours and islands, into it for holes, as
+        told by the sign of the key's area). Zero for a zero feather and for a collapsed key.
+    """
     pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
-    out = pts.copy()
-    out[..., 0, 1] = height - pts[..., 0, 1]
-    out[..., 1:, 1] = -pts[..., 1:, 1]
+    out = np.zeros(pts.shape[:2] + (2,))
+    if shape.feather <= 0:
+        return out
+    for k, key in enumerate(pts):
+        area = _signed_area(key)
+        if abs(area) <= _EPS:
+            continue  # collapsed: nothing to feather
+        v = key[:, 0]
+        chord_in = v - np.roll(v, 1, axis=0)
+        chord_out = np.roll(v, -1, axis=0) - v
+        has_in = np.linalg.norm(key[:, 1], axis=-1, keepdims=True) > _EPS
+        has_out = np.linalg.norm(key[:, 2], axis=-1, keepdims=True) > _EPS
+        t_in = _unit(np.where(has_in, -key[:, 1], chord_in))
+        t_out = _unit(np.where(has_out, key[:, 2], chord_out))
+        tangent = t_in + t_out
+        tangent = _unit(
+            np.where(np.linalg.norm(tangent, axis=-1, keepdims=True) > 1e-6, tangent, t_out)
+        )
+        # (-ty, tx) points into the loop of a clockwise-on-screen key (positive area)
+        inward = np.sign(area) * np.stack([-tangent[:, 1], tangent[:, 0]], axis=-1)
+        out[k] = shape.feather * (inward if shape.hole else -inward)
+    return out
+
+
+def _nuke_keys(shape: RotoShape, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Main and feather ``(K, N, 3, 2) float32`` keys in Nuke space (y up; relative values with
+    y negated); the feather keys hold the offsets in the vertex slot and the main tangents."""
+    pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
+    main = pts.copy()
+    main[..., 0, 1] = height - pts[..., 0, 1]
+    main[..., 1:, 1] = -pts[..., 1:, 1]
+    feather = main.copy()
+    feather[..., 0, :] = feather_offsets(shape) * (1.0, -1.0)
     with np.errstate(over="ignore"):
-        f32 = out.astype(np.float32)
+        f32 = np.stack([main, feather]).astype(np.float32)
     if not np.all(np.isfinite(f32)):
-        raise ExportError(f"shape {shape.name!r} has values beyond the float32 range")
-    return f32
+        raise ExportError(f"shape {shape.label!r} has values beyond the float32 range")
+    return f32[0], f32[1]
 
 
-def _px(times: list[str], keys: np.ndarray, feather: bool) -> str:
+def _items(values: np.ndarray, frames: list[int]) -> str:
+    """One animation curve: ``{v -}`` per key, or with 3+ keys ``{v ls 1 rs 1}`` whose slopes
+    are the secants to the neighbouring keys (linear interpolation)."""
+    if len(frames) < 3:
+        return " ".join(f"{{{_hex(v)} -}}" for v in values)
+    vals = values.astype(np.float64)
+    secant = np.diff(vals) / np.diff(np.asarray(frames, dtype=np.float64))
+    left, right = np.concatenate([[0.0], secant]), np.concatenate([secant, [0.0]])
+    return " ".join(
+        f"{{{_hex(v)} {_hex(ls)} 1 {_hex(rs)} 1}}"
+        for v, ls, rs in zip(vals, left, right, strict=True)
+    )
+
+
+def _px(frames: list[int], keys: np.ndarray) -> str:
     """The ``{px ...}`` list of one cc curve; ``keys`` is ``(K, N, 3, 2)`` in Nuke space."""
     ind = "        "
     slots = (1, 0, 2)  # file order per point: in-tangent, vertex, out-tangent
+    times = [_hex(f) for f in frames]
     if len(times) == 1:
-        rows = []
-        for p in keys[0]:
-            entries = []
-            for s in slots:
-                x, y = (0.0, 0.0) if feather and s == 0 else p[s]
-                entries.append(f"{{{_hex(x)} {_hex(y)}}}")
-            rows.append(ind + " ".join(entries))
+        rows = [
+            ind + " ".join(f"{{{_hex(p[s][0])} {_hex(p[s][1])}}}" for s in slots) for p in keys[0]
+        ]
         return f"{{px {times[0]}\n" + "\n".join(rows) + "}"
     rows = []
     for i in range(keys.shape[1]):
         for s in slots:
-            curves = []
-            for axis in (0, 1):
-                values = [0.0] * len(keys) if feather and s == 0 else keys[:, i, s, axis]
-                curves.append("{" + " ".join(f"{{{_hex(v)} -}}" for v in values) + "}")
-            rows.append(f"{ind}{{{curves[0]} {curves[1]}}}")
+            x, y = (_items(keys[:, i, s, axis], frames) for axis in (0, 1))
+            rows.append(f"{ind}{{{{{x}}} {{{y}}}}}")
     return f"{{px\n{ind}{{{' '.join(times)}}}\n" + "\n".join(rows) + "}"
 
 
 def _curvegroup(name: str, shape: RotoShape, fmt: ShotFormat) -> str:
-    keys = _nuke_keys(shape, fmt.height)
-    times = [_hex(k.frame) for k in shape.keys]
-    verts = keys[0, :, 0, :]
+    main_keys, feather_keys = _nuke_keys(shape, fmt.height)
+    frames = [k.frame for k in shape.keys]
+    verts = main_keys[0, :, 0, :]
     cx, cy = (verts.min(axis=0) + verts.max(axis=0)) / 2
-    main, feather = _px(times, keys, False), _px(times, keys, True)
+    main, feather = _px(frames, main_keys), _px(frames, feather_keys)
     centre = f"spx {_hex(fmt.width / 2)} spy {_hex(fmt.height / 2)}"
+    blend = f" bm {_hex(_BM_SUBTRACT)}" if shape.hole else ""
     return (
         f"    {{curvegroup {name} {_GROUP_FLAGS} bezier\n"
         f"     {{{{cc\n       {{f {_CC_FLAGS}}}\n       {main}}}\n"
         f"      {{cc\n       {{f {_CC_FLAGS}}}\n       {feather}}}}}\n"
-        f"     {{tx {times[0]} {_hex(cx)} {_hex(cy)}}}\n"
-        f"     {{a osw x41200000 osf 0 str 1 {centre} sb 1 tt x40800000}}}}"
+        f"     {{tx {_hex(frames[0])} {_hex(cx)} {_hex(cy)}}}\n"
+        f"     {{a osw x41200000 osf 0 str 1 {centre} sb 1 tt x40800000{blend}}}}}"
     )
+
+
+def _curvegroup_names(shapes: Sequence[RotoShape]) -> list[str]:
+    """:func:`shape_names`, with a shape named ``Root`` (the root layer's name) renamed."""
+    names = shape_names(shapes)
+    taken = {"Root", *names}
+    return [sanitize_name(n, taken) if n == "Root" else n for n in names]
 
 
 def write_to_string(
@@ -137,10 +277,12 @@ def write_to_string(
     """Write a standalone Nuke script: a ``Root`` with the shot's format and range, one ``Roto``.
 
     Args:
-        shapes: Shapes in image space; each becomes one curvegroup, named after ``shape.name``
-            made into a unique Nuke identifier (see :func:`sanitize_name`).
+        shapes: Contours in image space, in paint order (an object's outer contours, then its
+            holes, then islands; objects one after the other); each becomes one curvegroup named
+            by :func:`exporters.names.shape_names` (``Root`` becomes ``Root_2``), holes in
+            subtract mode, written in reverse paint order (see the module notes).
         fmt: The shot's format: Root and Roto ``format``; Root ``first_frame``, ``last_frame``,
-            ``fps``.
+            ``fps``. Every key must lie in ``first_frame..last_frame``.
         node_name: Name of the Roto node, made into a Nuke identifier.
         nuke_version: The script's ``version`` line, ``"<major>.<minor> v<release>"``.
 
@@ -149,15 +291,16 @@ def write_to_string(
 
     Raises:
         ExportError: shapes or format that fail :func:`~exporters.shapes_json.check_shapes` or
-            :func:`~exporters.shapes_json.check_format`, values beyond float32, or a malformed
-            ``nuke_version``.
+            :func:`~exporters.shapes_json.check_format`, a key outside the shot's frame range,
+            values beyond float32, or a malformed ``nuke_version``.
     """
     if not re.fullmatch(r"\d+\.\d+ v\d+", nuke_version):
         raise ExportError(f"nuke_version must look like '13.2 v8', got {nuke_version!r}")
     check_format(fmt)
     check_shapes(shapes)
-    taken = {"Root"}
-    groups = [_curvegroup(sanitize_name(s.name, taken), s, fmt) for s in shapes]
+    _check_in_shot(shapes, fmt)
+    names = _curvegroup_names(shapes)
+    groups = [_curvegroup(n, s, fmt) for n, s in zip(names, shapes, strict=True)][::-1]
     fmt_str = _format_string(fmt)
     layer = (
         f"   {{layer Root\n    {{f {_LAYER_FLAGS}}}\n"
@@ -208,6 +351,38 @@ class _Group:
     def head(self) -> str | None:
         items = self.items
         return items[0].text if items and isinstance(items[0], _Word) else None
+
+
+@dataclass
+class _Contour:
+    """One curvegroup as read: its Nuke name, image-space keys, subtract mode and feather."""
+
+    name: str
+    keys: list[ShapeKey]
+    hole: bool
+    feather: float
+
+
+def _objects(contours: list[_Contour], first_id: int) -> list[RotoShape]:
+    """Group one node's curvegroups (in paint order) into objects by name.
+
+    ``<stem>_hole<k>`` and ``<stem>_part<k>`` are contour ``k`` of object ``<stem>``; any other
+    name (or a contour index its object already has) is contour 0 of an object of that name.
+    Objects are numbered from ``first_id`` in order of first appearance; the result lists each
+    object's contours together, in paint order.
+    """
+    ids: dict[str, int] = {}
+    taken: set[tuple[str, int]] = set()
+    shapes = []
+    for c in contours:
+        m = _CONTOUR_NAME.fullmatch(c.name)
+        stem, index = (m.group(1), int(m.group(3))) if m else (c.name, 0)
+        if (stem, index) in taken:
+            stem, index = c.name, 0
+        taken.add((stem, index))
+        oid = ids.setdefault(stem, first_id + len(ids))
+        shapes.append(RotoShape(oid, stem, c.keys, index, c.hole, c.feather))
+    return [s for group in by_object(shapes) for s in group]
 
 
 class _Reader:
@@ -332,13 +507,39 @@ class _Reader:
             pts[:, :, 1:, :] -= pts[:, :, :1, :]
         return times, pts
 
-    def shapes(self, group: _Group, height: float, out: list[RotoShape]) -> None:
-        """Append the curvegroups under a layer (recursively) as image-space shapes."""
-        for child in group.items:
+    def feather(self, cc: _Group | _Word, name: str) -> float:
+        """Mean length of the feather offsets of a feather cc (keys with all offsets zero, such as
+        collapsed keys, left out); 0 for ``idem`` or a cc without a ``{px ...}`` list."""
+        if not isinstance(cc, _Group) or cc.head != "cc":
+            return 0.0
+        if not any(isinstance(p, _Group) and p.head == "px" for p in cc.items):
+            return 0.0
+        _, pts = self.cc(cc, name)
+        lengths = np.linalg.norm(pts[:, :, 0, :], axis=-1)  # (K, N)
+        keyed = lengths.max(axis=1) > 1e-6
+        return float(lengths[keyed].mean()) if keyed.any() else 0.0
+
+    def blend_mode(self, items: list[_Word | _Group]) -> float:
+        """The ``bm`` value of a curvegroup's ``{a name value ...}`` attributes (0 if absent or
+        not a plain number, e.g. an expression)."""
+        for attrs in items:
+            if not isinstance(attrs, _Group) or attrs.head != "a":
+                continue
+            pairs = attrs.items[1:]
+            for i in range(len(pairs) - 1):
+                name, value = pairs[i], pairs[i + 1]
+                if isinstance(name, _Word) and name.text == "bm" and isinstance(value, _Word):
+                    return self.number(value)
+        return 0.0
+
+    def contours(self, group: _Group, height: float, out: list[_Contour]) -> None:
+        """Append the curvegroups under a layer (recursively), in paint order: a layer lists its
+        items top (rendered last) first, so they are taken in reverse."""
+        for child in reversed(group.items):
             if not isinstance(child, _Group):
                 continue
             if child.head == "layer":
-                self.shapes(child, height, out)
+                self.contours(child, height, out)
             elif child.head == "curvegroup":
                 items = child.items
                 if len(items) < 5 or not isinstance(items[4], _Group):
@@ -347,14 +548,17 @@ class _Reader:
                 kind = items[3].text if isinstance(items[3], _Word) else ""
                 if kind != "bezier":
                     raise self.error(child.pos, f"shape {name!r} is {kind!r}; only bezier is read")
-                main = items[4].items[0] if items[4].items else None
+                curves = items[4].items
+                main = curves[0] if curves else None
                 if not isinstance(main, _Group) or main.head != "cc":
                     raise self.error(items[4].pos, f"shape {name!r}: expected {{cc ...}}")
                 frames, pts = self.cc(main, name)
                 pts[..., 0, 1] = height - pts[..., 0, 1]
                 pts[..., 1:, 1] = -pts[..., 1:, 1]
                 keys = [ShapeKey(frame=f, points=p) for f, p in zip(frames, pts, strict=True)]
-                out.append(RotoShape(object_id=len(out) + 1, name=name, keys=keys))
+                feather = self.feather(curves[1], name) if len(curves) > 1 else 0.0
+                hole = self.blend_mode(items[5:]) == _BM_SUBTRACT
+                out.append(_Contour(name, keys, hole, feather))
             else:
                 logger.debug("skipping roto item %r", child.head)
 
@@ -392,12 +596,18 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
 
     Returns:
         The shot format (Root ``format``, ``first_frame``, ``last_frame``, ``fps``; without a Root,
-        the Roto node's format, the key frame range and 24 fps) and the shapes in image space,
-        ``object_id`` numbered from 1 in file order.
+        the Roto node's format, the key frame range and 24 fps) and the contours in image space
+        and paint order (each layer's curvegroups read bottom to top), grouped into objects by
+        name (see :func:`_objects`; a node's objects never merge with another node's),
+        ``object_id`` numbered from 1 in order of first appearance. ``hole`` is ``bm 12``
+        (subtract); ``feather`` is the mean length of the feather offsets (0 for ``idem``);
+        ``lifetime`` is None (the span of the keys). Keys keep the file's key times; their
+        slopes are ignored.
 
     Raises:
         ExportError: unbalanced braces, an unterminated string, malformed curves, open or
-            non-Bezier shapes, or no format to flip y with; the message gives line and column.
+            non-Bezier shapes, no format to flip y with (the message gives line and column), or
+            contours that fail :func:`~exporters.shapes_json.check_shapes`.
     """
     reader = _Reader(text)
     root_fmt: tuple[int, int, float] | None = None
@@ -425,10 +635,12 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
             if not isinstance(head, _Group) or head.head != "v":
                 raise reader.error(pos, "curves knob must start {{{v <version>} ...")
             layers = [g for g in tree.items if isinstance(g, _Group) and g.head == "n"]
-            for n in layers:
-                reader.shapes(n, node_fmt[1], shapes)
             if not layers:
                 raise reader.error(pos, "curves knob has no {n ...} item tree")
+            contours: list[_Contour] = []
+            for n in layers:
+                reader.contours(n, node_fmt[1], contours)
+            shapes += _objects(contours, first_id=len({s.object_id for s in shapes}) + 1)
     shot_fmt = root_fmt or first_node_fmt
     if shot_fmt is None:
         raise ExportError("Nuke script has no Root format and no Roto node with curves")

@@ -1,10 +1,35 @@
-"""Boris FX Silhouette ``.fxs`` shape files: one layer holding an animated Bezier shape per object.
+"""Boris FX Silhouette ``.fxs`` shape files: a layer per object, an animated Bezier per contour.
 
 Format: ``formats.md`` section 2, the XML structure written by magnoborgo/NukeFXSExporter (and an
 independent Tokgan JSON-to-FXS writer): ``<Silhouette>`` root with the shot size and work range, one
-``<Layer>`` whose ``objects`` property holds one ``<Object type="Shape" shape_type="Bezier">`` per
-:class:`~rotoflow.types.RotoShape`, whose ``path`` property holds one ``<Key>`` per
-:class:`~rotoflow.types.ShapeKey`.
+top-level ``<Layer>`` (``layer_name``) whose ``objects`` property holds one nested layer,
+``<Object type="Layer" label="<object name>">``, per object, whose own ``objects`` property holds
+one ``<Object type="Shape" shape_type="Bezier">`` per contour
+(:class:`~rotoflow.types.RotoShape`, labelled by :func:`exporters.names.shape_names`), whose
+``path`` property holds one ``<Key>`` per :class:`~rotoflow.types.ShapeKey`.
+
+Host conventions, with their evidence (tags as in ``formats.md``):
+
+- **A layer per object** so that an artist sees and moves an object's contours together. A nested
+  layer is an ``<Object type="Layer" label=.. expanded="True">`` with ``color``, ``invert``,
+  ``mode`` and ``objects`` properties, the form NukeFXSExporter writes for a Nuke layer inside the
+  root layer (``createLayers``) [writer]. Its label is the object's name, made an identifier
+  unique among layers; it equals the label of the object's contour 0, a pairing Nuke-made
+  files never have (Nuke names are unique) [inferred: Silhouette labels are display names].
+- **Holes** get shape ``mode`` ``Subtract``, other contours ``Add`` (``formats.md`` 2.2: one of
+  ``Add | Subtract | Difference | Max | Inside``; NukeFXSExporter writes Nuke's ``bm`` 12 as
+  ``Subtract``) [writer]. Contours are listed in paint order (outer contours, holes, islands):
+  NukeFXSExporter lists a layer's shapes in the reverse of Nuke's order, and Nuke lists the shape
+  rendered last first (see :mod:`exporters.nuke`), so Silhouette's list runs in paint order
+  [inferred]. A layer has its own ``mode`` (Add), so a hole is taken to cut only its own object's
+  contours [inferred].
+- **Keys** are ``interp="linear"`` [writer], matching Rotoflow's linear interpolation between
+  sparse keys (:func:`rotoflow.geometry.shape_at`); only keys inside the shot are written.
+- **Feather is not written**: neither writer exports it and its XML ids are unknown
+  (``formats.md`` 2.2, 10.2), so the shapes have a hard edge in Silhouette; the reader gives
+  ``feather`` 0.
+- **Lifetime** has no known XML either: the collapsed keys the vectorizer puts one frame outside a
+  contour's lifetime hide it there.
 
 Coordinates (``formats.md`` 0.3): origin at the image centre, y down, 1.0 = the image *height* on
 both axes, x scaled by the pixel aspect, so a point ``(x, y)`` becomes
@@ -17,16 +42,20 @@ Silhouette files carry neither the pixel aspect nor the frame rate; the writer r
 leading ``<!-- Silhouette Shape File ... -->`` comment (XML comments are ignored by every parser),
 and the reader takes them from there, defaulting to 1 and 24 fps.
 
-Not verified in Silhouette itself (``formats.md`` 10.2): the handle order for asymmetric tangents
-and the session-relative frame base. Feather is not written (its XML ids are unknown).
+Not verified in Silhouette itself (``formats.md`` 10.2): the handle order for asymmetric tangents,
+the session-relative frame base, the paint order and layer isolation above, and whether a
+collapsed (zero-size) key is accepted.
 
 The reader parses the XML with the standard library (``lxml`` is a test dependency only). It reads
-what the writer writes, and any nesting of layers; it ignores layer transforms and shape
-attributes (opacity, mode, colour).
+what the writer writes, and any nesting of layers: the shapes of a nested layer form one object
+named after the layer; shapes directly in a top-level ``<Layer>`` are one object each. It reads a
+shape's ``mode`` (``Subtract`` = hole) and ignores layer transforms and the other shape attributes
+(opacity, colour, invert).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -34,7 +63,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from exporters.names import sanitize_name
+from exporters.names import by_object, sanitize_name, shape_names
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -46,6 +75,7 @@ _COMMENT = "Silhouette Shape File"
 _META = re.compile(r"\b(pixelAspect|fps)=([-+0-9.eE]+)")
 _PAIR = re.compile(r"\(\s*([^(),\s]+)\s*,\s*([^(),\s]+)\s*\)")
 _POINT_TEXT = re.compile(rf"\s*{_PAIR.pattern}(\s*,\s*{_PAIR.pattern})*\s*")
+_WHITE = "(1.000000,1.000000,1.000000)"
 
 
 def _dec(value: float) -> str:
@@ -59,6 +89,17 @@ def _num(value: float, decimals: int) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0.0 else text
 
 
+def _check_in_shot(shapes: Sequence[RotoShape], fmt: ShotFormat) -> None:
+    for shape in shapes:
+        for key in shape.keys:
+            if not fmt.first_frame <= key.frame <= fmt.last_frame:
+                raise ExportError(
+                    f"shape {shape.label!r} (object {shape.object_id}) has a key at frame "
+                    f"{key.frame}, outside the shot's frames {fmt.first_frame}..{fmt.last_frame};"
+                    " only keys inside the shot are written: remove the key or widen the shot"
+                )
+
+
 def _to_fxs(shape: RotoShape, fmt: ShotFormat) -> np.ndarray:
     """``(K, N, 3, 2) float64`` absolute ``[vertex, in-handle, out-handle]`` in Silhouette space."""
     pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
@@ -70,18 +111,20 @@ def _to_fxs(shape: RotoShape, fmt: ShotFormat) -> np.ndarray:
     return out
 
 
-def _shape_xml(label: str, shape: RotoShape, fmt: ShotFormat, decimals: int) -> list[str]:
-    ind = " " * 8
+def _prop(ind: str, pid: str, value: str) -> str:
+    return f'{ind}<Property constant="True" id="{pid}"><Value>{value}</Value></Property>'
+
+
+def _shape_xml(label: str, shape: RotoShape, fmt: ShotFormat, decimals: int, ind: str) -> list[str]:
     lines = [
         f'{ind}<Object type="Shape" label="{label}" shape_type="Bezier" hidden="False"'
         ' locked="False">',
         f"{ind}  <Properties>",
-        f'{ind}    <Property constant="True" id="opacity"><Value>100</Value></Property>',
-        f'{ind}    <Property constant="True" id="motionBlur"><Value>false</Value></Property>',
-        f'{ind}    <Property constant="True" id="outlineColor"><Value>(1.0,0.0,0.0)</Value>'
-        "</Property>",
-        f'{ind}    <Property constant="True" id="mode"><Value>Add</Value></Property>',
-        f'{ind}    <Property constant="True" id="invert"><Value>false</Value></Property>',
+        _prop(ind + "    ", "opacity", "100"),
+        _prop(ind + "    ", "motionBlur", "false"),
+        _prop(ind + "    ", "outlineColor", "(1.0,0.0,0.0)"),
+        _prop(ind + "    ", "mode", "Subtract" if shape.hole else "Add"),
+        _prop(ind + "    ", "invert", "false"),
         f'{ind}    <Property id="path">',
     ]
     for key, pts in zip(shape.keys, _to_fxs(shape, fmt), strict=True):
@@ -95,6 +138,23 @@ def _shape_xml(label: str, shape: RotoShape, fmt: ShotFormat, decimals: int) -> 
     return lines
 
 
+def _layer_xml(label: str, body: list[str], ind: str, top: bool) -> list[str]:
+    """A layer (top-level ``<Layer>`` or nested ``<Object type="Layer">``) holding ``body``."""
+    tag = "Layer" if top else "Object"
+    return [
+        f'{ind}<{tag} type="Layer" label="{label}" expanded="True">',
+        f"{ind}  <Properties>",
+        _prop(ind + "    ", "color", _WHITE),
+        _prop(ind + "    ", "invert", "false"),
+        _prop(ind + "    ", "mode", "Add"),
+        f'{ind}    <Property id="objects" constant="True" expanded="True">',
+        *body,
+        f"{ind}    </Property>",
+        f"{ind}  </Properties>",
+        f"{ind}</{tag}>",
+    ]
+
+
 def write_to_string(
     shapes: Sequence[RotoShape],
     fmt: ShotFormat,
@@ -102,16 +162,20 @@ def write_to_string(
     layer_name: str = "roto",
     decimals: int = 6,
 ) -> str:
-    """Write a Silhouette ``.fxs`` shape file: one layer, one animated Bezier shape per object.
+    """Write a Silhouette ``.fxs`` shape file: a layer per object, a Bezier shape per contour.
 
     Args:
-        shapes: Shapes in image space (see :class:`rotoflow.types.ShapeKey`); each becomes one
-            ``Object``, labelled with ``shape.name`` made into a unique identifier (see
-            :func:`exporters.names.sanitize_name`).
+        shapes: Contours in image space (see :class:`rotoflow.types.ShapeKey`), in paint order;
+            each object (by ``object_id``, in order of first appearance) becomes a nested layer
+            labelled with its name made into an identifier unique among the layers, holding one
+            ``Object`` per contour in the given order, labelled by
+            :func:`exporters.names.shape_names`, holes in ``Subtract`` mode.
         fmt: The shot's format: root ``width``/``height``; ``workRangeStart``/``End`` and
             ``sessionStartFrame`` from its frame range (key frames are written relative to
-            ``first_frame``); the pixel aspect scales x.
-        layer_name: Label of the layer holding the shapes, made into an identifier.
+            ``first_frame``); the pixel aspect scales x. Every key must lie in
+            ``first_frame..last_frame``.
+        layer_name: Label of the top-level layer holding the object layers, made into an
+            identifier.
         decimals: Places after the decimal point, 6 to 12. The reference writers use 6 (``%f``),
             which keeps vertices within ``0.5e-6 * H`` pixels (5.4e-4 px at 1080); more places
             tighten that, but only 6 has been seen to import.
@@ -124,7 +188,8 @@ def write_to_string(
     Raises:
         ExportError: no shapes, shapes or format that fail
             :func:`~exporters.shapes_json.check_shapes` or
-            :func:`~exporters.shapes_json.check_format`, or ``decimals`` out of range.
+            :func:`~exporters.shapes_json.check_format`, a key outside the shot's frame range, or
+            ``decimals`` out of range.
     """
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 6 <= decimals <= 12:
         raise ExportError(f"decimals must be an integer from 6 to 12, got {decimals!r}")
@@ -132,28 +197,24 @@ def write_to_string(
     if not shapes:
         raise ExportError("no shapes to export; a Silhouette shape file needs at least one")
     check_shapes(shapes)
-    taken: set[str] = set()
-    layer = sanitize_name(layer_name, taken, "roto")
-    objects = []
-    for shape in shapes:
-        objects += _shape_xml(sanitize_name(shape.name, taken), shape, fmt, decimals)
+    _check_in_shot(shapes, fmt)
+    labels = dict(zip(map(id, shapes), shape_names(shapes), strict=True))
+    layers: set[str] = set()
+    root = sanitize_name(layer_name, layers, "roto")
+    body = []
+    for group in by_object(shapes):
+        contours = []
+        for shape in group:
+            contours += _shape_xml(labels[id(shape)], shape, fmt, decimals, " " * 14)
+        label = sanitize_name(group[0].name, layers)
+        body += _layer_xml(label, contours, " " * 8, top=False)
     lines = [
         f"<!-- {_COMMENT}: written by Rotoflow; pixelAspect={_dec(fmt.pixel_aspect)}"
         f" fps={_dec(fmt.fps)} -->",
         f'<Silhouette width="{fmt.width}" height="{fmt.height}"'
         f' workRangeStart="{fmt.first_frame}" workRangeEnd="{fmt.last_frame}"'
         f' sessionStartFrame="{fmt.first_frame}">',
-        f'  <Layer type="Layer" label="{layer}" expanded="True">',
-        "    <Properties>",
-        '      <Property constant="True" id="color"><Value>(1.000000,1.000000,1.000000)</Value>'
-        "</Property>",
-        '      <Property constant="True" id="invert"><Value>false</Value></Property>',
-        '      <Property constant="True" id="mode"><Value>Add</Value></Property>',
-        '      <Property id="objects" constant="True" expanded="True">',
-        *objects,
-        "      </Property>",
-        "    </Properties>",
-        "  </Layer>",
+        *_layer_xml(root, body, "  ", top=True),
         "</Silhouette>",
     ]
     return "\n".join(lines) + "\n"
@@ -216,7 +277,8 @@ def _point(text: str | None, where: str) -> list[tuple[float, float]]:
     return pairs
 
 
-def _shape(obj: ET.Element, fmt: ShotFormat, session_start: int, object_id: int) -> RotoShape:
+def _keys(obj: ET.Element, fmt: ShotFormat, session_start: int) -> list[ShapeKey]:
+    """The image-space keys of a Bezier shape ``<Object>``."""
     label = obj.get("label", "")
     kind = obj.get("shape_type", "Bezier")
     if kind != "Bezier":
@@ -248,7 +310,52 @@ def _shape(obj: ET.Element, fmt: ShotFormat, session_start: int, object_id: int)
         keys.append(ShapeKey(frame=frame, points=pts))
     if not keys:
         raise ExportError(f"Silhouette shape {label!r} has no path keys")
-    return RotoShape(object_id=object_id, name=label, keys=keys)
+    return keys
+
+
+def _is_hole(obj: ET.Element) -> bool:
+    """Whether a shape's ``mode`` property is ``Subtract``."""
+    for prop in obj.findall("Properties/Property"):
+        if prop.get("id") == "mode":
+            return (prop.findtext("Value") or "").strip() == "Subtract"
+    return False
+
+
+def _objects(root: ET.Element, fmt: ShotFormat, session_start: int) -> list[RotoShape]:
+    """The shapes of the file grouped into objects: one per nested layer (``<Object
+    type="Layer">``), named by its label, and one per shape lying directly in a top-level layer.
+
+    In a nested layer, a shape labelled like the layer is contour 0 and one labelled
+    ``<layer>_hole<k>`` or ``<layer>_part<k>`` contour ``k``; any other shape (or a repeated
+    index) gets the lowest free index. Objects are numbered from 1 in document order; each
+    object's contours keep their document (paint) order.
+    """
+    parents = {child: parent for parent in root.iter() for child in parent}
+    groups: dict[int, tuple[str, list[ET.Element]]] = {}
+    for obj in root.iter("Object"):
+        if obj.get("type") != "Shape":
+            continue
+        layer = parents.get(obj)
+        while layer is not None and not (layer.tag == "Object" and layer.get("type") == "Layer"):
+            layer = parents.get(layer)
+        owner = obj if layer is None else layer
+        groups.setdefault(id(owner), (owner.get("label", ""), []))[1].append(obj)
+    shapes = []
+    for object_id, (name, objs) in enumerate(groups.values(), 1):
+        suffix = re.compile(rf"{re.escape(name)}_(?:hole|part)([1-9][0-9]*)")
+        indices: list[int | None] = []
+        for obj in objs:
+            label = obj.get("label", "")
+            m = suffix.fullmatch(label)
+            index = 0 if label == name else int(m.group(1)) if m else None
+            indices.append(None if index in indices else index)
+        used = {i for i in indices if i is not None}
+        free = (i for i in itertools.count() if i not in used)
+        for obj, index in zip(objs, indices, strict=True):
+            keys = _keys(obj, fmt, session_start)
+            contour = next(free) if index is None else index
+            shapes.append(RotoShape(object_id, name, keys, contour, _is_hole(obj)))
+    return shapes
 
 
 def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
@@ -259,10 +366,11 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
 
     Returns:
         The shot format (root ``width``, ``height``, ``workRangeStart``/``End``; pixel aspect and
-        fps from the Rotoflow comment, else 1 and 24) and the shapes in image space, in file order,
-        named by their labels, ``object_id`` numbered from 1. Key frames are
-        ``sessionStartFrame + frame`` (``sessionStartFrame`` defaults to ``workRangeStart``, then
-        0).
+        fps from the Rotoflow comment, else 1 and 24) and the contours in image space, in file
+        (paint) order, grouped into objects as :func:`_objects` says, ``object_id`` numbered
+        from 1. ``hole`` is ``mode`` ``Subtract``; ``feather`` is 0 and ``lifetime`` None (the
+        span of the keys). Key frames are ``sessionStartFrame + frame`` (``sessionStartFrame``
+        defaults to ``workRangeStart``, then 0).
 
     Raises:
         ExportError: malformed XML (with line and column), another root element, missing size
@@ -286,10 +394,7 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     session_start = _int_attr(root, "sessionStartFrame", "<Silhouette>", work_start)
     probe = ShotFormat(width, height, meta.get("pixelAspect", 1.0), meta.get("fps", 24.0))
     check_format(probe)
-    shapes = [
-        _shape(obj, probe, session_start, i)
-        for i, obj in enumerate((o for o in root.iter("Object") if o.get("type") == "Shape"), 1)
-    ]
+    shapes = _objects(root, probe, session_start)
     check_shapes(shapes)
     frames = [k.frame for s in shapes for k in s.keys] or [session_start]
     first = work_start if "workRangeStart" in root.attrib else min(frames)

@@ -1,20 +1,28 @@
-"""SVG, one file per plate frame: one filled ``<path>`` per shape, its outline on that frame.
+"""SVG, one file per plate frame: one filled ``<path>`` per object, its contours on that frame.
 
 Format: ``formats.md`` section 6.2 (coordinates: section 0.3, "SVG" column). The user space is the
 plate's image space: ``viewBox="0 0 W H"``, x right, y down, origin at the top-left corner of pixel
-``(0, 0)``, so a vertex ``(x, y)`` is written as is. Each shape is one closed path, ``M`` to its
-first vertex, one ``C`` cubic per segment (``v_i + out_i``, ``v_{i+1} + in_{i+1}``, ``v_{i+1}``,
-the last segment joining point ``N-1`` to point 0) and ``Z``; numbers have at most
-:data:`DECIMALS` decimals (an error of at most 5e-5 px).
+``(0, 0)``, so a vertex ``(x, y)`` is written as is. Each object (contours sharing an ``object_id``,
+:func:`exporters.names.by_object`) is one ``<path>`` whose ``d`` holds one closed subpath per
+contour alive on that frame, in paint order: ``M`` to its first vertex, one ``C`` cubic per
+segment (``v_i + out_i``, ``v_{i+1} + in_{i+1}``, ``v_{i+1}``, the last segment joining point
+``N-1`` to point 0) and ``Z``; numbers have at most :data:`DECIMALS` decimals (an error of at most
+5e-5 px).
 
-Fill rule: ``fill-rule="nonzero"`` with ``fill="#fff"`` on no background, the inside rule of
-:func:`rotoflow.geometry.rasterize_shape`, so a renderer's coverage above one half agrees with our
-own raster. Pixel aspect: the user space stays in plate pixels and the document's ``width`` is
-``W * pixel_aspect`` (``height`` = ``H``) with ``preserveAspectRatio="none"``, so a viewer shows the
-plate at its display aspect while the path data keeps plate pixels.
+Fill rule: ``fill-rule="nonzero"`` with ``fill="#fff"`` on no background. The subpaths of one
+``d`` are filled together, so holes (counter-clockwise on screen) subtract and islands inside
+them (clockwise) add back: the inside rule of :func:`rotoflow.geometry.rasterize_shapes`, so a
+renderer's coverage above one half agrees with our own raster. Pixel aspect: the user space stays
+in plate pixels and the document's ``width`` is ``W * pixel_aspect`` (``height`` = ``H``) with
+``preserveAspectRatio="none"``, so a viewer shows the plate at its display aspect while the path
+data keeps plate pixels.
 
 SVG has no shape keys (SMIL morphing is ignored by rasterisers, ``formats.md`` 6.2), so each frame
-gets the shapes as :func:`points_at` interpolates them: linearly between keys, held outside them.
+gets the contours as :func:`rotoflow.geometry.shape_at` gives them (through :func:`points_at`):
+linearly interpolated between the sparse keys, left out outside their lifetime (a contour without
+one lives from its first key to its last); an object with no contour alive on a frame has no
+``<path>`` in that frame's file. Feather: SVG has no roto feather (a blur filter is not one, and
+renderers differ on it), so :attr:`~rotoflow.types.RotoShape.feather` is not written.
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +38,10 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from exporters import atomic_write_text
-from exporters.names import sanitize_name
+from exporters.names import by_object, sanitize_name
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
+from rotoflow.geometry import shape_at
 from rotoflow.types import RotoShape, ShotFormat
 
 NAME = "svg"
@@ -45,23 +53,26 @@ DECIMALS = 4
 _PLACEHOLDER = re.compile(r"#+|%(0\d+)?d")
 
 
-def points_at(shape: RotoShape, frame: float) -> np.ndarray:
-    """A shape's control points on a plate frame, interpolated linearly between its keys.
+def points_at(shape: RotoShape, frame: float) -> np.ndarray | None:
+    """A contour's control points on a plate frame: :func:`rotoflow.geometry.shape_at`, checked.
 
     Between two keys at frames ``f0 < frame < f1`` every coordinate (vertices and relative tangents
     alike, hence also the absolute handles ``v + t``) is ``(1 - s) * p0 + s * p1`` with
-    ``s = (frame - f0) / (f1 - f0)``. Before the first key and after the last the nearest key is
-    held; on a key frame the key itself is returned. This is the "linear" shape-key interpolation
-    of Silhouette (``interp="linear"``) and of After Effects ``LINEAR`` keys; Nuke's default is
-    smooth, so between sparse keys Nuke may differ (``formats.md`` 1.4).
+    ``s = (frame - f0) / (f1 - f0)``; on a key frame the key itself is returned. This is the
+    "linear" shape-key interpolation the other exporters set (Silhouette ``interp="linear"``, After
+    Effects ``LINEAR``, Lottie linear easing). Outside the contour's lifetime
+    (:attr:`~rotoflow.types.RotoShape.frame_span`: its ``lifetime``, else its first to its last
+    key) the contour is not alive and there are no points; inside the lifetime but before the
+    first key or after the last one, that key is held.
 
     Args:
-        shape: A shape with at least one key, keys in strictly increasing frame order, every key
+        shape: A contour with at least one key, keys in strictly increasing frame order, every key
             the same point count (see :func:`exporters.shapes_json.check_shapes`).
         frame: Plate frame number (a fraction gives a sub-frame position).
 
     Returns:
-        ``(N, 3, 2) float64`` ``[vertex, in_tangent, out_tangent]`` in image space; a new array.
+        ``(N, 3, 2) float64`` ``[vertex, in_tangent, out_tangent]`` in image space (a new array),
+        or None when the contour is not alive on ``frame``.
 
     Raises:
         ExportError: the shape has no keys, or ``frame`` is not a finite number.
@@ -72,17 +83,7 @@ def points_at(shape: RotoShape, frame: float) -> np.ndarray:
         raise ExportError(f"frame must be a number, got {frame!r}")
     if not math.isfinite(frame):
         raise ExportError(f"frame must be finite, got {frame!r}")
-    frames = [key.frame for key in shape.keys]
-    i = bisect_right(frames, frame)
-    if i == 0:
-        return np.array(shape.keys[0].points, dtype=np.float64)
-    if i == len(frames) or frames[i - 1] == frame:
-        return np.array(shape.keys[i - 1].points, dtype=np.float64)
-    f0, f1 = frames[i - 1], frames[i]
-    p0 = np.asarray(shape.keys[i - 1].points, dtype=np.float64)
-    p1 = np.asarray(shape.keys[i].points, dtype=np.float64)
-    s = (frame - f0) / (f1 - f0)
-    return (1.0 - s) * p0 + s * p1
+    return shape_at(shape, frame)
 
 
 def _num(value: float) -> str:
@@ -131,34 +132,42 @@ def _check(shapes: Sequence[RotoShape], fmt: ShotFormat, options: dict[str, Any]
 
 
 def _document(shapes: Sequence[RotoShape], fmt: ShotFormat, frame: int) -> str:
-    taken: set[str] = set()
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(fmt.width * fmt.pixel_aspect)}" '
         f'height="{fmt.height}" viewBox="0 0 {fmt.width} {fmt.height}" '
         f'preserveAspectRatio="none" data-frame="{frame}">',
     ]
-    for shape in shapes:
-        ident = sanitize_name(shape.name, taken)
+    taken: set[str] = set()
+    objects = by_object(shapes)
+    idents = [sanitize_name(contours[0].name, taken) for contours in objects]  # on every frame
+    for ident, contours in zip(idents, objects, strict=True):
+        alive = [p for p in (points_at(shape, frame) for shape in contours) if p is not None]
+        if not alive:
+            continue
         lines.append(
-            f'  <path id="{ident}" data-name={quoteattr(shape.name)} '
-            f'data-object-id="{int(shape.object_id)}" fill="#fff" fill-rule="nonzero"\n'
-            f'        d="{path_data(points_at(shape, frame))}"/>'
+            f'  <path id="{ident}" data-name={quoteattr(contours[0].name)} '
+            f'data-object-id="{int(contours[0].object_id)}" fill="#fff" fill-rule="nonzero"\n'
+            f'        d="{" ".join(path_data(points) for points in alive)}"/>'
         )
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
 
 
 def write_frame(shapes: Sequence[RotoShape], fmt: ShotFormat, frame: int, **options: Any) -> str:
-    """One frame as an SVG document: every shape's outline on plate frame ``frame``.
+    """One frame as an SVG document: every object's contours on plate frame ``frame``.
 
     Args:
-        shapes: Shapes in image space; each becomes one ``<path>`` whose ``id`` is its name made
-            into a unique identifier (:func:`exporters.names.sanitize_name`), with the name and
-            object id in ``data-name`` and ``data-object-id``. Several shapes may share an object.
+        shapes: Contours in image space, several per object allowed (holes counter-clockwise on
+            screen). Each object with a contour alive on ``frame`` becomes one ``<path>`` whose
+            ``id`` is the object's name made into an identifier unique among the objects (the
+            same on every frame, :func:`exporters.names.sanitize_name`), with the name and object
+            id in ``data-name`` and ``data-object-id``, and one subpath per alive contour in its
+            ``d``, in the given (paint) order. ``feather`` is not written.
         fmt: The shot's format: ``viewBox``, ``width`` (times the pixel aspect), ``height``, and
             the frame range ``frame`` must lie in.
-        frame: Plate frame number; the points come from :func:`points_at`.
+        frame: Plate frame number; the points come from :func:`points_at` (interpolated between
+            keys; contours outside their lifetime are left out).
         **options: None are accepted; present for the exporter interface.
 
     Returns:
@@ -182,7 +191,9 @@ def write_to_string(
     Args:
         shapes: Shapes in image space.
         fmt: The shot's format.
-        frame: Plate frame number; None takes the earliest first key frame of the shapes.
+        frame: Plate frame number; None takes the first frame on which a contour is alive (the
+            earliest start of the contours' :attr:`~rotoflow.types.RotoShape.frame_span`, not
+            before the shot's first frame).
         **options: None are accepted.
 
     Raises:
@@ -190,7 +201,7 @@ def write_to_string(
     """
     if frame is None:
         _check(shapes, fmt, options)
-        frame = min(shape.keys[0].frame for shape in shapes)
+        frame = max(fmt.first_frame, min(shape.frame_span[0] for shape in shapes))
     return write_frame(shapes, fmt, frame, **options)
 
 
@@ -256,7 +267,14 @@ def write_to_file(
 
 def write_shot(shapes: Sequence[RotoShape], fmt: ShotFormat, dest: Path, stem: str) -> Path:
     """Write every frame of the shot into the folder ``dest/<stem>.svg/`` as
-    ``<stem>.####.svg`` (what the export stage publishes); returns the folder."""
+    ``<stem>.####.svg`` (what the export stage publishes); returns the folder.
+
+    Keys are sparse, so every frame from ``fmt.first_frame`` to ``fmt.last_frame`` gets a file,
+    frames between keys with the interpolated contours (see :func:`write_frame`).
+
+    Raises:
+        ExportError: as :func:`write_to_file`.
+    """
     folder = Path(dest) / f"{stem}.svg"
     write_to_file(shapes, fmt, folder / f"{stem}.####.svg")
     return folder

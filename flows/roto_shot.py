@@ -35,7 +35,7 @@ def roto_shot(job: RotoJob) -> dict:
         seg = timed("segment", roto.segment_task, rj, keys, ing, det)
         prop = timed("propagate", roto.propagate_task, rj, keys, ing, det, seg)
         mat = timed("matte", roto.matte_task, rj, keys, ing, prop)
-        vec = timed("vectorize", roto.vectorize_task, rj, keys, ing, det, prop)
+        vec = timed("vectorize", roto.vectorize_task, rj, keys, ing, det, prop, mat)
         exp = timed("export", roto.export_task, rj, keys, ing, prop, mat, vec)
         n = roto.record(rj, job_id, ing, det, exp, timings)
     except BaseException as exc:

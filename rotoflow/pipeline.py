@@ -114,7 +114,7 @@ def stage_keys(
     k["matte"] = fingerprint(
         "matte", v, k["propagate"], provenance["matter"], settings_used.get("trimap_band")
     )
-    k["vectorize"] = fingerprint("vectorize", v, k["propagate"])
+    k["vectorize"] = fingerprint("vectorize", v, k["propagate"], k["matte"])
     k["export"] = fingerprint(
         "export", v, k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])
     )

@@ -115,21 +115,56 @@ class ShapeKey:
 
 @dataclass
 class RotoShape:
-    """An animated closed Bezier shape for one object.
+    """One animated closed cubic Bezier contour of an object: a roto shape.
+
+    An object's matte is the non-zero winding fill of all its contours: outer contours run
+    clockwise on screen and add, holes run counter-clockwise and subtract. Hosts with blend modes
+    take the contours of an object in list order (outer contours, then the holes inside them,
+    then islands inside holes, ...), holes in subtract mode.
 
     Every key has the same number of control points in the same order (point ``i`` follows the same
     feature from key to key), which is what Nuke, Silhouette, Fusion and After Effects interpolate.
+    Between keys the shape is interpolated linearly, coordinate by coordinate
+    (:func:`rotoflow.geometry.shape_at`).
 
     Attributes:
         object_id: The object's id from its prompt.
         name: The object's name (exporters sanitise it into an identifier).
         keys: Keys in strictly increasing frame order.
+        contour: Index of the contour within its object (0 for the first outer contour).
+        hole: True for a hole (subtracted from the object's other contours).
+        feather: Feather width in plate pixels: the width of the matte's soft edge, applied by
+            hosts as a falloff outwards from the shape (0 for a hard edge).
+        lifetime: ``(first, last)`` plate frames (inclusive) on which the contour is part of the
+            matte, or None for the span of its keys. Keys one frame outside the lifetime are
+            *collapsed* (every vertex at one point, tangents zero) so that hosts without a lifetime
+            setting show nothing there.
     """
 
     object_id: int
     name: str
     keys: list[ShapeKey] = field(default_factory=list)
+    contour: int = 0
+    hole: bool = False
+    feather: float = 0.0
+    lifetime: tuple[int, int] | None = None
 
     @property
     def n_points(self) -> int:
         return int(self.keys[0].points.shape[0]) if self.keys else 0
+
+    @property
+    def label(self) -> str:
+        """The shape's name in hosts: the object's name for contour 0, else ``<name>_part<k>``
+        or ``<name>_hole<k>`` (before exporters make it an identifier)."""
+        if self.contour == 0:
+            return self.name
+        return f"{self.name}_{'hole' if self.hole else 'part'}{self.contour}"
+
+    @property
+    def frame_span(self) -> tuple[int, int] | None:
+        """``(first, last)`` frames on which the contour is alive: its lifetime, else the span of
+        its keys; None when it has no keys."""
+        if self.lifetime is not None:
+            return self.lifetime
+        return (self.keys[0].frame, self.keys[-1].frame) if self.keys else None

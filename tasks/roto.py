@@ -139,9 +139,14 @@ def matte_task(
 
 @stage_task(name="vectorize")
 def vectorize_task(
-    job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput, prop: StageOutput
+    job: ResolvedJob,
+    keys: dict[str, str],
+    ing: StageOutput,
+    det: StageOutput,
+    prop: StageOutput,
+    mat: StageOutput,
 ) -> StageOutput:
-    return vectorize.run(ing, det, prop, _ws(job), keys["vectorize"])
+    return vectorize.run(ing, det, prop, mat, _ws(job), keys["vectorize"])
 
 
 @task(

@@ -4,26 +4,27 @@ Coordinate frame: image space (plate pixels, origin at the top-left *corner* of 
 x right, y down, pixel centres at ``+0.5``). Control points follow :class:`rotoflow.types.ShapeKey`:
 ``(N, 3, 2) float64`` rows ``[vertex, in_tangent, out_tangent]``, tangents relative to the vertex.
 
-Inside rule, shared by :func:`mask_outline` and :func:`rasterize_shape`: a pixel is inside when its
-centre ``(x + 0.5, y + 0.5)`` has a **non-zero winding number** (SVG's ``nonzero``). Outlines run
-clockwise on screen round objects and counter-clockwise round holes, so for them non-zero and
-even-odd agree.
+Inside rule, shared by :func:`mask_rings`, :func:`rasterize_shape` and :func:`rasterize_shapes`:
+a pixel is inside when its centre ``(x + 0.5, y + 0.5)`` has a **non-zero winding number** (SVG's
+``nonzero``). Outlines run clockwise on screen round objects and counter-clockwise round holes, so
+for them non-zero and even-odd agree.
 
 Modules, in pipeline order:
 
-- :mod:`rotoflow.geometry.outline`: a mask to one closed outline, its rings joined by zero-width
-  bridges.
-- :mod:`rotoflow.geometry.fit`: an outline to one key (Schneider's least-squares Bezier fit,
+- :mod:`rotoflow.geometry.outline`: a mask to its rings (outer contours, holes, islands).
+- :mod:`rotoflow.geometry.fit`: a ring to one key (Schneider's least-squares Bezier fit,
   vertices placed by arc length, following the previous key).
-- :mod:`rotoflow.geometry.shape`: an object's masks to an animated shape (one point count per shot).
+- :mod:`rotoflow.geometry.shape`: an object's masks to animated shapes, one per contour (rings
+  linked over frames, one point count each, smoothed in time, keyed where they change, with
+  lifetimes and feather).
 - :mod:`rotoflow.geometry.raster`: shapes back to masks (exact scanline fill) and IoU.
 """
 
 from rotoflow.errors import GeometryError
 from rotoflow.geometry.fit import BRIDGE_STEP, SMOOTH_ANGLE, SPACING_WEIGHT, TURN_WEIGHT, fit_key
-from rotoflow.geometry.outline import DROP_FRACTION, MAX_RINGS, MIN_RING_AREA, mask_outline
-from rotoflow.geometry.raster import iou, rasterize_shape
-from rotoflow.geometry.shape import LADDER, MIN_IOU, fit_shape, shape_at
+from rotoflow.geometry.outline import DROP_FRACTION, MAX_RINGS, MIN_RING_AREA, mask_rings
+from rotoflow.geometry.raster import iou, rasterize_shape, rasterize_shapes
+from rotoflow.geometry.shape import LADDER, MIN_IOU, SMOOTHING, fit_shapes, shape_at
 
 __all__ = [
     "BRIDGE_STEP",
@@ -32,14 +33,16 @@ __all__ = [
     "MAX_RINGS",
     "MIN_IOU",
     "MIN_RING_AREA",
+    "SMOOTHING",
     "SMOOTH_ANGLE",
     "SPACING_WEIGHT",
     "TURN_WEIGHT",
     "GeometryError",
     "fit_key",
-    "fit_shape",
+    "fit_shapes",
     "iou",
-    "mask_outline",
+    "mask_rings",
     "rasterize_shape",
+    "rasterize_shapes",
     "shape_at",
 ]

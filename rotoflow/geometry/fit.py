@@ -12,6 +12,8 @@ Coordinate frame: see :mod:`rotoflow.geometry`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from rotoflow.errors import GeometryError
@@ -29,6 +31,7 @@ SPACING_WEIGHT = 1.0
 
 _TURN_SPAN = 2  # tangents for turning are taken across 2 * _TURN_SPAN points (ignores pixel stairs)
 _RIDGE = 1e-3  # pulls segments without outline samples (bridges) to straight lines
+_SHIFT_WEIGHT = 0.01  # pulls tracked vertices towards even spacing
 
 
 def fit_key(
@@ -70,7 +73,7 @@ def fit_key(
     prev = None if previous is None else _as_points(previous)
     if prev is not None and len(prev) != n_points:
         raise GeometryError(f"previous key has {len(prev)} points, expected {n_points}")
-    return _fit(pts, int(n_points), prev)[0]
+    return _fit(pts, int(n_points), prev).points
 
 
 class _Path:
@@ -116,18 +119,37 @@ class _Path:
         return self.pts[k] + frac[..., None] * self.step[k]
 
 
+class _Fitted(NamedTuple):
+    """A fitted key with what checking and refitting it needs."""
+
+    points: np.ndarray  # (n, 3, 2) control points
+    dist: np.ndarray  # distance of each outline sample to the curve (pixels)
+    weight: np.ndarray  # arc length each sample stands for (pixels)
+    path: _Path  # the outline, oriented as the key
+    u: np.ndarray  # (n,) arc positions of the vertices on the path (unrolled, increasing)
+
+    def error(self) -> tuple[float, float]:
+        """``(mean distance, area between outline and curve)`` in pixels and square pixels; the
+        area is the integral of the distance along the outline, to first order the area of the
+        symmetric difference of the two filled regions."""
+        area = float(np.dot(self.dist, self.weight))
+        return area / max(float(self.weight.sum()), 1e-12), area
+
+
 def _fit(
-    pts: np.ndarray, n: int, prev: np.ndarray | None, track: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`fit_key`, also returning each outline point's distance to the curve and the arc
-    length it stands for. ``track=False`` keeps the even spacing (no :func:`_track`)."""
-    if _signed_area(pts) * (-1 if prev is not None and _signed_area(prev[:, 0]) < 0 else 1) < 0:
+    pts: np.ndarray, n: int, prev: np.ndarray | None, track: bool = True, hole: bool = False
+) -> _Fitted:
+    """:func:`fit_key`, also returning what :class:`_Fitted` holds. ``track=False`` keeps the
+    even spacing (no :func:`_track`). Without ``prev`` the key runs clockwise on screen, or
+    counter-clockwise for a ``hole``; with it, as ``prev`` runs."""
+    sign = (-1.0 if hole else 1.0) if prev is None else np.sign(_signed_area(prev[:, 0])) or 1.0
+    if _signed_area(pts) * sign < 0:
         pts = pts[::-1]
     path = _Path(pts)
     if path.total == 0:
         out = np.zeros((n, 3, 2))
         out[:, 0] = path.pts[0]
-        return out, np.zeros(1), np.ones(1)
+        return _Fitted(out, np.zeros(1), np.ones(1), path, np.zeros(n))
     measure, total = path.warp[-1], path.total
     ends = path.ends()
     ends = ends if len(ends) < n else ends[:0]
@@ -150,10 +172,38 @@ def _fit(
         fine = spread(coarse + np.arange(-4, 5) * (spacing / 8))
         u = fine[nearest(fine)]
         if track:
-            anchor = prev[:, 0] + (path.at(u) - prev[:, 0]).mean(axis=0)
+            anchor = _rigid(prev[:, 0], path.at(u))
             tracked = _track(path, u, anchor, spacing)
             u = u if tracked is None else tracked
     return _fit_segments(path, u - np.floor(u[0] / total) * total)
+
+
+def _rigid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` (``(n, 2)``) moved onto ``b`` by the best rotation and translation (Kabsch 1976)."""
+    ca, cb = a.mean(axis=0), b.mean(axis=0)
+    u, _, vt = np.linalg.svd((a - ca).T @ (b - cb))
+    r = u @ np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0]) @ vt
+    return (a - ca) @ r + cb
+
+
+def _project(path: _Path, u: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
+    """Arc positions of the outline points nearest ``targets`` (``(n, 2)``), each searched within
+    one vertex spacing of ``u``; None when they would not keep their order round the outline."""
+    n = len(u)
+    spacing = path.total / n
+    cand = u[:, None] + np.linspace(-spacing, spacing, 17)[None, :]
+    d = ((path.at(cand) - targets[:, None, :]) ** 2).sum(axis=2)
+    moved = cand[np.arange(n), np.argmin(d, axis=1)]
+    if (np.diff(np.r_[moved, moved[0] + path.total]) <= 1e-6).any():
+        return None
+    return moved - np.floor(moved[0] / path.total) * path.total
+
+
+def _refit(fitted: _Fitted, targets: np.ndarray) -> _Fitted | None:
+    """Refit a key with its vertices moved along the outline towards ``targets`` (see
+    :func:`_project`); None when they would not keep their order."""
+    moved = _project(fitted.path, fitted.u, targets)
+    return None if moved is None else _fit_segments(fitted.path, moved)
 
 
 def _track(
@@ -162,7 +212,7 @@ def _track(
     """Move vertices from their ``target`` arc positions towards ``anchor`` points.
 
     Chooses one outline point per vertex, in order round the path, minimising the sum over vertices
-    of ``|p_i - anchor_i|^2 + SPACING_WEIGHT * (d_i - d_{i-1})^2 + 0.05 * d_i^2``, where ``d_i`` is
+    of ``|p_i - anchor_i|^2 + SPACING_WEIGHT * (d_i - d_{i-1})^2 + 0.01 * d_i^2``, where ``d_i`` is
     the shift from the target in placement measure, subject to no bridge end falling strictly
     between consecutive vertices. Dynamic programming over a band of two spacings round each
     target, on every bridge end and about 12 outline points per spacing. None if nothing fits.
@@ -185,7 +235,9 @@ def _track(
     width = int(min(len(pick), (np.searchsorted(c, goal + 2 * spacing) - lo).max() + 1))
     cand = np.clip(lo, 0, len(pick) - width)[:, None] + np.arange(width)[None, :]
     shift = c[cand] - goal[:, None]
-    cost = 0.05 * shift**2 + ((path.pts[order[pick[cand]]] - anchor[:, None, :]) ** 2).sum(axis=2)
+    cost = _SHIFT_WEIGHT * shift**2 + ((path.pts[order[pick[cand]]] - anchor[:, None, :]) ** 2).sum(
+        axis=2
+    )
     segment = np.cumsum(bridge)
     seg_at, seg_before = segment[pick][cand], segment[np.maximum(pick - 1, 0)][cand]
     best = np.where(cand[0] <= (ends[0] if len(ends) else len(pick)), cost[0], np.inf)
@@ -208,7 +260,7 @@ def _track(
     return path.cum[order[chosen]] + wrapped[chosen] * total
 
 
-def _fit_segments(path: _Path, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fit_segments(path: _Path, u: np.ndarray) -> _Fitted:
     """Inner control points of the segments between vertices at arc positions ``u``.
 
     Schneider (1990): chord-length parameters and two Newton-Raphson reparameterisations with free
@@ -251,7 +303,7 @@ def _fit_segments(path: _Path, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
             ok = np.abs(den) > 1e-12
             t = np.where(ok, np.clip(t - num / np.where(ok, den, 1.0), 0.0, 1.0), t)
     out = np.stack([p0, np.roll(p2, 1, axis=0) - p0, p1 - p0], axis=1)
-    return out, np.hypot(*(point - q).T), path.length[sample % m]
+    return _Fitted(out, np.hypot(*(point - q).T), path.length[sample % m], path, u)
 
 
 def _solve(

@@ -1,19 +1,13 @@
-"""Masks to closed outlines: one object, whatever its topology, becomes one closed path.
+"""Masks to closed outlines: every boundary of a mask (outer contours, holes, islands in holes)
+becomes one closed ring on the pixel edges.
 
-Coordinate frame and inside rule: see :mod:`rotoflow.geometry`. Every boundary (of components and
-of holes) becomes a ring, and the rings are joined by zero-width bridges, straight cuts traversed
-there and back, as in the classic conversion of a polygon with holes to a simple polygon. A bridge
-encloses no area, and :func:`rotoflow.geometry.fit.fit_key` makes both its ends control points and
-both its passes the same straight segment, so it stays zero-width in the fitted shape.
+Coordinate frame and inside rule: see :mod:`rotoflow.geometry`.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import minimum_spanning_tree
-from scipy.spatial import Delaunay
 
 from rotoflow.errors import GeometryError
 
@@ -25,22 +19,20 @@ MAX_RINGS = 48
 """At most this many rings (the largest) are kept: each costs four control points."""
 
 
-def mask_outline(
+def mask_rings(
     mask: np.ndarray,
     *,
     min_area: float = MIN_RING_AREA,
     drop_fraction: float = DROP_FRACTION,
     max_rings: int = MAX_RINGS,
-) -> np.ndarray:
-    """Trace a mask into one closed outline, joining components and holes with zero-width bridges.
+) -> list[tuple[np.ndarray, int]]:
+    """Trace a mask into its boundaries: one closed ring per outer contour and per hole.
 
-    Boundaries come from ``cv2.findContours`` (``RETR_CCOMP``, ``CHAIN_APPROX_NONE``) as chains of
-    boundary pixel *centres*; each chain is moved to image space (``+0.5``) and offset by half a
-    pixel towards the background, onto the pixel edges between mask and background. Filled with
-    the pixel-centre rule (see :mod:`rotoflow.geometry`), the outline gives back the mask except
-    for the rings (components or holes) it drops, since each costs four control points in a fitted
-    key. With the defaults the filled outline keeps an IoU of at least 0.99 with every DAVIS-2016
-    mask; with nothing dropped it gives back the mask exactly (or within a pixel).
+    Boundaries come from ``cv2.findContours`` (``RETR_TREE``, ``CHAIN_APPROX_NONE``) as chains of
+    boundary pixel *centres*; each is moved to image space (``+0.5``) and offset by half a pixel
+    towards the background, onto the pixel edges between mask and background. Outer contours run
+    clockwise on screen and holes counter-clockwise, so the non-zero winding fill of all the rings
+    (see :mod:`rotoflow.geometry`) gives back the mask, except for the rings dropped as below.
 
     Args:
         mask: ``(H, W)`` mask, bool or any dtype where non-zero is inside.
@@ -50,8 +42,10 @@ def mask_outline(
         max_rings: Only this many rings, the largest, are kept. The largest ring is always kept.
 
     Returns:
-        ``(M, 2) float64`` closed outline in image space (the last point joins the first);
-        ``(0, 2)`` for an empty mask.
+        ``[(ring, depth), ...]``, each ring an ``(M, 2) float64`` closed polyline in image space
+        (the last point joins the first) and ``depth`` its nesting level (0 for an outer contour,
+        1 for a hole in it, 2 for an island in that hole, ...; odd depths are holes), ordered by
+        depth and then by decreasing area. Empty for an empty mask.
 
     Raises:
         GeometryError: ``mask`` is not two-dimensional.
@@ -61,11 +55,18 @@ def mask_outline(
         raise GeometryError(f"mask must be (H, W), got shape {m.shape}")
     u8 = (m != 0).astype(np.uint8)
     if not u8.any():
-        return np.zeros((0, 2))
-    contours, hierarchy = cv2.findContours(u8, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        return []
+    contours, hierarchy = cv2.findContours(u8, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
+    parent = hierarchy[0][:, 3]
+    depth = np.zeros(len(contours), dtype=np.int64)
+    for i in range(len(contours)):
+        j = parent[i]
+        while j >= 0:
+            depth[i] += 1
+            j = parent[j]
     rings = [
-        _edge_ring(c[:, 0, :].astype(np.float64) + 0.5, hole=bool(link[3] >= 0))
-        for c, link in zip(contours, hierarchy[0], strict=True)
+        _edge_ring(c[:, 0, :].astype(np.float64) + 0.5, hole=bool(d % 2))
+        for c, d in zip(contours, depth, strict=True)
     ]
     areas = np.array([abs(_signed_area(r)) for r in rings])
     order = np.argsort(areas)
@@ -73,8 +74,20 @@ def mask_outline(
     small |= areas[order] < min_area
     small[: max(len(rings) - max_rings, 0)] = True
     small[-1] = False
-    keep = np.sort(order[~small])
-    return _bridge([rings[i] for i in keep], [areas[i] for i in keep])
+    keep = set(order[~small].tolist())
+    # A ring inside a dropped ring goes too (a hole of a dropped speck).
+    kept = [i for i in range(len(rings)) if i in keep and _ancestors_kept(i, parent, keep)]
+    kept.sort(key=lambda i: (depth[i], -areas[i]))
+    return [(rings[i], int(depth[i])) for i in kept]
+
+
+def _ancestors_kept(i: int, parent: np.ndarray, keep: set[int]) -> bool:
+    j = parent[i]
+    while j >= 0:
+        if j not in keep:
+            return False
+        j = parent[j]
+    return True
 
 
 def _signed_area(poly: np.ndarray) -> float:
@@ -100,60 +113,3 @@ def _edge_ring(centres: np.ndarray, *, hole: bool) -> np.ndarray:
     tip = np.hypot(*normal.T) < 1e-9  # end of a one-pixel-wide spur: push it forwards
     normal[tip] = chain[tip] - np.roll(chain, 1, axis=0)[tip]
     return chain + 0.5 * normal / np.maximum(np.hypot(*normal.T), 1e-9)[:, None]
-
-
-def _bridge(rings: list[np.ndarray], areas: list[float]) -> np.ndarray:
-    """Join rings into one closed path with there-and-back straight cuts.
-
-    The rings are linked by a minimum spanning tree; each tree edge becomes a cut between the
-    closest points of its two rings. Those come from the Delaunay triangulation of every other ring
-    point, which contains the Euclidean minimum spanning tree. A cut is traversed both ways, so the
-    winding number elsewhere is the sum of the rings' own (+1 inside objects, -1 inside holes).
-    """
-    if len(rings) == 1:
-        return rings[0]
-    n_rings = len(rings)
-    picked = [np.arange(0, len(r), 2 if len(r) > 8 else 1) for r in rings]
-    owner = np.repeat(np.arange(n_rings), [len(p) for p in picked])
-    local = np.concatenate(picked)
-    points = np.concatenate([r[p] for r, p in zip(rings, picked, strict=True)])
-    simplices = Delaunay(points).simplices
-    edges = np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [2, 0]]])
-    edges = edges[owner[edges[:, 0]] != owner[edges[:, 1]]]
-    edges = edges[np.argsort(np.hypot(*(points[edges[:, 0]] - points[edges[:, 1]]).T))]
-    ra, rb = owner[edges[:, 0]], owner[edges[:, 1]]
-    _, first = np.unique(np.minimum(ra, rb) * n_rings + np.maximum(ra, rb), return_index=True)
-    edges = edges[first]
-    weight = np.hypot(*(points[edges[:, 0]] - points[edges[:, 1]]).T) + 1e-6
-    graph = csr_matrix((weight, (owner[edges[:, 0]], owner[edges[:, 1]])), (n_rings, n_rings))
-    tree = minimum_spanning_tree(graph).tocoo()
-    closest = {}
-    for a, b in edges:
-        closest[owner[a], owner[b]] = (int(local[a]), int(local[b]))
-        closest[owner[b], owner[a]] = (int(local[b]), int(local[a]))
-    adjacent: list[list[int]] = [[] for _ in range(n_rings)]
-    for a, b in zip(tree.row, tree.col, strict=True):
-        adjacent[a].append(int(b))
-        adjacent[b].append(int(a))
-    root = int(np.argmax(areas))
-    children: list[list[tuple[int, int, int]]] = [[] for _ in range(n_rings)]  # (at, ring, entry)
-    seen, stack = {root}, [root]
-    while stack:
-        r = stack.pop()
-        for c in (c for c in adjacent[r] if c not in seen):
-            seen.add(c)
-            stack.append(c)
-            children[r].append((closest[r, c][0], c, closest[r, c][1]))
-
-    def walk(r: int, entry: int, closed: bool) -> list[np.ndarray]:
-        ring = rings[r]
-        order = np.roll(np.arange(len(ring)), -entry)
-        out, pos = [], 0
-        for at, c, c_entry in sorted(children[r], key=lambda k: (k[0] - entry) % len(ring)):
-            k = (at - entry) % len(ring)
-            out += [ring[order[pos : k + 1]], *walk(c, c_entry, closed=True)]
-            pos = k
-        out.append(ring[order[pos:]])
-        return [*out, ring[entry][None]] if closed else out
-
-    return np.concatenate(walk(root, 0, closed=False))

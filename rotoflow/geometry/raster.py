@@ -50,6 +50,51 @@ def rasterize_shape(
     return out
 
 
+def rasterize_shapes(
+    shapes, frame: float, width: int, height: int, *, samples_per_segment: int = 16
+) -> np.ndarray:
+    """An object's matte on one frame: the non-zero winding fill of all its contours there.
+
+    Outer contours run clockwise on screen and holes counter-clockwise (see
+    :class:`rotoflow.types.RotoShape`), so holes subtract and islands inside holes add back. A
+    contour outside its lifetime, or collapsed to a point, adds nothing.
+
+    Args:
+        shapes: The object's :class:`~rotoflow.types.RotoShape` contours (any order).
+        frame: Plate frame number; points come from :func:`rotoflow.geometry.shape_at`.
+        width: Output width in pixels.
+        height: Output height in pixels.
+        samples_per_segment: Chords per cubic segment.
+
+    Returns:
+        ``(height, width) bool`` mask.
+
+    Raises:
+        GeometryError: A size is not positive, or control points are not finite ``(N, 3, 2)``.
+    """
+    from rotoflow.geometry.shape import shape_at
+
+    if width <= 0 or height <= 0 or samples_per_segment < 1:
+        raise GeometryError(
+            f"width, height and samples_per_segment must be positive, "
+            f"got {width}, {height}, {samples_per_segment}"
+        )
+    polys = []
+    for shape in shapes:
+        points = shape_at(shape, frame)
+        if points is not None:
+            polys.append(_flatten(_as_points(points), samples_per_segment))
+    out = np.zeros((height, width), dtype=bool)
+    if not polys:
+        return out
+    every = np.concatenate(polys)
+    x0, y0 = np.maximum(np.floor(every.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(every.max(axis=0)).astype(int) + 1, (width, height))
+    if x1 > x0 and y1 > y0:
+        out[y0:y1, x0:x1] = _fill(polys, (x1 - x0, y1 - y0, x0, y0))
+    return out
+
+
 def _as_points(points: np.ndarray) -> np.ndarray:
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 3 or pts.shape[1:] != (3, 2) or len(pts) == 0 or not np.isfinite(pts).all():
@@ -69,17 +114,19 @@ def _flatten(pts: np.ndarray, samples: int) -> np.ndarray:
     return curve.reshape(-1, 2)
 
 
-def _fill(poly: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
-    """Non-zero winding fill of a closed polygon at pixel centres, over ``window`` =
-    ``(width, height, x0, y0)`` (the ``(height, width)`` block from pixel ``(x0, y0)``).
+def _fill(poly, window: tuple[int, int, int, int]) -> np.ndarray:
+    """Non-zero winding fill of a closed polygon (or a list of them, filled together) at pixel
+    centres, over ``window`` = ``(width, height, x0, y0)`` (the ``(height, width)`` block from
+    pixel ``(x0, y0)``).
 
     Every edge adds its direction (+1 down, -1 up) on each pixel row whose centre line it crosses
     (half-open in y, so a shared vertex counts once), at the first pixel whose centre lies right of
     the crossing; a running sum along the row is the winding number.
     """
     width, height, x0, y0 = window
-    a = poly - (x0 + 0.5, y0 + 0.5)  # pixel centres on integers
-    b = np.roll(a, -1, axis=0)
+    polys = poly if isinstance(poly, list) else [poly]
+    a = np.concatenate(polys) - (x0 + 0.5, y0 + 0.5)  # pixel centres on integers
+    b = np.concatenate([np.roll(p, -1, axis=0) for p in polys]) - (x0 + 0.5, y0 + 0.5)
     first = np.clip(np.ceil(np.minimum(a[:, 1], b[:, 1])), 0, height).astype(np.int64)
     count = np.clip(np.ceil(np.maximum(a[:, 1], b[:, 1])), 0, height).astype(np.int64) - first
     size = height * (width + 1)

@@ -1,9 +1,29 @@
-"""An object's masks to one animated roto shape, with a key on every frame.
+"""An object's masks to animated roto shapes: one per contour, each with its own lifetime.
 
-Chooses one point count per shot from :data:`LADDER` against IoU and distance targets, fits the
-keys in frame order with :func:`rotoflow.geometry.fit.fit_key`'s machinery (each following the
-previous key), and collapses the keys of frames with empty masks. Coordinate frame: see
-:mod:`rotoflow.geometry`.
+Per frame the mask is traced into rings (:func:`rotoflow.geometry.outline.mask_rings`: outer
+contours, holes, islands in holes). Rings are linked from frame to frame into *contours* by the
+overlap of their bounding boxes; a ring that finds no contour starts one, a contour that finds no
+ring ends. Each contour is then fitted on its own (:mod:`rotoflow.geometry.fit`):
+
+1. **Point count.** One per contour, the smallest in :data:`LADDER` at which sampled frames meet
+   the targets (mean distance ``tolerance``, and an area budget that keeps the object's IoU with
+   its mask at ``min_iou``); raised a rung at a time if a frame misses.
+2. **Correspondence.** Each key follows the previous one (start point and orientation aligned,
+   vertices tracked along the outline).
+3. **Temporal smoothing without shrinkage.** The vertices, less the contour's per-frame
+   translation, are smoothed over time with a Gaussian; each smoothed vertex is put back on the
+   frame's outline (the nearest point within a vertex spacing) and the segments are refitted, so
+   the key still fits its frame. Smoothing in time never pulls a contour inwards as smoothing
+   along the curve would; a frame whose refit misses the targets keeps its unsmoothed key.
+4. **Keys only where the shape changes.** A key is dropped when linear interpolation between its
+   kept neighbours stays within ``key_tolerance`` pixels of it (every vertex and handle).
+5. **Lifetime.** Keys span the contour's lifetime; a *collapsed* key (every vertex at one point)
+   one frame before and after it, when those frames are fitted too, hides the contour in hosts
+   that hold the nearest key.
+
+Feather: when a frame comes with a soft alpha, the width of its soft edge (pixels with
+``0.02 < alpha < 0.98``, divided by the length of the mask's boundary) is measured; a contour's
+feather is the median over its lifetime. Coordinate frame: see :mod:`rotoflow.geometry`.
 """
 
 from __future__ import annotations
@@ -11,170 +31,346 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.optimize import linear_sum_assignment
 
 from rotoflow.errors import GeometryError
-from rotoflow.geometry.fit import _fit, _Path
-from rotoflow.geometry.outline import mask_outline
-from rotoflow.geometry.raster import _fill, _flatten, _window, iou
+from rotoflow.geometry.fit import _fit, _Fitted, _refit
+from rotoflow.geometry.outline import _signed_area, mask_rings
 from rotoflow.types import RotoShape, ShapeKey
 
 log = logging.getLogger(__name__)
 
 MIN_IOU = 0.95
-"""IoU with its mask that :func:`fit_shape` requires of every key by default."""
+"""IoU with its mask that :func:`fit_shapes` requires of every frame by default."""
 LADDER = (8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
 LADDER += (320, 384, 448, 512)
-"""Point counts that :func:`fit_shape` chooses from."""
+"""Point counts that :func:`fit_shapes` chooses from."""
+SMOOTHING = 1.0
+"""Default temporal smoothing: Gaussian sigma in frames."""
+SAMPLE_EVERY = 8
+"""The point count is chosen on every this-many-th frame of a contour (and its first and last)."""
+_SOFT = (0.02, 0.98)  # alpha values that count as soft edge
+_MIN_LINK = 0.1  # bounding-box IoU below which rings on consecutive frames are not linked
 
 
-def fit_shape(
-    masks: Iterable[tuple[int, np.ndarray]],
+@dataclass
+class _Contour:
+    """One contour being linked: its rings per frame and each frame's area budget."""
+
+    depth: int
+    frames: list[int] = field(default_factory=list)
+    rings: list[np.ndarray] = field(default_factory=list)
+    budgets: list[float] = field(default_factory=list)  # square pixels
+    box: np.ndarray = field(default_factory=lambda: np.zeros(4))
+
+    @property
+    def hole(self) -> bool:
+        return self.depth % 2 == 1
+
+
+def fit_shapes(
+    masks: Iterable[tuple[int, np.ndarray] | tuple[int, np.ndarray, np.ndarray | None]],
     object_id: int,
     name: str,
     *,
-    n_points: int | None = None,
     tolerance: float = 0.5,
     min_iou: float = MIN_IOU,
-) -> RotoShape:
-    """Fit one animated roto shape to an object's masks, with a key on every frame.
+    key_tolerance: float | None = None,
+    smoothing: float = SMOOTHING,
+    follow: bool = True,
+    n_points: int | None = None,
+) -> list[RotoShape]:
+    """Fit an object's masks with animated closed cubic Bezier roto shapes, one per contour.
 
-    Masks are consumed one at a time and only their outlines are kept. Every key has the same
-    point count: ``n_points``, or else the smallest count in :data:`LADDER` at which every frame
-    meets two targets: IoU with its mask of at least ``min_iou`` (bounded through the rasterised
-    outline with the triangle inequality of the Jaccard distance, so the mask need not be kept)
-    and a mean distance from the outline to the curve of at most ``tolerance``. The keys are then
-    fitted in frame order, each following the previous one (:func:`fit_key`); a key that misses
-    the targets is refitted with even spacing, and if that misses too the count goes one rung up.
+    The steps (linking rings into contours, point count, correspondence, temporal smoothing, key
+    reduction, lifetimes, feather) are described in :mod:`rotoflow.geometry.shape`. Masks are
+    consumed one at a time and only their outlines are kept.
 
-    A frame with an empty mask gets a collapsed key: every vertex at the centroid of the previous
-    non-empty key's vertices (the next one's for leading empty frames), tangents zero. It
-    rasterises to an empty mask and makes the shape vanish in applications that would otherwise
-    hold the nearest key's outline.
+    Frames with no pixels end every contour: the object's contours after such a gap are new
+    contours (``<name>_part1``, ...) with lifetimes of their own, and the frames of the gap have
+    no shape at all.
 
     Args:
-        masks: ``(frame, mask)`` pairs in increasing frame order; ``(H, W)`` masks, non-zero inside.
+        masks: ``(frame, mask)`` or ``(frame, mask, alpha)`` in increasing frame order: ``(H, W)``
+            masks, non-zero inside, and optional ``(H, W)`` float alpha in ``[0, 1]`` (for the
+            feather only; None for none).
         object_id: The object's id.
         name: The object's name.
-        n_points: Control points per key (at least 2), or None to choose as above.
-        tolerance: Mean distance (pixels) from outline to curve required when choosing the count.
-        min_iou: IoU with the mask required when choosing the count.
+        tolerance: Mean distance (pixels) from outline to curve that each key must meet.
+        min_iou: IoU with its mask that each frame's contours together must keep (to first
+            order: the area between outline and curve is budgeted).
+        key_tolerance: Largest distance (pixels) of any vertex or handle from its key that
+            linear interpolation between kept keys may leave; None for ``tolerance``, 0 for a key
+            on every frame.
+        smoothing: Gaussian sigma (frames) of the temporal smoothing; 0 for none.
+        follow: Fit each key following the previous one (False fits every frame alone, with even
+            spacing from the topmost point: the baseline that temporal coherence is measured
+            against).
+        n_points: Control points of every contour (at least 3), or None to choose per contour.
 
     Returns:
-        The shape; it has no keys if every mask is empty.
+        The contours in paint order (outer contours, their holes, islands in holes, ...; then by
+        first frame), ``contour`` numbered in that order. Empty if every mask is empty.
 
     Raises:
-        GeometryError: Frames do not increase, a mask is not two-dimensional, or ``n_points < 2``.
+        GeometryError: Frames do not increase, a mask or alpha is not two-dimensional or they
+            differ in shape, or ``n_points < 3``.
     """
-    if n_points is not None and n_points < 2:
-        raise GeometryError(f"n_points must be at least 2, got {n_points}")
+    if n_points is not None and n_points < 3:
+        raise GeometryError(f"n_points must be at least 3, got {n_points}")
+    key_tolerance = tolerance if key_tolerance is None else key_tolerance
     frames: list[int] = []
-    outlines: list[np.ndarray] = []
-    budgets: list[float] = []  # Jaccard distance allowed between rasterised key and outline
-    sizes: list[tuple[int, int]] = []
-    n = LADDER[0]
-    for frame, mask in masks:
+    alive: list[_Contour] = []
+    done: list[_Contour] = []
+    widths: dict[int, float] = {}
+    for item in masks:
+        frame, mask = int(item[0]), np.asarray(item[1])
+        alpha = item[2] if len(item) > 2 else None
         if frames and frame <= frames[-1]:
             raise GeometryError(f"frames must increase: {frame} after {frames[-1]} for {name!r}")
-        outline = mask_outline(mask)
-        frames.append(int(frame))
-        outlines.append(outline)
-        sizes.append(np.shape(mask))
-        if len(outline) == 0:
-            budgets.append(1.0)
-            continue
-        inside = np.asarray(mask) != 0
-        x, y, w, h = cv2.boundingRect(inside.astype(np.uint8))  # holds the outline, and all lost
-        w, h, x0, y0 = window = _window(np.array([[x, y], [x + w, y + h]]), sizes[-1])
-        lost = 1.0 - iou(_fill(outline, window), inside[y0 : y0 + h, x0 : x0 + w])
-        budgets.append(max(1.0 - min_iou - lost, 0.2 * (1.0 - min_iou)))
-        if n_points is None:
-            n = _points_needed(outline, sizes[-1], budgets[-1], tolerance, n)
-    shape = RotoShape(object_id=object_id, name=name)
-    if all(len(o) == 0 for o in outlines):
-        log.warning("%r has no mask on any of its %d frames: no keys", name, len(frames))
-        return shape
-    n = n_points or n
-    for _ in range(3):
-        keys, failed = _fit_keys(frames, outlines, sizes, budgets, n, tolerance, n_points is None)
-        if not failed or n == LADDER[-1]:
-            break
-        log.debug("%r: frames %s miss the targets at %d points", name, failed, n)
-        n = LADDER[LADDER.index(n) + 1]
-    if failed:
-        log.warning("%r: frames %s miss the accuracy targets at %d points", name, failed, n)
-    shape.keys = keys
-    log.info("%r: %d keys of %d points", name, len(keys), n)
-    return shape
+        frames.append(frame)
+        rings = mask_rings(mask)
+        if alpha is not None:
+            widths[frame] = _soft_width(np.asarray(alpha), mask, rings)
+        alive = _link(alive, done, rings, frame, _area_budget(mask, rings, min_iou))
+    done += alive
+    if not done:
+        log.warning("%r has no mask on any of its %d frames: no shapes", name, len(frames))
+        return []
+    done.sort(key=lambda c: (c.depth, c.frames[0], -abs(_signed_area(c.rings[0]))))
+    shapes = []
+    for index, contour in enumerate(done):
+        keys = _fit_contour(contour, tolerance, n_points, smoothing, follow)
+        keys = _reduce(keys, key_tolerance)
+        first, last = contour.frames[0], contour.frames[-1]
+        if first > frames[0]:
+            keys.insert(0, _collapsed(first - 1, keys[0].points))
+        if last < frames[-1]:
+            keys.append(_collapsed(last + 1, keys[-1].points))
+        soft = [widths[f] for f in contour.frames if f in widths]
+        shapes.append(
+            RotoShape(
+                object_id=object_id,
+                name=name,
+                keys=keys,
+                contour=index,
+                hole=contour.hole,
+                feather=round(float(np.median(soft)), 2) if soft else 0.0,
+                lifetime=(first, last),
+            )
+        )
+    log.info(
+        "%r: %d contours, points %s, keys %s",
+        name,
+        len(shapes),
+        [s.n_points for s in shapes],
+        [len(s.keys) for s in shapes],
+    )
+    return shapes
 
 
-def _accurate(
-    fitted: tuple[np.ndarray, np.ndarray, np.ndarray],
-    outline: np.ndarray,
-    size: tuple[int, int],
-    budget: float,
-    tolerance: float,
-) -> bool:
-    """Whether a fit (from :func:`_fit`) is within the tolerance and the Jaccard budget."""
-    points, dist, weight = fitted
-    if np.dot(dist, weight) > tolerance * weight.sum():
-        return False
-    poly = _flatten(points, 16)
-    window = _window(np.concatenate([outline, poly]), size)
-    return 1.0 - iou(_fill(poly, window), _fill(outline, window)) <= budget
+def _box(ring: np.ndarray) -> np.ndarray:
+    return np.r_[ring.min(axis=0), ring.max(axis=0)]
 
 
-def _points_needed(
-    outline: np.ndarray, size: tuple[int, int], budget: float, tolerance: float, at_least: int
-) -> int:
-    """Smallest rung of :data:`LADDER`, from ``at_least`` up, at which this outline fits."""
-    floor = max(at_least, len(_Path(outline).ends()) + 4)
-    rung = next((i for i, v in enumerate(LADDER) if v >= floor), len(LADDER) - 1)
-    while rung + 1 < len(LADDER):
-        if _accurate(_fit(outline, LADDER[rung], None), outline, size, budget, tolerance):
-            break
-        rung += 1
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _area_budget(mask: np.ndarray, rings: list, min_iou: float) -> list[float]:
+    """Area (square pixels) each ring's fit may put between outline and curve: the object's
+    budget ``(1 - min_iou) * mask area`` less what the dropped rings lost, shared in proportion
+    to the rings' lengths (the symmetric difference of the object is within the sum of the
+    rings')."""
+    if not rings:
+        return []
+    area = float(np.count_nonzero(mask))
+    kept = sum(abs(_signed_area(r)) * (1 if d % 2 == 0 else -1) for r, d in rings)
+    lost = abs(area - kept)
+    total = max((1.0 - min_iou) * area - lost, 0.2 * (1.0 - min_iou) * area)
+    lengths = np.array([_length(r) for r, _ in rings])
+    return list(total * lengths / lengths.sum())
+
+
+def _link(
+    alive: list[_Contour], done: list[_Contour], rings: list, frame: int, budgets: list[float]
+) -> list[_Contour]:
+    """Link this frame's rings to the contours alive on the previous frame (same depth, best
+    bounding-box overlap, one to one); end the others and start new ones. Returns the contours
+    alive now."""
+    boxes = [_box(r) for r, _ in rings]
+    score = np.zeros((len(alive), len(rings)))
+    for i, c in enumerate(alive):
+        for j, (_, depth) in enumerate(rings):
+            if depth == c.depth:
+                score[i, j] = _box_iou(c.box, boxes[j])
+    pairs = {}
+    if score.size:
+        for i, j in zip(*linear_sum_assignment(-score), strict=True):
+            if score[i, j] >= _MIN_LINK:
+                pairs[j] = alive[i]
+    now = []
+    for j, (ring, depth) in enumerate(rings):
+        contour = pairs.get(j) or _Contour(depth=depth)
+        contour.frames.append(frame)
+        contour.rings.append(ring)
+        contour.budgets.append(budgets[j])
+        contour.box = boxes[j]
+        now.append(contour)
+    done += [c for c in alive if all(c is not d for d in now)]
+    return now
+
+
+def _ok(fitted: _Fitted, tolerance: float, budget: float) -> bool:
+    mean, area = fitted.error()
+    return mean <= tolerance and area <= budget
+
+
+def _points_needed(contour: _Contour, tolerance: float) -> int:
+    """Smallest rung of :data:`LADDER` at which the sampled frames of a contour fit."""
+    k = len(contour.frames)
+    sample = sorted({0, k - 1, *range(0, k, SAMPLE_EVERY)})
+    rung = 0
+    for i in sample:
+        ring, budget = contour.rings[i], contour.budgets[i]
+        while rung + 1 < len(LADDER):
+            if _ok(_fit(ring, LADDER[rung], None, hole=contour.hole), tolerance, budget):
+                break
+            rung += 1
     return LADDER[rung]
 
 
-def _fit_keys(
-    frames: list[int],
-    outlines: list[np.ndarray],
-    sizes: list[tuple[int, int]],
-    budgets: list[float],
-    n: int,
-    tolerance: float,
-    check: bool,
-) -> tuple[list[ShapeKey], list[int]]:
-    """Fit the keys in frame order, each following the last non-empty one, and collapse the empty
-    ones (see :func:`fit_shape`). Returns the keys and, if ``check``, the frames that miss."""
-    keys: list[ShapeKey] = []
-    failed: list[int] = []
-    prev = None
-    for frame, outline, size, budget in zip(frames, outlines, sizes, budgets, strict=True):
-        if len(outline) == 0:
-            keys.append(ShapeKey(frame, np.zeros((0, 3, 2))))
-            continue
-        fitted = _fit(outline, n, prev)
-        if check and not _accurate(fitted, outline, size, budget, tolerance):
-            fitted = _fit(outline, n, prev, track=False)
-            if not _accurate(fitted, outline, size, budget, tolerance):
-                failed.append(frame)
-        keys.append(ShapeKey(frame, fitted[0]))
-        prev = fitted[0]
-    solid = [i for i, key in enumerate(keys) if len(key.points)]
-    for i, key in enumerate(keys):
-        if len(key.points) == 0:
-            source = keys[max((j for j in solid if j < i), default=solid[0])].points
-            key.points = np.zeros((n, 3, 2))
-            key.points[:, 0] = source[:, 0].mean(axis=0)
-    return keys, failed
+def _fit_contour(
+    contour: _Contour, tolerance: float, n_points: int | None, smoothing: float, follow: bool
+) -> list[ShapeKey]:
+    """Keys of one contour on every frame of its lifetime (steps 1-3 of the module docstring)."""
+    n = n_points or _points_needed(contour, tolerance)
+    for _ in range(3):
+        fits, missed = [], []
+        # The first key follows an even fit of its own frame, as every later key follows the one
+        # before: a still outline then gives the same key on every frame.
+        prev = _fit(contour.rings[0], n, None, hole=contour.hole).points if follow else None
+        for ring, budget, frame in zip(contour.rings, contour.budgets, contour.frames, strict=True):
+            fitted = _fit(ring, n, prev if follow else None, hole=contour.hole)
+            if follow and not _ok(fitted, tolerance, budget):
+                even = _fit(ring, n, prev, track=False)
+                fitted = even if even.error()[1] < fitted.error()[1] else fitted
+            if not _ok(fitted, tolerance, budget):
+                missed.append(frame)
+            fits.append(fitted)
+            prev = fitted.points
+        if not missed or n_points or n == LADDER[-1]:
+            break
+        log.debug("frames %s miss the targets at %d points", missed, n)
+        n = LADDER[LADDER.index(n) + 1]
+    if missed:
+        log.warning("frames %s miss the accuracy targets at %d points", missed, n)
+    if follow and smoothing > 0 and len(fits) > 2:
+        fits = _smooth(fits, contour.budgets, tolerance, smoothing)
+    return [ShapeKey(f, fitted.points) for f, fitted in zip(contour.frames, fits, strict=True)]
 
 
-def shape_at(shape: RotoShape, frame: int) -> np.ndarray | None:
-    """The ``(N, 3, 2)`` control points of the shape's key at ``frame``, or None if it has none."""
+def _smooth(
+    fits: list[_Fitted], budgets: list[float], tolerance: float, sigma: float
+) -> list[_Fitted]:
+    """Temporal smoothing without shrinkage (step 3 of the module docstring)."""
+    vertices = np.stack([f.points[:, 0] for f in fits])  # (K, n, 2)
+    shift = vertices.mean(axis=1, keepdims=True)
+    target = gaussian_filter1d(vertices - shift, sigma, axis=0, mode="nearest") + shift
+    out = []
+    for fitted, goal, budget in zip(fits, target, budgets, strict=True):
+        moved = _refit(fitted, goal)
+        keep = moved is not None and _ok(moved, tolerance, budget)
+        out.append(moved if keep else fitted)
+    return out
+
+
+def _reduce(keys: list[ShapeKey], tolerance: float) -> list[ShapeKey]:
+    """Drop the keys that linear interpolation between the kept ones reproduces within
+    ``tolerance`` pixels (vertices and absolute handles); the first and last stay."""
+    if tolerance <= 0 or len(keys) <= 2:
+        return keys
+    frames = np.array([k.frame for k in keys], dtype=np.float64)
+    pts = np.stack([k.points for k in keys])
+    absolute = pts.copy()
+    absolute[:, :, 1:] += pts[:, :, :1]  # handles as absolute positions
+    kept = [0]
+    a = 0
+    while a < len(keys) - 1:
+        b = a + 1
+        while b + 1 < len(keys):
+            c = b + 1
+            s = (frames[a + 1 : c] - frames[a]) / (frames[c] - frames[a])
+            guess = (1 - s)[:, None, None, None] * absolute[a] + s[:, None, None, None] * absolute[
+                c
+            ]
+            if np.hypot(*np.moveaxis(guess - absolute[a + 1 : c], -1, 0)).max() > tolerance:
+                break
+            b = c
+        kept.append(b)
+        a = b
+    return [keys[i] for i in kept]
+
+
+def _collapsed(frame: int, like: np.ndarray) -> ShapeKey:
+    """A key with every vertex at the centroid of ``like``'s vertices and zero tangents."""
+    points = np.zeros_like(like)
+    points[:, 0] = like[:, 0].mean(axis=0)
+    return ShapeKey(frame, points)
+
+
+def _length(ring: np.ndarray) -> float:
+    """Length (pixels) of a closed polyline."""
+    return float(np.hypot(*np.diff(np.vstack([ring, ring[:1]]), axis=0).T).sum())
+
+
+def _soft_width(alpha: np.ndarray, mask: np.ndarray, rings: list) -> float:
+    """Width (pixels) of the alpha's soft edge: soft pixels over the boundary length."""
+    if alpha.shape != np.shape(mask):
+        raise GeometryError(f"alpha {alpha.shape} and mask {np.shape(mask)} differ in shape")
+    length = sum(_length(r[:: 4 if len(r) > 32 else 1]) for r, _ in rings)  # past the stairs
+    if length == 0:
+        return 0.0
+    soft = np.count_nonzero((alpha > _SOFT[0]) & (alpha < _SOFT[1]))
+    return soft / length
+
+
+def shape_at(shape: RotoShape, frame: float) -> np.ndarray | None:
+    """A contour's control points on a plate frame, interpolated linearly between its keys.
+
+    Between keys at frames ``f0 < frame < f1`` every coordinate (vertices and relative tangents
+    alike, hence the absolute handles too) is ``(1 - s) * p0 + s * p1`` with
+    ``s = (frame - f0) / (f1 - f0)``: the "linear" shape-key interpolation of Silhouette, Fusion,
+    After Effects and Lottie as our exporters set it. On a key frame the key itself is returned.
+
+    Args:
+        shape: The contour; keys in strictly increasing frame order, one point count.
+        frame: Plate frame number (a fraction gives a sub-frame position).
+
+    Returns:
+        ``(N, 3, 2) float64`` control points in image space (a new array), or None when the
+        contour has no keys or ``frame`` is outside its lifetime
+        (:attr:`rotoflow.types.RotoShape.frame_span`).
+    """
+    span = shape.frame_span
+    if span is None or not span[0] <= frame <= span[1]:
+        return None
     frames = [key.frame for key in shape.keys]
-    i = bisect.bisect_left(frames, frame)
-    return shape.keys[i].points if i < len(frames) and frames[i] == frame else None
+    i = bisect.bisect_right(frames, frame)
+    if i == 0:
+        return np.array(shape.keys[0].points, dtype=np.float64)
+    if i == len(frames) or frames[i - 1] == frame:
+        return np.array(shape.keys[i - 1].points, dtype=np.float64)
+    f0, f1 = frames[i - 1], frames[i]
+    s = (frame - f0) / (f1 - f0)
+    p0 = np.asarray(shape.keys[i - 1].points, dtype=np.float64)
+    return (1.0 - s) * p0 + s * np.asarray(shape.keys[i].points, dtype=np.float64)

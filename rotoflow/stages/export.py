@@ -94,23 +94,23 @@ def run(
         sources[rel] = src
         rows.append([kind, obj, frame, rel])
 
-    for shape in shapes:
+    for object_id, object_name in vectorize_out.details["objects"]:
         for frame in info.frame_range:
-            name = output_name(shape.name, frame, info.padding, "png")
+            name = output_name(object_name, frame, info.padding, "png")
             add(
                 "mask",
-                shape.object_id,
+                object_id,
                 frame,
-                f"masks/{shape.name}/{name}",
-                propagate.mask_path(propagate_out, shape.name, frame),
+                f"masks/{object_name}/{name}",
+                propagate.mask_path(propagate_out, object_name, frame),
             )
-            name = output_name(shape.name, frame, info.padding, "exr")
+            name = output_name(object_name, frame, info.padding, "exr")
             add(
                 "alpha",
-                shape.object_id,
+                object_id,
                 frame,
-                f"alpha/{shape.name}/{name}",
-                matte.alpha_path(matte_out, shape.name, frame),
+                f"alpha/{object_name}/{name}",
+                matte.alpha_path(matte_out, object_name, frame),
             )
     for name, file in done.details["files"].items():
         src = done.dir / file

@@ -44,6 +44,58 @@ def canonical_shape(name: str = "obj1", object_id: int = 1) -> RotoShape:
     )
 
 
+def _reversed(key: ShapeKey) -> ShapeKey:
+    """The same outline run the other way (counter-clockwise on screen): a hole."""
+    pts = key.points[::-1]
+    return ShapeKey(frame=key.frame, points=np.stack([pts[:, 0], pts[:, 2], pts[:, 1]], axis=1))
+
+
+def collapsed_key(frame: int, x: float, y: float, n: int = 4) -> ShapeKey:
+    """Every vertex at ``(x, y)``, tangents zero: the key that hides a contour."""
+    pts = np.zeros((n, 3, 2))
+    pts[:, 0] = (x, y)
+    return ShapeKey(frame=frame, points=pts)
+
+
+def donut_object(name: str = "donut", object_id: int = 2) -> list[RotoShape]:
+    """One object of three contours on the canonical shot, in paint order:
+
+    - ``contour 0``: outer circle, centre (960, 540) r 300 at 1001 -> (1000, 540) r 320 at 1010,
+      feather 4 px;
+    - ``contour 1``: a hole, counter-clockwise, r 120 -> r 140 about the same centre;
+    - ``contour 2``: an island inside the hole, lifetime 1004..1010: collapsed at 1003, r 40 at
+      1004 and r 50 at 1010.
+    """
+    outer = RotoShape(
+        object_id=object_id,
+        name=name,
+        keys=[circle_key(1001, 960.0, 540.0, 300.0), circle_key(1010, 1000.0, 540.0, 320.0)],
+        feather=4.0,
+    )
+    hole = RotoShape(
+        object_id=object_id,
+        name=name,
+        keys=[
+            _reversed(circle_key(1001, 960.0, 540.0, 120.0)),
+            _reversed(circle_key(1010, 1000.0, 540.0, 140.0)),
+        ],
+        contour=1,
+        hole=True,
+    )
+    island = RotoShape(
+        object_id=object_id,
+        name=name,
+        keys=[
+            collapsed_key(1003, 973.3333, 540.0),
+            circle_key(1004, 973.3333, 540.0, 40.0),
+            circle_key(1010, 1000.0, 540.0, 50.0),
+        ],
+        contour=2,
+        lifetime=(1004, 1010),
+    )
+    return [outer, hole, island]
+
+
 def assert_shapes_close(got: list[RotoShape], want: list[RotoShape], atol: float) -> None:
     """Same number of shapes, same key frames, same points within ``atol`` pixels."""
     assert len(got) == len(want)

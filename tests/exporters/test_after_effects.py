@@ -18,6 +18,7 @@ import pytest
 import exporters
 from exporters import after_effects
 from rotoflow.errors import ExportError
+from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.exporters.helpers import (
     CANONICAL_FORMAT,
@@ -25,6 +26,7 @@ from tests.exporters.helpers import (
     canonical_shape,
     circle_key,
     davis_shape,
+    donut_object,
 )
 
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -76,6 +78,8 @@ function Prop(kind) {
 }
 Prop.prototype.setValue = function (v) {
   if (arguments.length !== 1 || this.kind === "shape") fail("setValue");
+  if (this.kind === "pair" && pairs([v], "feather") !== 1) fail("feather");
+  if (this.kind === "number") num(v, "mask value");
   this.value = v;
 };
 Prop.prototype.setValuesAtTimes = function (times, values) {
@@ -102,12 +106,14 @@ Prop.prototype.setInterpolationTypeAtKey = function (k, inType, outType) {
 };
 function Mask() {
   var props = {
-    "ADBE Mask Shape": new Prop("shape"), "ADBE Mask Feather": new Prop("value"),
-    "ADBE Mask Opacity": new Prop("value"), "ADBE Mask Offset": new Prop("value"),
+    "ADBE Mask Shape": new Prop("shape"), "ADBE Mask Feather": new Prop("pair"),
+    "ADBE Mask Opacity": new Prop("number"), "ADBE Mask Offset": new Prop("number"),
   };
   this.name = ""; this.maskMode = "MaskMode.ADD"; this.inverted = false; this.rotoBezier = true;
   this.property = function (n) { if (!(n in props)) fail("mask property " + n); return props[n]; };
   this.record = function () {
+    var modes = ENUMS.MaskMode.map(function (n) { return "MaskMode." + n; });
+    if (modes.indexOf(this.maskMode) < 0) fail("mask mode " + this.maskMode);
     var shape = props["ADBE Mask Shape"];
     var keys = [];
     for (var k = 1; k <= shape.numKeys; k++) keys.push(shape.interp[k] || null);
@@ -273,10 +279,11 @@ def test_file_and_string_paths_give_the_same_bytes(tmp_path, monkeypatch):
 
 
 def test_scripts_pass_node_syntax_check_and_es3_token_scan(tmp_path, shared):
-    shapes = [canonical_shape(), davis_shape("dog", [0, 5]), canonical_shape("obj2", 1)]
+    shapes = [canonical_shape(), davis_shape("dog", [0, 5]), *donut_object()]
     fmt = ShotFormat(854, 480, 1.0, 25.0, 1001, 1010)
+    donut = (GOLDEN / "donut.jsx").read_text(encoding="utf-8")
     for n, script in enumerate(
-        [_golden(), after_effects.write_to_string(shapes, fmt, interpolation="hold")]
+        [_golden(), donut, after_effects.write_to_string(shapes, fmt, interpolation="hold")]
     ):
         path = tmp_path / f"roto{n}.js"  # node only checks .js/.mjs/.cjs names
         path.write_text(script, encoding="utf-8")
@@ -328,6 +335,7 @@ def test_stub_run_of_real_outlines_groups_objects_and_keeps_points(tmp_path, sha
     swan = davis_shape("blackswan", [0, 39], n=64)
     swan.object_id = 3
     second = davis_shape("camel", [5, 30], n=32)  # a second contour of the camel object
+    second.contour = 1
     shapes = [camel, swan, second]
     script = after_effects.write_to_string(shapes, fmt, interpolation="hold", comp_name='sh "010"')
     run = _run_stub(tmp_path, script)
@@ -335,7 +343,7 @@ def test_stub_run_of_real_outlines_groups_objects_and_keeps_points(tmp_path, sha
     assert comp["name"] == 'sh "010"' and comp["pixelAspect"] == 2 and comp["frameRate"] == 23.976
     assert comp["duration"] == 40 / 23.976
     assert [(la["name"], [m["name"] for m in la["masks"]]) for la in comp["layers"]] == [
-        ("camel", ["camel", "camel_2"]),
+        ("camel", ["camel", "camel_part1"]),
         ("blackswan", ["blackswan"]),
     ]
     assert all(la["pixelAspect"] == 2 for la in comp["layers"])
@@ -419,3 +427,113 @@ def test_empty_shape_list_and_bad_format_are_refused():
         after_effects.write_to_string([], CANONICAL_FORMAT)
     with pytest.raises(ExportError, match="fps must be a positive number"):
         after_effects.write_to_string([canonical_shape()], ShotFormat(1920, 1080, 1.0, 0.0, 1, 2))
+
+
+def _rebuilt_objects(run: dict, fmt: ShotFormat) -> list[list[tuple[str, RotoShape]]]:
+    """Per solid, its masks in order as ``(mask mode, contour)``, rebuilt from what the stub
+    recorded: key frames from key times, ``hole`` from ``MaskMode.SUBTRACT``, ``feather`` from
+    ``ADBE Mask Feather``. Each solid is one object: contours take its name and id (its index)."""
+    objects = []
+    for n, layer in enumerate(run["comps"][0]["layers"], 1):
+        masks = []
+        for c, mask in enumerate(layer["masks"]):
+            keys = [
+                ShapeKey(
+                    round(fmt.first_frame + t * fmt.fps),
+                    np.stack(
+                        [
+                            np.array(s["vertices"]),
+                            np.array(s["inTangents"]),
+                            np.array(s["outTangents"]),
+                        ],
+                        axis=1,
+                    ).astype(np.float64),
+                )
+                for t, s in zip(mask["times"], mask["shapes"], strict=True)
+            ]
+            feather_x, feather_y = mask["feather"]
+            assert feather_x == feather_y and mask["offset"] == feather_x / 2  # outward soft edge
+            hole = mask["mode"] == "MaskMode.SUBTRACT"
+            shape = RotoShape(n, layer["name"], keys, contour=c, hole=hole, feather=feather_x)
+            masks.append((mask["mode"], shape))
+        objects.append(masks)
+    return objects
+
+
+def _ae_matte(masks: list[tuple[str, RotoShape]], frame: int, fmt: ShotFormat) -> np.ndarray:
+    """A solid's alpha as After Effects composites its masks (hard edges): top to bottom, each
+    mask's fill added or subtracted; a path holds its first and last keys outside its keyed range."""
+    matte = np.zeros((fmt.height, fmt.width), dtype=bool)
+    for mode, shape in masks:
+        held = RotoShape(0, "", shape.keys, lifetime=(fmt.first_frame, fmt.last_frame))
+        fill = rasterize_shapes([held], frame, fmt.width, fmt.height)
+        assert mode in ("MaskMode.ADD", "MaskMode.SUBTRACT")
+        matte = matte & ~fill if mode == "MaskMode.SUBTRACT" else matte | fill
+    return matte
+
+
+def test_donut_object_matches_golden_file():
+    text = after_effects.write_to_string(donut_object(), CANONICAL_FORMAT)
+    assert text == (GOLDEN / "donut.jsx").read_text(encoding="utf-8")
+
+
+def test_stub_run_of_the_donut_script_gives_modes_feather_and_sparse_linear_keys(tmp_path):
+    run = _run_stub(tmp_path, (GOLDEN / "donut.jsx").read_text(encoding="utf-8"))
+    (layer,) = run["comps"][0]["layers"]
+    assert layer["name"] == "donut"
+    masks = layer["masks"]
+    assert [m["name"] for m in masks] == ["donut", "donut_hole1", "donut_part2"]
+    assert [m["mode"] for m in masks] == ["MaskMode.ADD", "MaskMode.SUBTRACT", "MaskMode.ADD"]
+    assert [(m["feather"], m["offset"]) for m in masks] == [([4, 4], 2), ([0, 0], 0), ([0, 0], 0)]
+    assert masks[2]["times"] == [2 / 24, 3 / 24, 9 / 24]  # sparse: 1003 (collapsed), 1004, 1010
+    assert [m["interpolation"] for m in masks] == [
+        ["KeyframeInterpolationType.LINEAR"] * len(m["times"]) for m in masks
+    ]
+    _assert_masks_match(run, donut_object(), CANONICAL_FORMAT)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [donut_object, lambda: [canonical_shape()], lambda: [davis_shape("dog", [0, 4, 9], n=40)]],
+    ids=["donut", "canonical", "davis"],
+)
+def test_rebuilt_masks_give_the_source_matte_on_every_frame(make, tmp_path, shared):
+    want = make()
+    fmt = CANONICAL_FORMAT
+    run = _run_stub(tmp_path, after_effects.write_to_string(want, fmt))
+    (masks,) = _rebuilt_objects(run, fmt)  # one object: one solid
+    got = [shape for _, shape in masks]
+    assert [(s.contour, s.hole) for s in got] == [(s.contour, s.hole) for s in want]
+    assert [s.feather for s in got] == [s.feather for s in want]
+    for g, w in zip(got, want, strict=True):
+        assert [k.frame for k in g.keys] == [k.frame for k in w.keys]
+        for gk, wk in zip(g.keys, w.keys, strict=True):
+            np.testing.assert_allclose(gk.points, wk.points, rtol=0, atol=1e-3)
+    for frame in range(fmt.first_frame, fmt.last_frame + 1):
+        src = rasterize_shapes(want, frame, fmt.width, fmt.height)
+        assert iou(rasterize_shapes(got, frame, fmt.width, fmt.height), src) >= 0.99, frame
+        assert iou(_ae_matte(masks, frame, fmt), src) >= 0.99, frame
+
+
+def test_after_effects_mask_modes_composite_the_donut_on_every_frame(tmp_path):
+    fmt = CANONICAL_FORMAT
+    run = _run_stub(tmp_path, (GOLDEN / "donut.jsx").read_text(encoding="utf-8"))
+    (masks,) = _rebuilt_objects(run, fmt)
+    want = donut_object()
+    for frame in range(1001, 1011):
+        host = _ae_matte(masks, frame, fmt)
+        src = rasterize_shapes(want, frame, fmt.width, fmt.height)
+        # the island (centre about (973, 540)) is hidden by its held collapsed key before 1004
+        assert host[540, 975] == (frame >= 1004) == src[540, 975], frame
+        assert not host[540, 1060] and host[540, 760 + frame - 1001], frame  # hole, outer ring
+
+
+def test_objects_get_their_own_solid_with_masks_in_paint_order(tmp_path):
+    a0, a1, a2 = donut_object("a", 1)
+    b = canonical_shape("b", 5)
+    run = _run_stub(tmp_path, after_effects.write_to_string([a0, b, a1, a2], CANONICAL_FORMAT))
+    layers = run["comps"][0]["layers"]
+    assert [(la["name"], [m["name"] for m in la["masks"]]) for la in layers] == [
+        ("a", ["a", "a_hole1", "a_part2"]),
+        ("b", ["b"]),
+    ]

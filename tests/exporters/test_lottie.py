@@ -1,8 +1,9 @@
-"""Lottie JSON exporter: golden file, spec structure, two independent renderers, round trips, errors.
+"""Lottie JSON exporter: golden files, spec structure, two independent renderers, round trips, errors.
 
 Renders go through python-lottie (its SVG export rasterised by cairosvg) and Samsung's rlottie
-(``rlottie_python``); each frame's alpha is compared with our own rasterisation of the model shape
-(:func:`rotoflow.geometry.raster.rasterize_shape`) at that frame.
+(``rlottie_python``); each frame's alpha is compared with our own rasterisation of the model's
+objects (:func:`rotoflow.geometry.rasterize_shapes`: non-zero winding of an object's contours,
+interpolated between keys, honouring lifetimes) at that frame.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from rlottie_python import LottieAnimation
 
 import exporters
 from exporters import lottie, shapes_json
+from exporters.names import by_object, shape_names
 from rotoflow.errors import ExportError
-from rotoflow.geometry.raster import rasterize_shape
+from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.exporters.helpers import (
     CANONICAL_FORMAT,
@@ -31,6 +33,7 @@ from tests.exporters.helpers import (
     canonical_shape,
     circle_key,
     davis_shape,
+    donut_object,
 )
 
 DAVIS_FORMAT = ShotFormat(854, 480, pixel_aspect=1.0, fps=24.0, first_frame=1001, last_frame=1021)
@@ -174,8 +177,8 @@ LOTTIE_SPEC_SUBSET = {
 }
 
 
-def _golden() -> str:
-    return (GOLDEN / "canonical.lottie.json").read_text(encoding="utf-8")
+def _golden(stem: str = "canonical") -> str:
+    return (GOLDEN / f"{stem}.lottie.json").read_text(encoding="utf-8")
 
 
 def _alpha_python_lottie(text: str, frame: int) -> np.ndarray:
@@ -189,26 +192,19 @@ def _alpha_rlottie(text: str, frame: int) -> np.ndarray:
         return np.asarray(anim.render_pillow_frame(frame_num=frame))[..., 3] >= 128
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / (a | b).sum())
-
-
-def _model_points(shape: RotoShape, frame: int, hold: bool = False) -> np.ndarray:
-    """The shape at a plate frame: keys blended point by point (or held) between keys."""
-    frames = [k.frame for k in shape.keys]
-    if frame <= frames[0]:
-        return shape.keys[0].points
-    for k0, k1 in zip(shape.keys, shape.keys[1:], strict=False):
-        if k0.frame <= frame < k1.frame:
-            w = 0.0 if hold else (frame - k0.frame) / (k1.frame - k0.frame)
-            return (1 - w) * k0.points + w * k1.points
-    return shape.keys[-1].points
+def _held(shape: RotoShape, frame: int) -> RotoShape:
+    """The contour as a hold key shows it on ``frame``: its last key at or before ``frame``."""
+    key = [k for k in shape.keys if k.frame <= frame][-1]
+    return RotoShape(shape.object_id, shape.name, [ShapeKey(frame, key.points)], shape.contour)
 
 
 def _model_alpha(shapes: list[RotoShape], fmt: ShotFormat, frame: int, hold=False) -> np.ndarray:
+    """Each object's non-zero fill of its contours (layers are composited: a union)."""
     out = np.zeros((fmt.height, fmt.width), dtype=bool)
-    for s in shapes:
-        out |= rasterize_shape(_model_points(s, frame, hold), fmt.width, fmt.height)
+    for contours in by_object(shapes):
+        if hold:
+            contours = [_held(s, frame) for s in contours]
+        out |= rasterize_shapes(contours, frame, fmt.width, fmt.height)
     return out
 
 
@@ -254,6 +250,33 @@ def test_golden_file_follows_the_reference():
     assert doc["meta"]["custom"]["rotoflow"] == {"first_frame": 1001, "pixel_aspect": 1}
 
 
+def test_donut_matches_golden_file():
+    assert lottie.write_to_string(donut_object(), CANONICAL_FORMAT) == _golden("donut")
+
+
+def test_donut_is_one_layer_whose_paths_share_one_non_zero_fill():
+    doc = json.loads(_golden("donut"))
+    (layer,) = doc["layers"]
+    assert (layer["ind"], layer["nm"], layer["ip"], layer["op"]) == (2, "donut", 0, 10)
+    (group,) = layer["shapes"]
+    assert [it["ty"] for it in group["it"]] == ["sh", "sh", "sh", "fl", "tr"]
+    assert (group["nm"], group["np"]) == ("donut", 4)
+    paths, fill = group["it"][:3], group["it"][3]
+    assert [p["nm"] for p in paths] == shape_names(donut_object())
+    assert [p["nm"] for p in paths] == ["donut", "donut_hole1", "donut_part2"]
+    assert fill["r"] == 1  # non-zero: the counter-clockwise hole subtracts
+    # the keys as given (sparse, inside the shot); the collapsed key is a normal linear key
+    assert [[k["t"] for k in p["ks"]["k"]] for p in paths] == [[0, 9], [0, 9], [2, 3, 9]]
+    for path in paths:
+        *inner, last = path["ks"]["k"]
+        assert all((k["i"], k["o"]) == ({"x": 1, "y": 1}, {"x": 0, "y": 0}) for k in inner)
+        assert all("h" not in k for k in inner) and last["h"] == 1
+        assert set(path) == {"ty", "nm", "ks"}  # no feather, no direction: Lottie has none
+    collapsed = paths[2]["ks"]["k"][0]["s"][0]
+    assert collapsed["v"] == [[973.3333, 540]] * 4
+    assert collapsed["i"] == collapsed["o"] == [[0, 0]] * 4
+
+
 def test_file_and_string_paths_and_the_double_suffix(tmp_path, monkeypatch):
     if "lottie" not in exporters._MODULES:  # until the facade registers this module
         monkeypatch.setattr(exporters, "_MODULES", (*exporters._MODULES, "lottie"))
@@ -269,6 +292,7 @@ def test_output_validates_against_the_spec_subset(shared, camel):
     jsonschema.Draft202012Validator.check_schema(LOTTIE_SPEC_SUBSET)
     validator = jsonschema.Draft202012Validator(LOTTIE_SPEC_SUBSET)
     validator.validate(json.loads(_golden()))
+    validator.validate(json.loads(_golden("donut")))
     for interpolation in ("linear", "hold"):
         text = lottie.write_to_string([camel], DAVIS_FORMAT, interpolation=interpolation)
         validator.validate(json.loads(text))
@@ -284,21 +308,41 @@ def test_renderers_draw_the_model_at_and_between_keys(shared, camel, render):
         want = _model_alpha([camel], DAVIS_FORMAT, frame)
         got = render(text, frame - DAVIS_FORMAT.first_frame)
         assert got.shape == want.shape
-        assert _iou(got, want) > 0.99, frame
+        assert iou(got, want) > 0.99, frame
 
 
 @pytest.mark.parametrize("render", [_alpha_python_lottie, _alpha_rlottie])
 def test_renderers_draw_objects_of_several_contours(shared, camel, render):
     swan = davis_shape("blackswan", [0, 20], n=64)
-    swan.object_id = camel.object_id  # a second contour of the same object: one layer
+    swan.name, swan.contour = camel.name, 1  # a second outer contour of the same object
     cows = davis_shape("cows", [0, 10])
     cows.object_id = 2
+    cows.lifetime = (1001, 1021)  # its last key (1011) held to the end, as renderers show it
     shapes = [camel, swan, cows]
     text = lottie.write_to_string(shapes, DAVIS_FORMAT)
-    assert [len(layer["shapes"]) for layer in json.loads(text)["layers"]] == [2, 1]
+    layers = json.loads(text)["layers"]
+    assert [[it["ty"] for it in layer["shapes"][0]["it"]] for layer in layers] == [
+        ["sh", "sh", "fl", "tr"],
+        ["sh", "fl", "tr"],
+    ]
     for frame in (1004, 1015):
         got = render(text, frame - DAVIS_FORMAT.first_frame)
-        assert _iou(got, _model_alpha(shapes, DAVIS_FORMAT, frame)) > 0.99, frame
+        assert iou(got, _model_alpha(shapes, DAVIS_FORMAT, frame)) > 0.99, frame
+
+
+@pytest.mark.parametrize("render", [_alpha_python_lottie, _alpha_rlottie])
+def test_renderers_draw_the_donut_hole_and_island(render):
+    """1003: the island's collapsed key (hidden); 1004: its first key (shown); between keys."""
+    shapes = donut_object()
+    text = lottie.write_to_string(shapes, CANONICAL_FORMAT)
+    for frame in (1001, 1003, 1004, 1007, 1010):
+        got = render(text, frame - CANONICAL_FORMAT.first_frame)
+        want = rasterize_shapes(shapes, frame, CANONICAL_FORMAT.width, CANONICAL_FORMAT.height)
+        assert got.shape == want.shape
+        assert iou(got, want) > 0.99, frame
+        assert got[540, 730], frame  # the ring between the outer contour and the hole
+        assert not got[450, 973], frame  # inside the hole, outside the island: subtracted
+        assert got[540, 973] == (frame >= 1004), frame  # the island's centre
 
 
 @pytest.mark.parametrize("render", [_alpha_python_lottie, _alpha_rlottie])
@@ -308,7 +352,7 @@ def test_hold_interpolation_keeps_the_previous_key(shared, camel, render):
         held = _model_alpha([camel], DAVIS_FORMAT, frame, hold=True)
         blended = _model_alpha([camel], DAVIS_FORMAT, frame)
         got = render(text, frame - DAVIS_FORMAT.first_frame)
-        assert _iou(got, held) > 0.99 and _iou(held, blended) < 0.99, frame
+        assert iou(got, held) > 0.99 and iou(held, blended) < 0.99, frame
 
 
 def test_round_trip_canonical_shape():
@@ -326,7 +370,72 @@ def test_round_trip_real_outlines_on_an_anamorphic_format(shared):
     got_fmt, got = lottie.read_from_string(lottie.write_to_string([*want, one_key], fmt))
     assert got_fmt == fmt
     assert [(s.object_id, s.name) for s in got] == [(7, "camel"), (9, "blackswan"), (4, "still")]
+    # renderers hold the first and last keys, so what they draw lives over the whole shot
+    assert [s.lifetime for s in got] == [(1001, 1040), None, (1001, 1040)]
     assert_shapes_close(got, [*want, one_key], atol=1e-3)
+
+
+def test_round_trip_donut_keeps_contours_holes_and_lifetimes():
+    fmt, got = lottie.read_from_string(_golden("donut"))
+    want = donut_object()
+    assert fmt == CANONICAL_FORMAT
+    assert [(s.object_id, s.name, s.contour, s.hole, s.lifetime) for s in got] == [
+        (2, "donut", 0, False, None),
+        (2, "donut", 1, True, None),
+        (2, "donut", 2, False, (1004, 1010)),
+    ]
+    assert [s.feather for s in got] == [0.0, 0.0, 0.0]  # Lottie has no feather: 4 px is lost
+    assert [s.label for s in got] == ["donut", "donut_hole1", "donut_part2"]
+    assert_shapes_close(got, want, atol=1e-3)
+    w, h = CANONICAL_FORMAT.width, CANONICAL_FORMAT.height
+    for frame in range(CANONICAL_FORMAT.first_frame, CANONICAL_FORMAT.last_frame + 1):
+        ours = rasterize_shapes(want, frame, w, h)
+        assert iou(rasterize_shapes(got, frame, w, h), ours) >= 0.99, frame
+
+
+def _donut_paths(doc: dict) -> list[dict]:
+    return doc["layers"][0]["shapes"][0]["it"][:3]
+
+
+def test_reader_takes_holes_from_orientation_against_the_first_path():
+    doc = json.loads(_golden("donut"))
+    for n, path in enumerate(_donut_paths(doc)):
+        path["nm"] = f"path{n}"  # names that say nothing
+    assert [s.hole for s in lottie.read_from_string(json.dumps(doc))[1]] == [False, True, False]
+    w = CANONICAL_FORMAT.width
+    for path in _donut_paths(doc):  # mirrored, x -> W - x: every path runs the other way round
+        for kf in path["ks"]["k"]:
+            bez = kf["s"][0]
+            bez["v"] = [[w - x, y] for x, y in bez["v"]]
+            bez["i"] = [[-x, y] for x, y in bez["i"]]
+            bez["o"] = [[-x, y] for x, y in bez["o"]]
+    got = lottie.read_from_string(json.dumps(doc))[1]
+    assert [s.hole for s in got] == [False, True, False]  # the hole still runs against the outer
+    for frame in (1003, 1004, 1008):
+        mirrored = rasterize_shapes(got, frame, w, CANONICAL_FORMAT.height)
+        ours = rasterize_shapes(donut_object(), frame, w, CANONICAL_FORMAT.height)
+        assert iou(mirrored, ours[:, ::-1]) >= 0.99, frame
+
+
+@pytest.mark.parametrize(("name", "hole"), [("donut_hole1", True), ("donut_part1", False)])
+def test_reader_takes_the_hole_of_a_path_drawn_nowhere_from_its_name(name, hole):
+    doc = json.loads(_golden("donut"))
+    path = _donut_paths(doc)[1]
+    path["nm"] = name
+    for kf in path["ks"]["k"]:
+        kf["s"][0]["v"] = [[960, 540]] * 4  # every key collapsed: no orientation
+        kf["s"][0]["i"] = kf["s"][0]["o"] = [[0, 0]] * 4
+    assert [s.hole for s in lottie.read_from_string(json.dumps(doc))[1]] == [False, hole, False]
+
+
+def test_even_odd_fills_of_several_paths_are_refused():
+    doc = json.loads(_golden("donut"))
+    doc["layers"][0]["shapes"][0]["it"][3]["r"] = 2
+    with pytest.raises(ExportError, match=r"layers\[0\] fills 3 paths with the even-odd rule"):
+        lottie.read_from_string(json.dumps(doc))
+    one = json.loads(_golden())
+    one["layers"][0]["shapes"][0]["it"][1]["r"] = 2  # one path: even-odd fills it the same
+    assert len(lottie.read_from_string(json.dumps(one))[1]) == 1
 
 
 def test_reads_static_old_bodymovin_and_nested_forms():
@@ -378,10 +487,11 @@ def test_reads_static_old_bodymovin_and_nested_forms():
     }
     fmt, shapes = lottie.read_from_string(json.dumps(doc))
     assert (fmt.width, fmt.height, fmt.fps, fmt.first_frame, fmt.last_frame) == (20, 20, 25, 0, 7)
-    assert [(s.object_id, s.name, [k.frame for k in s.keys]) for s in shapes] == [
-        (2, "L", [0]),
-        (2, "inner", [12, 16]),
-    ]
+    # one object per layer, its paths the contours in order; a renderer holds the first key
+    # before it, so both live over the whole shot (the animated one to its keys past the end)
+    got = [(s.object_id, s.name, s.contour, s.hole, [k.frame for k in s.keys]) for s in shapes]
+    assert got == [(2, "L", 0, False, [0]), (2, "L", 1, False, [12, 16])]
+    assert [s.lifetime for s in shapes] == [(0, 7), (0, 16)]
     np.testing.assert_allclose(shapes[1].keys[1].points[:, 0], moved["v"])
 
 
@@ -436,18 +546,24 @@ def test_invalid_json_gives_line_and_column():
 def test_names_become_unique_identifiers():
     names = ["my shape", "my_shape", "1st", "", "élan"]
     shapes = [canonical_shape(name=n, object_id=i) for i, n in enumerate(names, 1)]
-    shapes.append(canonical_shape(name="my shape", object_id=1))
+    second = canonical_shape(name="my shape", object_id=1)
+    second.contour = 1  # a second outer contour of object 1: label "my shape_part1"
+    shapes.append(second)
     doc = json.loads(lottie.write_to_string(shapes, CANONICAL_FORMAT))
-    assert [layer["nm"] for layer in doc["layers"]] == [
-        "my_shape",
-        "my_shape_2",
-        "_1st",
-        "Shape",
-        "_lan",
+    layers = ["my_shape", "my_shape_2", "_1st", "Shape", "_lan"]
+    assert [layer["nm"] for layer in doc["layers"]] == layers
+    assert [g["nm"] for layer in doc["layers"] for g in layer["shapes"]] == layers
+    paths = [[p["nm"] for p in layer["shapes"][0]["it"][:-2]] for layer in doc["layers"]]
+    assert paths == [["my_shape", "my_shape_part1"], ["my_shape_2"], ["_1st"], ["Shape"], ["_lan"]]
+    back = lottie.read_from_string(json.dumps(doc))[1]
+    assert [(s.object_id, s.name, s.contour) for s in back] == [
+        (1, "my_shape", 0),
+        (1, "my_shape", 1),
+        (2, "my_shape_2", 0),
+        (3, "_1st", 0),
+        (4, "Shape", 0),
+        (5, "_lan", 0),
     ]
-    groups = [g["nm"] for layer in doc["layers"] for g in layer["shapes"]]
-    assert groups == ["my_shape", "my_shape_2", "my_shape_3", "_1st", "Shape", "_lan"]
-    assert [s.name for s in lottie.read_from_string(json.dumps(doc))[1]] == groups
 
 
 def test_mismatched_point_counts_are_refused():

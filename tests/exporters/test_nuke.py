@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 
@@ -11,6 +12,7 @@ import pytest
 import exporters
 from exporters import nuke
 from rotoflow.errors import ExportError
+from rotoflow.geometry import iou, rasterize_shapes, shape_at
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED
 from tests.exporters.helpers import (
@@ -21,6 +23,7 @@ from tests.exporters.helpers import (
     canonical_shape,
     circle_key,
     davis_shape,
+    donut_object,
 )
 
 FORMATS_MD = SHARED / "references" / "formats.md"
@@ -28,6 +31,23 @@ FORMATS_MD = SHARED / "references" / "formats.md"
 
 def _f32(hexword: str) -> float:
     return struct.unpack(">f", bytes.fromhex(hexword[1:]))[0]
+
+
+def _assert_same_mattes(got, want, fmt: ShotFormat, min_iou: float = 0.99) -> None:
+    """Every object's matte (all its contours) has IoU >= ``min_iou`` on every shot frame; the
+    reader numbers objects from 1 in order, so ``want``'s n-th object is ``got``'s object n."""
+    want_ids = list(dict.fromkeys(s.object_id for s in want))
+    assert list(dict.fromkeys(s.object_id for s in got)) == list(range(1, len(want_ids) + 1))
+    for new_id, old_id in enumerate(want_ids, 1):
+        g = [s for s in got if s.object_id == new_id]
+        w = [s for s in want if s.object_id == old_id]
+        for frame in range(fmt.first_frame, fmt.last_frame + 1):
+            a = rasterize_shapes(g, frame, fmt.width, fmt.height)
+            b = rasterize_shapes(w, frame, fmt.width, fmt.height)
+            if not b.any():  # outside the object's keys: nothing in either
+                assert not a.any(), (old_id, frame)
+                continue
+            assert iou(a, b) >= min_iou, (old_id, frame)
 
 
 def _reference_block(start: str, n_lines: int) -> list[str]:
@@ -93,12 +113,14 @@ def test_round_trip_canonical_shape():
 def test_round_trip_real_outlines_on_an_anamorphic_format(shared):
     fmt = ShotFormat(854, 480, pixel_aspect=2.0, fps=23.976, first_frame=1001, last_frame=1040)
     want = [davis_shape("camel", [0, 10, 20]), davis_shape("blackswan", [0, 39], n=64)]
+    want[1].object_id = 8  # two objects; davis_shape always gives object 7
     text = nuke.write_to_string(want, fmt)
     assert 'format "854 480 0 0 854 480 2 "' in text
     got_fmt, got = nuke.read_from_string(text)
     assert got_fmt == fmt
-    assert [s.name for s in got] == ["camel", "blackswan"]
+    assert [(s.object_id, s.name) for s in got] == [(1, "camel"), (2, "blackswan")]
     assert_shapes_close(got, want, atol=1e-3)
+    _assert_same_mattes(got, want, fmt)
 
 
 def test_single_key_shape_uses_the_static_form_and_reads_back():
@@ -165,10 +187,14 @@ def test_names_become_unique_identifiers():
     shapes = [canonical_shape(name=n, object_id=i) for i, n in enumerate(names, 1)]
     text = nuke.write_to_string(shapes, CANONICAL_FORMAT, node_name="Roto sh-010")
     got = re.findall(r"\{curvegroup (\S+) 512 bezier", text)
-    assert got == ["my_shape", "my_shape_2", "_1st", "Root_2", "Shape", "_lan"]
+    # written in reverse paint order: the last shape at the top of Nuke's list
+    assert got == ["_lan", "Shape", "Root_2", "_1st", "my_shape_2", "my_shape"]
     assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", g) for g in got)
     assert "\n name Roto_sh_010\n" in text
-    assert [s.name for s in nuke.read_from_string(text)[1]] == got
+    read = nuke.read_from_string(text)[1]
+    assert [(s.object_id, s.name, s.contour) for s in read] == [
+        (i, n, 0) for i, n in enumerate(got[::-1], 1)
+    ]
 
 
 def test_mismatched_point_counts_are_refused():
@@ -239,3 +265,195 @@ def test_reads_a_pasted_fragment_with_comments_strings_and_other_nodes():
     fmt, shapes = nuke.read_from_string(text)
     assert (fmt.width, fmt.height, fmt.first_frame, fmt.last_frame) == (1920, 1080, 1001, 1010)
     assert_shapes_close(shapes, [canonical_shape()], atol=1e-3)
+
+
+# --- multi-contour objects, feather, sparse keys --------------------------------------------------
+
+
+def _curvegroup_block(text: str, name: str) -> str:
+    start = text.index(f"{{curvegroup {name} ")
+    end = text.find("{curvegroup ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def test_donut_matches_golden_file_and_braces_balance():
+    text = nuke.write_to_string(donut_object(), CANONICAL_FORMAT)
+    assert text == (GOLDEN / "donut.nk").read_text(encoding="utf-8")
+    assert brace_depths(text) == (0, 0)
+
+
+def test_donut_contours_are_curvegroups_in_reverse_paint_order_holes_subtract():
+    text = nuke.write_to_string(donut_object(), CANONICAL_FORMAT)
+    names = re.findall(r"\{curvegroup (\S+) 512 bezier", text)
+    assert names == ["donut_part2", "donut_hole1", "donut"]  # the outer contour renders first
+    attrs = {n: re.findall(r"\{a osw [^}]*\}", _curvegroup_block(text, n)) for n in names}
+    assert [a[0].endswith("tt x40800000 bm x41400000}") for a in attrs.values()] == [
+        False,
+        True,
+        False,
+    ]
+    assert _f32("x41400000") == 12.0  # bm 12 = subtract in NukeFXSExporter's map
+    # Only the keys given, all inside the shot: the island keeps its collapsed key at 1003.
+    island = _curvegroup_block(text, "donut_part2")
+    assert re.search(r"\{px\n\s+\{x447ac000 x447b0000 x447c8000\}", island)
+    assert island.count("{px\n") == 2
+
+
+def test_round_trip_donut_keeps_contours_holes_feather_and_mattes():
+    want = donut_object()
+    fmt, got = nuke.read_from_string(nuke.write_to_string(want, CANONICAL_FORMAT))
+    assert fmt == CANONICAL_FORMAT
+    assert [(s.object_id, s.name, s.contour, s.hole, s.label) for s in got] == [
+        (1, "donut", 0, False, "donut"),
+        (1, "donut", 1, True, "donut_hole1"),
+        (1, "donut", 2, False, "donut_part2"),
+    ]
+    assert [s.feather for s in got] == pytest.approx([4.0, 0.0, 0.0], abs=1e-5)
+    assert [s.lifetime for s in got] == [None, None, None]  # not in the file; keys hide it
+    assert_shapes_close(got, want, atol=1e-3)
+    _assert_same_mattes(got, want, CANONICAL_FORMAT)
+
+
+def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
+    dog = davis_shape("dog", [0, 4, 9])
+    want = [canonical_shape(), *donut_object(), dog]
+    text = nuke.write_to_string(want, CANONICAL_FORMAT)
+    _, got = nuke.read_from_string(text)
+    assert [(s.object_id, s.label) for s in got] == [
+        (1, "obj1"),
+        (2, "donut"),
+        (2, "donut_hole1"),
+        (2, "donut_part2"),
+        (3, "dog"),
+    ]
+    assert_shapes_close(got, want, atol=1e-3)
+    _assert_same_mattes(got, want, CANONICAL_FORMAT)
+
+
+def test_feather_offsets_point_away_from_the_filled_side():
+    outer, hole, island = donut_object()
+    k = outer.feather
+    # outer contour, clockwise on screen: points top, right, bottom, left; outward = away from
+    # the centre (image space, y down)
+    np.testing.assert_allclose(
+        nuke.feather_offsets(outer)[0], [[0, -k], [k, 0], [0, k], [-k, 0]], atol=1e-12
+    )
+    # a hole runs counter-clockwise (left, bottom, right, top); its filled side is the ring
+    # around it, so its feather points into the hole, towards the centre
+    hole = dataclasses.replace(hole, feather=2.0)
+    np.testing.assert_allclose(
+        nuke.feather_offsets(hole)[1], [[2, 0], [0, -2], [-2, 0], [0, 2]], atol=1e-12
+    )
+    # an outer contour drawn counter-clockwise still feathers outwards (orientation from area)
+    ccw = dataclasses.replace(hole, hole=False)
+    np.testing.assert_allclose(
+        nuke.feather_offsets(ccw)[1], [[-2, 0], [0, 2], [2, 0], [0, -2]], atol=1e-12
+    )
+    # collapsed keys and zero feathers get no offsets
+    island = dataclasses.replace(island, feather=3.0)
+    offsets = nuke.feather_offsets(island)
+    assert not offsets[0].any() and np.linalg.norm(offsets[1], axis=1) == pytest.approx([3.0] * 4)
+    assert not nuke.feather_offsets(canonical_shape()).any()
+
+
+def test_feather_curve_holds_the_offsets_in_nuke_space_and_reads_back():
+    shape = dataclasses.replace(canonical_shape(), feather=2.5)
+    text = nuke.write_to_string([shape], CANONICAL_FORMAT)
+    feather_cc = text.split("{cc", 2)[2]
+    rows = re.findall(r"^\s+(\{\{.*\}\})$", feather_cc, flags=re.M)
+    # point 0 (top of the circle, y up in Nuke): in-tangent, centre offset (0, +2.5), out-tangent
+    assert rows[1] == "{{{0 -} {0 -}} {{x40200000 -} {x40200000 -}}}"
+    assert rows[0] == "{{{xc2dce9f5 -} {xc2f3015b -}} {{0 -} {0 -}}}"  # main in-tangent
+    _, (got,) = nuke.read_from_string(text)
+    assert got.feather == pytest.approx(2.5, abs=1e-6)
+
+
+def _hermite(items: list[tuple[float, float, float]], frames: list[int], t: float) -> float:
+    """Evaluate ``(value, left slope, right slope)`` keys at ``t`` as cubic Hermite segments."""
+    i = max(j for j in range(len(frames) - 1) if frames[j] <= t)
+    (v0, _, r0), (v1, l1, _) = items[i], items[i + 1]
+    h = frames[i + 1] - frames[i]
+    s = (t - frames[i]) / h
+    h00, h10, h01, h11 = (
+        2 * s**3 - 3 * s**2 + 1,
+        s**3 - 2 * s**2 + s,
+        -2 * s**3 + 3 * s**2,
+        s**3 - s**2,
+    )
+    return h00 * v0 + h10 * h * r0 + h01 * v1 + h11 * h * l1
+
+
+def test_three_or_more_keys_carry_secant_slopes_that_interpolate_linearly(shared):
+    shape = davis_shape("dog", [0, 2, 9])  # sparse keys at 1001, 1003, 1010
+    text = nuke.write_to_string([shape], CANONICAL_FORMAT)
+    item = r"\{(x[0-9a-f]{8}|0) (x[0-9a-f]{8}|0) 1 (x[0-9a-f]{8}|0) 1\}"
+    main = text.split("{cc", 2)[1]
+    rows = re.findall(r"^\s+(\{\{\{.*\}\})$", main, flags=re.M)
+    assert len(rows) == 3 * shape.n_points
+
+    def num(word: str) -> float:
+        return 0.0 if word == "0" else _f32(word)
+
+    frames = [k.frame for k in shape.keys]
+    vertex_rows = rows[1::3]  # [in, vertex, out] per point
+    for i, row in enumerate(vertex_rows):
+        found = [tuple(num(w) for w in m) for m in re.findall(item, row)]
+        x_items, y_items = found[:3], found[3:]
+        assert len(x_items) == len(y_items) == 3
+        assert x_items[0][1] == 0 and x_items[-1][2] == 0  # flat outside the keys
+        for t in (1001.5, 1002, 1004, 1006.25, 1009):
+            want = shape_at(shape, t)[i, 0]
+            x, y = _hermite(x_items, frames, t), _hermite(y_items, frames, t)
+            assert (x, CANONICAL_FORMAT.height - y) == pytest.approx(tuple(want), abs=2e-3)
+    # two-key curves keep the reference's plain items
+    assert "{px\n        {x447a4000 x447c8000}\n        {{{xc2dce9f5 -}" in nuke.write_to_string(
+        [canonical_shape()], CANONICAL_FORMAT
+    )
+
+
+def test_keys_outside_the_shot_are_refused():
+    shape = RotoShape(1, "early", [circle_key(995, 300.0, 200.0, 50.0)])
+    with pytest.raises(ExportError, match=r"'early'.*frame 995, outside the shot's frames 1001"):
+        nuke.write_to_string([shape], CANONICAL_FORMAT)
+    late = canonical_shape()
+    late.keys[1] = circle_key(1011, 0, 0, 5)
+    with pytest.raises(ExportError, match="frame 1011"):
+        nuke.write_to_string([late], CANONICAL_FORMAT)
+
+
+def test_reader_groups_by_name_per_node_and_reads_blend_modes():
+    one = nuke.write_to_string([canonical_shape()], CANONICAL_FORMAT)
+    node = one[one.index("Roto {") :]
+    donut = nuke.write_to_string(donut_object(), CANONICAL_FORMAT)
+    # a second node with the same shape name, and a hand-made subtract shape in a sub-layer
+    # whose attributes include an expression
+    extra = node.replace(
+        " {a osw x41200000 osf 0 str 1 spx x44700000 spy x44070000 sb 1 tt x40800000}",
+        " {a r {=parent.r 1} bm 12 tt x40800000}",
+    ).replace("    {curvegroup obj1 ", "    {layer Sub {f 0} {a}\n    {curvegroup Bezier7 ")
+    extra = extra.replace("tt x40800000}}}}}}", "tt x40800000}}}}}}}")
+    fmt, shapes = nuke.read_from_string(donut + node + extra)
+    assert fmt == CANONICAL_FORMAT
+    assert [(s.object_id, s.name, s.contour, s.hole) for s in shapes] == [
+        (1, "donut", 0, False),
+        (1, "donut", 1, True),
+        (1, "donut", 2, False),
+        (2, "obj1", 0, False),  # the second node's objects never merge with the first's
+        (3, "Bezier7", 0, True),
+    ]
+
+
+def test_reader_keeps_clashing_contour_names_apart():
+    shapes = [canonical_shape(name="arm_part1", object_id=1), canonical_shape(name="arm")]
+    shapes[1].object_id = 2
+    shapes.append(dataclasses.replace(canonical_shape(name="arm", object_id=2), contour=1))
+    text = nuke.write_to_string(shapes, CANONICAL_FORMAT)
+    assert re.findall(r"\{curvegroup (\S+) 512", text) == ["arm_part1_2", "arm", "arm_part1"]
+    _, got = nuke.read_from_string(text)
+    # "arm_part1" (an object's own name) reads as contour 1 of "arm"; the real contour 1 of
+    # "arm", renamed arm_part1_2, is no contour name and becomes an object of its own
+    assert [(s.object_id, s.name, s.contour) for s in got] == [
+        (1, "arm", 1),
+        (1, "arm", 0),
+        (2, "arm_part1_2", 0),
+    ]

@@ -1,4 +1,5 @@
-"""Pipeline-native JSON shapes: golden file, JSON Schema, lossless round trip and errors."""
+"""Pipeline-native JSON shapes: golden files, JSON Schema, lossless round trip, version 1 documents,
+and the shape checks every exporter shares."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ import pytest
 import exporters
 from exporters import shapes_json
 from rotoflow.errors import ExportError
-from rotoflow.types import RotoShape, ShotFormat
-from tests.exporters.helpers import CANONICAL_FORMAT, GOLDEN, canonical_shape, davis_shape
+from rotoflow.geometry import iou, rasterize_shapes
+from rotoflow.types import RotoShape, ShapeKey, ShotFormat
+from tests.exporters.helpers import (
+    CANONICAL_FORMAT,
+    GOLDEN,
+    canonical_shape,
+    collapsed_key,
+    davis_shape,
+    donut_object,
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,23 +32,74 @@ def validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-def _golden() -> str:
-    return (GOLDEN / "canonical.json").read_text(encoding="utf-8")
+def _golden(name: str = "canonical") -> str:
+    return (GOLDEN / f"{name}.json").read_text(encoding="utf-8")
 
 
-def test_canonical_shape_matches_golden_file():
-    assert shapes_json.write_to_string([canonical_shape()], CANONICAL_FORMAT) == _golden()
+def _as_version_1(doc: dict) -> dict:
+    """A version 2 document of single-contour objects rewritten as version 1."""
+    v1 = copy.deepcopy(doc)
+    v1["version"] = 1
+    v1["objects"] = [
+        {"id": o["id"], "name": o["name"], "closed": True, "keys": o["contours"][0]["keys"]}
+        for o in doc["objects"]
+    ]
+    return v1
+
+
+def _fields(shape: RotoShape) -> tuple:
+    return (
+        shape.object_id,
+        shape.name,
+        shape.contour,
+        shape.hole,
+        shape.feather,
+        shape.lifetime,
+        [k.frame for k in shape.keys],
+    )
+
+
+def assert_same_shapes(got: list[RotoShape], want: list[RotoShape]) -> None:
+    """Every field equal, points bit-exact ``float64``."""
+    assert [_fields(s) for s in got] == [_fields(s) for s in want]
+    for g, w in zip(got, want, strict=True):
+        assert type(g.hole) is bool and type(g.feather) is float
+        for gk, wk in zip(g.keys, w.keys, strict=True):
+            assert gk.points.dtype == np.float64
+            np.testing.assert_array_equal(gk.points, wk.points)
+
+
+# --- golden files and schema -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("golden", "shapes"), [("canonical", lambda: [canonical_shape()]), ("donut", donut_object)]
+)
+def test_shapes_match_golden_file(golden, shapes):
+    assert shapes_json.write_to_string(shapes(), CANONICAL_FORMAT) == _golden(golden)
+
+
+def test_donut_golden_has_one_object_of_three_contours_in_paint_order():
+    doc = json.loads(_golden("donut"))
+    assert doc["version"] == 2
+    (obj,) = doc["objects"]
+    assert (obj["id"], obj["name"]) == (2, "donut")
+    got = [(c["contour"], c["hole"], c["feather"], c["lifetime"]) for c in obj["contours"]]
+    assert got == [(0, False, 4, None), (1, True, 0, None), (2, False, 0, [1004, 1010])]
+    assert [k["frame"] for k in obj["contours"][2]["keys"]] == [1003, 1004, 1010]
 
 
 def test_file_and_string_paths_give_the_same_bytes(tmp_path):
-    shapes = [canonical_shape()]
+    shapes = donut_object()
     path = exporters.write_to_file(shapes, CANONICAL_FORMAT, tmp_path / "sh010.shapes.json")
     assert path.read_bytes() == shapes_json.write_to_string(shapes, CANONICAL_FORMAT).encode()
     assert exporters.from_path(path) is shapes_json
 
 
-def test_golden_and_real_outlines_validate_against_the_schema(validator, shared):
-    validator.validate(json.loads(_golden()))
+def test_goldens_and_real_outlines_validate_against_the_schema(validator, shared):
+    for name in ("canonical", "donut"):
+        validator.validate(json.loads(_golden(name)))
+    validator.validate(_as_version_1(json.loads(_golden("canonical"))))
     fmt = ShotFormat(854, 480, 1.0, 25.0, 1001, 1050)
     doc = shapes_json.write_to_string([davis_shape("cows", [0, 20, 40])], fmt)
     validator.validate(json.loads(doc))
@@ -50,16 +110,23 @@ def test_golden_and_real_outlines_validate_against_the_schema(validator, shared)
     ("path", "value"),
     [
         (("space",), "image-px-bottomleft-yup"),
-        (("version",), 2),
+        (("version",), 3),
         (("width",), 0),
-        (("objects", 0, "closed"), False),
-        (("objects", 0, "keys", 0, "frame"), 1001.5),
-        (("objects", 0, "keys", 0, "points", 0, "v"), [960]),
-        (("objects", 0, "keys", 0, "points"), []),
+        (("objects", 0, "contours"), []),
+        (("objects", 0, "contours", 0, "closed"), False),
+        (("objects", 0, "contours", 0, "contour"), -1),
+        (("objects", 0, "contours", 1, "hole"), "yes"),
+        (("objects", 0, "contours", 0, "feather"), -0.5),
+        (("objects", 0, "contours", 2, "lifetime"), [1004]),
+        (("objects", 0, "contours", 2, "lifetime"), [1004.5, 1010]),
+        (("objects", 0, "contours", 0, "keys"), []),
+        (("objects", 0, "contours", 0, "keys", 0, "frame"), 1001.5),
+        (("objects", 0, "contours", 0, "keys", 0, "points", 0, "v"), [960]),
+        (("objects", 0, "contours", 0, "keys", 0, "points"), []),
     ],
 )
 def test_schema_and_reader_both_refuse_invalid_documents(validator, path, value):
-    doc = json.loads(_golden())
+    doc = json.loads(_golden("donut"))
     node = doc
     for step in path[:-1]:
         node = node[step]
@@ -69,42 +136,146 @@ def test_schema_and_reader_both_refuse_invalid_documents(validator, path, value)
         shapes_json.read_from_string(json.dumps(doc))
 
 
-def test_reader_refuses_what_the_schema_cannot_express(validator):
-    doc = json.loads(_golden())
-    doc["objects"][0]["keys"][1]["points"].pop()  # 4 points at 1001, 3 at 1010
-    validator.validate(doc)
-    with pytest.raises(ExportError, match="4 control points at frame 1001 but 3 at frame 1010"):
+@pytest.mark.parametrize("field", ["contour", "hole", "feather", "lifetime"])
+def test_version_2_contours_need_every_field(validator, field):
+    doc = json.loads(_golden("donut"))
+    del doc["objects"][0]["contours"][1][field]
+    assert list(validator.iter_errors(doc))
+    with pytest.raises(ExportError, match=rf"objects\[0\]\.contours\[1\] lacks '{field}'"):
         shapes_json.read_from_string(json.dumps(doc))
-    doc = json.loads(_golden())
-    doc["objects"][0]["keys"].reverse()
+
+
+def test_schema_keeps_the_versions_apart(validator):
+    v2 = json.loads(_golden("canonical"))
+    v1 = _as_version_1(v2)
+    v1["version"], v2["version"] = 2, 1
+    assert list(validator.iter_errors(v1)) and list(validator.iter_errors(v2))
+
+
+def _edit(doc: dict, how: str) -> None:
+    contours = doc["objects"][0]["contours"]
+    if how == "point count":
+        contours[0]["keys"][1]["points"].pop()
+    elif how == "frame order":
+        contours[0]["keys"].reverse()
+    elif how == "lifetime order":
+        contours[2]["lifetime"] = [1010, 1004]
+    elif how == "outside lifetime":
+        contours[2]["lifetime"] = [1005, 1010]
+    elif how == "duplicate contour":
+        contours[1]["contour"] = 0
+    elif how == "duplicate object":
+        doc["objects"].append(copy.deepcopy(doc["objects"][0]))
+        doc["objects"][1]["contours"] = doc["objects"][1]["contours"][2:]
+        doc["objects"][1]["contours"][0]["contour"] = 3
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("point count", "4 control points at frame 1001 but 3 at frame 1010"),
+        ("frame order", "strictly increase, got 1010 then 1001"),
+        ("lifetime order", "lifetime first frame 1010 is after last frame 1004"),
+        ("outside lifetime", "key frame 1003 is outside lifetime 1005..1010"),
+        ("duplicate contour", "object 2 has two shapes with contour 0"),
+        ("duplicate object", r"objects\[1\]\.id 2 repeats objects\[0\]"),
+    ],
+)
+def test_reader_refuses_what_the_schema_cannot_express(validator, how, message):
+    doc = json.loads(_golden("donut"))
+    _edit(doc, how)
     validator.validate(doc)
-    with pytest.raises(ExportError, match="strictly increase, got 1010 then 1001"):
+    with pytest.raises(ExportError, match=message):
         shapes_json.read_from_string(json.dumps(doc))
+
+
+# --- round trips -------------------------------------------------------------------------------
 
 
 def test_round_trip_is_exact(shared):
     fmt = ShotFormat(854, 480, 2.0, 23.976, 1001, 1040)
-    want = [canonical_shape(), davis_shape("breakdance", [0, 7, 30], n=61)]
-    want[1].name = 'dancer \u00e9 "1"'
+    dancer = davis_shape("breakdance", [0, 7, 30], n=61)
+    dancer.name = 'dancer \u00e9 "1"'
+    dancer.feather = 2.0 / 3.0
+    dancer.lifetime = (1001, 1031)
+    want = [*donut_object(), canonical_shape(), dancer]
     got_fmt, got = shapes_json.read_from_string(shapes_json.write_to_string(want, fmt))
     assert got_fmt == fmt
-    assert [(s.object_id, s.name) for s in got] == [(s.object_id, s.name) for s in want]
-    for g, w in zip(got, want, strict=True):
-        assert [k.frame for k in g.keys] == [k.frame for k in w.keys]
-        for gk, wk in zip(g.keys, w.keys, strict=True):
-            assert gk.points.dtype == np.float64
-            np.testing.assert_array_equal(gk.points, wk.points)
+    assert_same_shapes(got, want)
+
+
+def test_donut_reads_back_to_the_same_matte_on_every_frame():
+    want = donut_object()
+    fmt, got = shapes_json.read_from_string(shapes_json.write_to_string(want, CANONICAL_FORMAT))
+    w, h = fmt.width, fmt.height
+    for frame in range(fmt.first_frame, fmt.last_frame + 1):
+        src = rasterize_shapes(want, frame, w, h)
+        assert src.sum() > 100_000
+        assert iou(rasterize_shapes(got, frame, w, h), src) >= 0.99, frame
+    assert [(s.hole, s.feather) for s in got] == [(False, 4.0), (True, 0.0), (False, 0.0)]
+
+
+def test_objects_are_grouped_in_order_of_first_appearance():
+    a0, a1, a2 = donut_object("donut", 2)
+    b = canonical_shape("ball", 5)
+    text = shapes_json.write_to_string([a0, b, a1, a2], CANONICAL_FORMAT)
+    assert [(o["id"], len(o["contours"])) for o in json.loads(text)["objects"]] == [(2, 3), (5, 1)]
+    _, got = shapes_json.read_from_string(text)
+    assert_same_shapes(got, [a0, a1, a2, b])
+
+
+def test_version_1_documents_still_read():
+    v1 = json.dumps(_as_version_1(json.loads(_golden("canonical"))))
+    fmt, got = shapes_json.read_from_string(v1)
+    assert fmt == CANONICAL_FORMAT
+    assert_same_shapes(got, [canonical_shape()])
+    assert (got[0].contour, got[0].hole, got[0].feather, got[0].lifetime) == (0, False, 0.0, None)
+    text = """{"format": "roto-shapes", "version": 1, "width": 64, "height": 48,
+      "pixel_aspect": 1, "fps": 25, "first_frame": 0, "last_frame": 3,
+      "space": "image-px-topleft-ydown-pixelcorner",
+      "objects": [
+        {"id": 4, "name": "a", "closed": true, "keys": [{"frame": 2, "points": [
+          {"v": [10, 5], "in": [0, 0], "out": [0, 0]}, {"v": [20.5, 5], "in": [0, 0],
+           "out": [0, 0]}, {"v": [15, 15], "in": [1.25, 0], "out": [-1.25, 0]}]}]},
+        {"id": 9, "name": "b", "closed": true, "keys": [{"frame": 0, "points": [
+          {"v": [1, 1], "in": [0, 0], "out": [0, 0]}, {"v": [3, 1], "in": [0, 0], "out": [0, 0]},
+          {"v": [2, 2], "in": [0, 0], "out": [0, 0]}]}]}]}"""
+    fmt, (a, b) = shapes_json.read_from_string(text)
+    assert (fmt.width, fmt.height, fmt.first_frame, fmt.last_frame) == (64, 48, 0, 3)
+    assert [(s.object_id, s.name, s.contour, s.lifetime) for s in (a, b)] == [
+        (4, "a", 0, None),
+        (9, "b", 0, None),
+    ]
+    np.testing.assert_array_equal(a.keys[0].points[2], [[15, 15], [1.25, 0], [-1.25, 0]])
+    # written back, it is a version 2 document of the same shapes
+    again = shapes_json.read_from_string(shapes_json.write_to_string([a, b], fmt))[1]
+    assert_same_shapes(again, [a, b])
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"format": "roto-shapes",\n "version": 1,,}', "line 2, column 15"),
+        ('{"format": "roto-shapes",\n "version": 2,,}', "line 2, column 15"),
         (_golden().replace('"roto-shapes"', '"lottie"'), "not a 'roto-shapes' document"),
-        (_golden().replace('"version": 1', '"version": 2'), "version 2 .*known: 1"),
+        (_golden().replace('"version": 2', '"version": 3'), "version 3 .*known: 1, 2"),
         (_golden().replace("[-110.45694996615869, 0]", "[NaN, 0]", 1), "non-finite number NaN"),
         (_golden().replace('"id": 1', '"id": true'), r"objects\[0\]\.id has the wrong type"),
-        (_golden().replace('"frame": 1010,\n', ""), r"objects\[0\]\.keys\[1\] lacks 'frame'"),
+        (
+            _golden().replace('"frame": 1010,\n', ""),
+            r"objects\[0\]\.contours\[0\]\.keys\[1\] lacks 'frame'",
+        ),
+        (
+            _golden("donut").replace('"hole": true', '"hole": 1'),
+            r"objects\[0\]\.contours\[1\]\.hole has the wrong type",
+        ),
+        (
+            _golden("donut").replace("[1004, 1010]", "[1004, 1010, 1011]"),
+            r"objects\[0\]\.contours\[2\]\.lifetime must be null or \[first, last\]",
+        ),
+        (
+            _golden("donut").replace('"feather": 4', '"feather": -4'),
+            r"shape 'donut' \(object 2, contour 0\): feather -4.0 must be .* >= 0",
+        ),
         ("[]", "document must be an object"),
     ],
 )
@@ -124,3 +295,119 @@ def test_writer_refuses_invalid_shapes_and_options():
         shapes_json.write_to_string([], ShotFormat(10, 10, first_frame=1010, last_frame=1001))
     with pytest.raises(ExportError, match="no keys"):
         shapes_json.write_to_string([RotoShape(1, "empty")], CANONICAL_FORMAT)
+
+
+# --- check_shapes ------------------------------------------------------------------------------
+
+
+def test_check_shapes_accepts_objects_of_several_contours():
+    island = donut_object()[2]
+    island.keys.append(collapsed_key(1011, 1000.0, 540.0))  # one frame after the lifetime
+    island.lifetime = (1004, 1010)
+    ball = canonical_shape("ball", 5)
+    ball.feather, ball.lifetime = 0.5, (1001, 1010)
+    shapes_json.check_shapes([*donut_object()[:2], island, ball, canonical_shape("other", 6)])
+    shapes_json.check_shapes([])
+
+
+def _broken(rule: str) -> list[RotoShape]:
+    """``donut_object()`` with one rule of :func:`check_shapes` broken (on the hole, contour 1,
+    unless the rule is about another shape)."""
+    shapes = donut_object()
+    hole = shapes[1]
+    key = hole.keys[1]
+    if rule == "no keys":
+        hole.keys = []
+    elif rule == "frame order":
+        key.frame = 1001
+    elif rule == "frame type":
+        key.frame = 1010.0
+    elif rule == "point count":
+        key.points = key.points[:3]
+    elif rule == "too few points":
+        hole.keys = [ShapeKey(1001, key.points[:2])]
+    elif rule == "point shape":
+        key.points = key.points[:, :2]
+    elif rule == "non-finite":
+        key.points[0, 2, 1] = np.nan
+    elif rule == "object id type":
+        hole.object_id = "2"
+    elif rule == "name type":
+        hole.name = None
+    elif rule == "contour":
+        hole.contour = -1
+    elif rule == "hole type":
+        hole.hole = 1
+    elif rule == "feather negative":
+        hole.feather = -1.0
+    elif rule == "feather non-finite":
+        hole.feather = float("inf")
+    elif rule == "feather type":
+        hole.feather = "2"
+    elif rule == "lifetime arity":
+        hole.lifetime = (1001,)
+    elif rule == "lifetime type":
+        hole.lifetime = (1001.0, 1010)
+    elif rule == "lifetime order":
+        hole.lifetime = (1010, 1001)
+    elif rule == "key before lifetime":
+        hole.lifetime = (1003, 1010)  # key at 1001 is two frames early
+    elif rule == "key after lifetime":
+        hole.lifetime = (1001, 1008)
+    elif rule == "duplicate contour":
+        shapes[2].contour = 1
+    elif rule == "name":
+        shapes[2].name = "bagel"
+    return shapes
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("no keys", "has no keys"),
+        ("frame order", "key frames must strictly increase, got 1001 then 1001"),
+        ("frame type", "key frame 1010.0 is not an integer"),
+        ("point count", "has 4 control points at frame 1001 but 3 at frame 1010"),
+        ("too few points", "frame 1001: 2 control points; a closed shape needs at least 3"),
+        ("point shape", r"points must be \(N, 3, 2\) \[vertex, in, out\], got shape \(4, 2, 2\)"),
+        ("non-finite", "frame 1010: non-finite point values"),
+        ("object id type", "object_id '2' is not an integer"),
+        ("name type", "name None is not a string"),
+        ("contour", "contour -1 is not an integer >= 0"),
+        ("hole type", "hole 1 is not True or False"),
+        ("feather negative", "feather -1.0 must be a finite number of pixels >= 0"),
+        ("feather non-finite", "feather inf must be a finite number"),
+        ("feather type", "feather '2' must be a finite number"),
+        ("lifetime arity", r"lifetime \(1001,\) must be None or \(first, last\) frames"),
+        ("lifetime type", r"lifetime \(1001.0, 1010\) must be None or \(first, last\)"),
+        ("lifetime order", "lifetime first frame 1010 is after last frame 1001"),
+        ("key before lifetime", "key frame 1001 is outside lifetime 1003..1010"),
+        ("key after lifetime", "key frame 1010 is outside lifetime 1001..1008"),
+        ("duplicate contour", "object 2 has two shapes with contour 1"),
+        ("name", "object 2 is named 'donut' by an earlier shape"),
+    ],
+)
+def test_check_shapes_names_the_shape_and_the_broken_rule(rule, message):
+    with pytest.raises(ExportError, match=message) as caught:
+        shapes_json.check_shapes(_broken(rule))
+    text = str(caught.value)
+    assert "\n" not in text
+    who = {
+        "duplicate contour": "shape 'donut_part1' (object 2, contour 1)",
+        "name": "shape 'bagel_part2' (object 2, contour 2)",
+        "object id type": "shape 'donut_hole1' (object '2', contour 1)",
+        "name type": "shape 'None_hole1' (object 2, contour 1)",
+        "contour": "shape 'donut_hole-1' (object 2, contour -1)",
+    }.get(rule, "shape 'donut_hole1' (object 2, contour 1)")
+    assert text.startswith(who), text
+
+
+def test_check_shapes_takes_numpy_scalars_and_names_them_plainly():
+    shapes = donut_object()
+    for s in shapes:
+        s.object_id, s.contour = np.int64(s.object_id), np.int32(s.contour)
+    shapes[1].hole, shapes[0].feather = np.bool_(True), np.float32(4.0)
+    shapes_json.check_shapes(shapes)
+    shapes[2].contour = np.int64(1)
+    with pytest.raises(ExportError, match=r"^shape 'donut_part1' \(object 2, contour 1\): "):
+        shapes_json.check_shapes(shapes)

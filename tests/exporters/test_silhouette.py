@@ -10,6 +10,7 @@ from lxml import etree
 
 from exporters import atomic_write_text, silhouette
 from rotoflow.errors import ExportError
+from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED
 from tests.exporters.helpers import (
@@ -19,10 +20,14 @@ from tests.exporters.helpers import (
     canonical_shape,
     circle_key,
     davis_shape,
+    donut_object,
 )
 
 FORMATS_MD = SHARED / "references" / "formats.md"
 PAIR = re.compile(r"\(([^(),]+),([^(),]+)\)")
+#: Round-trip tolerance in pixels: 6 decimals of the height at 1080, a vertex and a handle
+#: rounded in opposite directions.
+ATOL = 0.5e-6 * 1080 * 2
 
 
 def _reference_xml() -> str:
@@ -30,6 +35,44 @@ def _reference_xml() -> str:
     text = FORMATS_MD.read_text(encoding="utf-8")
     start = text.index("```xml\n<Silhouette") + len("```xml\n")
     return text[start : text.index("```", start)]
+
+
+def _reference_in_object_layer(label: str) -> str:
+    """The reference example with its shape moved into a nested layer ``label`` (the form
+    NukeFXSExporter writes for a Nuke layer inside the root layer)."""
+    lines = _reference_xml().strip().split("\n")
+    first = next(i for i, line in enumerate(lines) if '<Object type="Shape"' in line)
+    last = next(i for i, line in enumerate(lines) if line.strip() == "</Object>")
+    ind = " " * 8
+    layer = [
+        f'{ind}<Object type="Layer" label="{label}" expanded="True">',
+        f"{ind}  <Properties>",
+        *lines[3:6],  # the layer's color, invert and mode properties, one level deeper
+        f'{ind}    <Property id="objects" constant="True" expanded="True">',
+        *("      " + line for line in lines[first : last + 1]),
+        f"{ind}    </Property>",
+        f"{ind}  </Properties>",
+        f"{ind}</Object>",
+    ]
+    layer[2:5] = ["      " + line for line in layer[2:5]]
+    return "\n".join(lines[:first] + layer + lines[last + 1 :])
+
+
+def _assert_same_mattes(got, want, fmt: ShotFormat, min_iou: float = 0.99) -> None:
+    """Every object's matte (all its contours) has IoU >= ``min_iou`` on every shot frame; the
+    reader numbers objects from 1 in order, so ``want``'s n-th object is ``got``'s object n."""
+    want_ids = list(dict.fromkeys(s.object_id for s in want))
+    assert list(dict.fromkeys(s.object_id for s in got)) == list(range(1, len(want_ids) + 1))
+    for new_id, old_id in enumerate(want_ids, 1):
+        g = [s for s in got if s.object_id == new_id]
+        w = [s for s in want if s.object_id == old_id]
+        for frame in range(fmt.first_frame, fmt.last_frame + 1):
+            a = rasterize_shapes(g, frame, fmt.width, fmt.height)
+            b = rasterize_shapes(w, frame, fmt.width, fmt.height)
+            if not b.any():  # outside the object's keys: nothing in either
+                assert not a.any(), (old_id, frame)
+                continue
+            assert iou(a, b) >= min_iou, (old_id, frame)
 
 
 def _tree(elem) -> tuple:
@@ -42,7 +85,8 @@ def _lxml_keys(text: str) -> dict[str, list[tuple[int, np.ndarray]]]:
     """Per shape label, ``(session frame, (N, 3, 2) normalised points)`` read with lxml/XPath."""
     root = etree.fromstring(text.encode("utf-8"))
     out = {}
-    for obj in root.xpath("/Silhouette/Layer/Properties/Property[@id='objects']/Object"):
+    objects = "Properties/Property[@id='objects']/Object"
+    for obj in root.xpath(f"/Silhouette/Layer/{objects}[@type='Layer']/{objects}[@type='Shape']"):
         keys = []
         for key in obj.xpath("Properties/Property[@id='path']/Key"):
             (path,) = key.xpath("Path")
@@ -57,14 +101,25 @@ def test_canonical_shape_matches_golden_file():
     assert text == (GOLDEN / "canonical.fxs").read_text(encoding="utf-8")
 
 
-def test_golden_file_is_the_reference_example_plus_a_comment():
+def test_golden_file_is_the_reference_example_in_an_object_layer_plus_a_comment():
     golden = (GOLDEN / "canonical.fxs").read_text(encoding="utf-8")
     comment, body = golden.split("\n", 1)
     assert comment == "<!-- Silhouette Shape File: written by Rotoflow; pixelAspect=1 fps=24 -->"
-    reference = etree.fromstring(_reference_xml().encode("utf-8"))
+    expected = _reference_in_object_layer("obj1")
+    assert body.strip() == expected
+    # the same elements, attributes and values as the reference, one layer deeper
     ours = etree.fromstring(golden.encode("utf-8"))
-    assert _tree(ours) == _tree(reference)
-    assert body.strip() == _reference_xml().strip()
+    reference = etree.fromstring(_reference_xml().encode("utf-8"))
+    objects = "Properties/Property[@id='objects']"
+    (layer,) = ours.xpath(f"/Silhouette/Layer/{objects}/Object")
+    assert dict(layer.attrib) == {"type": "Layer", "label": "obj1", "expanded": "True"}
+    settings = "Properties/Property[@id!='objects']"
+    assert [_tree(p) for p in layer.xpath(settings)] == [
+        _tree(p) for p in reference.xpath(f"/Silhouette/Layer/{settings}")
+    ]
+    assert _tree(layer.xpath(f"{objects}/Object")[0]) == _tree(
+        reference.xpath(f"/Silhouette/Layer/{objects}/Object")[0]
+    )
 
 
 def test_lxml_reads_the_structure_and_values_formats_md_describes(shared):
@@ -81,8 +136,14 @@ def test_lxml_reads_the_structure_and_values_formats_md_describes(shared):
         "sessionStartFrame": "1001",
     }
     assert root.xpath("count(/Silhouette/Layer)") == 1
-    objects = root.xpath("//Object")
-    assert [(o.get("type"), o.get("shape_type")) for o in objects] == [("Shape", "Bezier")] * 2
+    layers = root.xpath("/Silhouette/Layer/Properties/Property[@id='objects']/Object")
+    assert [(o.get("type"), o.get("label")) for o in layers] == [
+        ("Layer", "obj1"),
+        ("Layer", "camel"),
+    ]
+    objects = root.xpath("//Object[@type='Shape']")
+    assert [o.get("shape_type") for o in objects] == ["Bezier"] * 2
+    assert [o.getparent().getparent().getparent() for o in objects] == layers
     for obj in objects:
         props = {p.get("id"): p for p in obj.xpath("Properties/Property")}
         assert set(props) == {"opacity", "motionBlur", "outlineColor", "mode", "invert", "path"}
@@ -122,11 +183,13 @@ def test_round_trip_canonical_shape():
 def test_round_trip_real_outlines_on_an_anamorphic_format(shared):
     fmt = ShotFormat(854, 480, pixel_aspect=2.0, fps=23.976, first_frame=1001, last_frame=1040)
     want = [davis_shape("camel", [0, 10, 20]), davis_shape("blackswan", [0, 39], n=64)]
+    want[1].object_id = 8  # two objects; davis_shape always gives object 7
     text = silhouette.write_to_string(want, fmt)
     got_fmt, got = silhouette.read_from_string(text)
     assert got_fmt == fmt
-    assert [s.name for s in got] == ["camel", "blackswan"]
+    assert [(s.object_id, s.name) for s in got] == [(1, "camel"), (2, "blackswan")]
     assert_shapes_close(got, want, atol=1e-3)
+    _assert_same_mattes(got, want, fmt)
 
 
 def test_more_decimals_tighten_the_round_trip(shared):
@@ -141,13 +204,30 @@ def test_more_decimals_tighten_the_round_trip(shared):
     assert err[1] <= 2 * 0.5e-9 * 2160 + 1e-9
 
 
-def test_single_key_shape_and_keys_before_the_session_start():
-    shape = RotoShape(1, "still", [circle_key(995, 300.0, 200.0, 50.0)])
+def test_single_key_shape_round_trips():
+    shape = RotoShape(1, "still", [circle_key(1004, 300.0, 200.0, 50.0)])
     text = silhouette.write_to_string([shape], CANONICAL_FORMAT)
-    assert '<Key frame="-6" interp="linear">' in text
+    assert '<Key frame="3" interp="linear">' in text
     fmt, got = silhouette.read_from_string(text)
     assert (fmt.first_frame, fmt.last_frame) == (1001, 1010)
-    assert_shapes_close(got, [shape], atol=1e-3)
+    assert_shapes_close(got, [shape], atol=ATOL)
+
+
+def test_keys_outside_the_shot_are_refused():
+    # formerly written with a negative session frame; exporters now write only keys in the shot
+    shape = RotoShape(1, "early", [circle_key(995, 300.0, 200.0, 50.0)])
+    with pytest.raises(ExportError, match=r"'early'.*frame 995, outside the shot's frames 1001"):
+        silhouette.write_to_string([shape], CANONICAL_FORMAT)
+    late = canonical_shape()
+    late.keys[1] = circle_key(1011, 0, 0, 5)
+    with pytest.raises(ExportError, match="frame 1011"):
+        silhouette.write_to_string([late], CANONICAL_FORMAT)
+
+
+def test_reads_keys_before_the_session_start():
+    text = (GOLDEN / "canonical.fxs").read_text(encoding="utf-8")
+    _, (shape,) = silhouette.read_from_string(text.replace('<Key frame="0"', '<Key frame="-6"'))
+    assert [k.frame for k in shape.keys] == [995, 1010]
 
 
 def test_names_become_unique_labels():
@@ -156,9 +236,16 @@ def test_names_become_unique_labels():
     text = silhouette.write_to_string(shapes, CANONICAL_FORMAT, layer_name="main plate")
     root = etree.fromstring(text.encode("utf-8"))
     assert root.xpath("/Silhouette/Layer/@label") == ["main_plate"]
-    got = root.xpath("//Object/@label")
+    got = root.xpath("//Object[@type='Shape']/@label")
     assert got == ["my_shape", "my_shape_2", "_1st", "a_b___c_", "Shape", "roto"]
+    layers = root.xpath("//Object[@type='Layer']/@label")
+    assert layers == got  # one layer per object, labelled like its first contour
     assert [s.name for s in silhouette.read_from_string(text)[1]] == got
+    # an object named like the top-level layer gets a layer label of its own
+    text = silhouette.write_to_string([canonical_shape(name="roto")], CANONICAL_FORMAT)
+    root = etree.fromstring(text.encode("utf-8"))
+    assert root.xpath("//Layer/@label | //Object/@label") == ["roto", "roto_2", "roto"]
+    assert [s.name for s in silhouette.read_from_string(text)[1]] == ["roto_2"]
 
 
 def test_reads_nested_layers_and_files_without_the_rotoflow_comment():
@@ -167,12 +254,14 @@ def test_reads_nested_layers_and_files_without_the_rotoflow_comment():
         '<Object type="Shape"',
         '<Object type="Layer" label="sub"><Properties><Property id="objects">\n<Object type="Shape"',
     ).replace("</Object>", "</Object></Property></Properties></Object>")
-    for text in (reference, '<?xml version="1.0"?>\n' + nested):
+    # a shape directly in the top-level layer is an object of its own; the shapes of a nested
+    # layer are the contours of one object named after the layer
+    for text, name in ((reference, "obj1"), ('<?xml version="1.0"?>\n' + nested, "sub")):
         fmt, shapes = silhouette.read_from_string(text)
         assert (fmt.pixel_aspect, fmt.fps) == (1.0, 24.0)
         assert (fmt.first_frame, fmt.last_frame) == (1001, 1010)
-        assert [s.name for s in shapes] == ["obj1"]
-        assert_shapes_close(shapes, [canonical_shape()], atol=0.5e-6 * 1080 * 2)
+        assert [(s.object_id, s.name, s.contour, s.hole) for s in shapes] == [(1, name, 0, False)]
+        assert_shapes_close(shapes, [canonical_shape()], atol=ATOL)
 
 
 @pytest.mark.parametrize(
@@ -204,7 +293,7 @@ def test_empty_shape_list_bad_options_and_bad_format_are_refused():
     [
         (
             lambda t: t.replace("</Layer>", ""),
-            r"not well-formed XML \(mismatched tag\): line 39, column 3",
+            r"not well-formed XML \(mismatched tag\): line 48, column 3",
         ),
         (
             lambda t: t.replace("<Silhouette ", "<Mocha ").replace("</Silhouette>", "</Mocha>"),
@@ -223,3 +312,90 @@ def test_malformed_files_raise(edit, message):
     text = edit((GOLDEN / "canonical.fxs").read_text(encoding="utf-8"))
     with pytest.raises(ExportError, match=message):
         silhouette.read_from_string(text)
+
+
+# --- multi-contour objects and sparse keys -------------------------------------------------------
+
+
+def test_donut_matches_golden_file():
+    text = silhouette.write_to_string(donut_object(), CANONICAL_FORMAT)
+    assert text == (GOLDEN / "donut.fxs").read_text(encoding="utf-8")
+
+
+def test_donut_is_one_layer_of_contours_in_paint_order_holes_subtract():
+    root = etree.fromstring(silhouette.write_to_string(donut_object(), CANONICAL_FORMAT).encode())
+    (layer,) = root.xpath("//Object[@type='Layer']")
+    assert layer.get("label") == "donut"
+    shapes = layer.xpath("Properties/Property[@id='objects']/Object[@type='Shape']")
+    assert [s.get("label") for s in shapes] == ["donut", "donut_hole1", "donut_part2"]
+    modes = [s.xpath("string(Properties/Property[@id='mode']/Value)") for s in shapes]
+    assert modes == ["Add", "Subtract", "Add"]
+    assert layer.xpath("string(Properties/Property[@id='mode']/Value)") == "Add"
+    # sparse keys, session-relative, all linear; the island keeps its collapsed key at 1003
+    keys = [[(k.get("frame"), k.get("interp")) for k in s.xpath(".//Key")] for s in shapes]
+    assert keys == [
+        [("0", "linear"), ("9", "linear")],
+        [("0", "linear"), ("9", "linear")],
+        [("2", "linear"), ("3", "linear"), ("9", "linear")],
+    ]
+    # no feather is written: its XML ids are unknown
+    ids = {p.get("id") for p in root.iter("Property")}
+    assert ids == {
+        "color",
+        "invert",
+        "mode",
+        "objects",
+        "opacity",
+        "motionBlur",
+        "outlineColor",
+        "path",
+    }
+
+
+def test_round_trip_donut_keeps_contours_holes_and_mattes():
+    want = donut_object()
+    fmt, got = silhouette.read_from_string(silhouette.write_to_string(want, CANONICAL_FORMAT))
+    assert fmt == CANONICAL_FORMAT
+    assert [(s.object_id, s.name, s.contour, s.hole, s.label) for s in got] == [
+        (1, "donut", 0, False, "donut"),
+        (1, "donut", 1, True, "donut_hole1"),
+        (1, "donut", 2, False, "donut_part2"),
+    ]
+    assert [(s.feather, s.lifetime) for s in got] == [(0.0, None)] * 3  # not in the format
+    assert_shapes_close(got, want, atol=ATOL)
+    _assert_same_mattes(got, want, CANONICAL_FORMAT)
+
+
+def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
+    want = [canonical_shape(), *donut_object(), davis_shape("dog", [0, 4, 9])]
+    _, got = silhouette.read_from_string(silhouette.write_to_string(want, CANONICAL_FORMAT))
+    assert [(s.object_id, s.label) for s in got] == [
+        (1, "obj1"),
+        (2, "donut"),
+        (2, "donut_hole1"),
+        (2, "donut_part2"),
+        (3, "dog"),
+    ]
+    assert_shapes_close(got, want, atol=ATOL)
+    _assert_same_mattes(got, want, CANONICAL_FORMAT)
+
+
+def test_reader_numbers_contours_of_foreign_layers_and_reads_modes():
+    """A NukeFXSExporter-style nested layer of artist-named shapes: where a label says nothing,
+    the contour gets the lowest free index; ``Subtract`` reads as a hole; a shape directly in
+    the top-level layer is an object of its own."""
+    text = (GOLDEN / "donut.fxs").read_text(encoding="utf-8")
+    text = text.replace('type="Shape" label="donut_part2"', 'type="Shape" label="Bezier3"')
+    text = text.replace('type="Shape" label="donut"', 'type="Shape" label="Bezier1"')
+    lines = text.split("\n")
+    shape = (GOLDEN / "canonical.fxs").read_text(encoding="utf-8").split("\n")[14:41]
+    assert shape[0].strip().startswith('<Object type="Shape" label="obj1"')
+    lines[8:8] = [line[6:] for line in shape]  # obj1 directly in the top-level layer
+    _, got = silhouette.read_from_string("\n".join(lines))
+    assert [(s.object_id, s.name, s.contour, s.hole) for s in got] == [
+        (1, "obj1", 0, False),
+        (2, "donut", 0, False),
+        (2, "donut", 1, True),
+        (2, "donut", 2, False),
+    ]
+    assert_shapes_close(got, [canonical_shape(), *donut_object()], atol=ATOL)

@@ -1,4 +1,8 @@
-"""SVG exporter: golden frames, interpolation, parsed control points, two renderers, files, errors."""
+"""SVG exporter: golden frames, interpolation, parsed control points, two renderers, files, errors.
+
+Renders (cairosvg, resvg) are compared with :func:`rotoflow.geometry.rasterize_shapes` of each
+object: the non-zero winding fill of its contours alive on that frame.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import svgpathtools
 
 from exporters import svg
 from rotoflow.errors import ExportError
-from rotoflow.geometry import iou, rasterize_shape
+from rotoflow.geometry import iou, rasterize_shape, rasterize_shapes, shape_at
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED
 from tests.exporters.helpers import (
@@ -23,6 +27,7 @@ from tests.exporters.helpers import (
     canonical_shape,
     circle_key,
     davis_shape,
+    donut_object,
 )
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -33,12 +38,17 @@ DAVIS_FORMAT = ShotFormat(854, 480, pixel_aspect=1.0, fps=24.0, first_frame=1001
 
 @pytest.fixture(scope="module")
 def davis_shapes() -> list[RotoShape]:
-    """Real outlines: three DAVIS objects keyed 10 frames apart (the third key of cows is held)."""
-    return [
+    """Real outlines: three DAVIS objects keyed 10 frames apart. Cows lives to the end of the shot
+    (its last key, 1011, held); dog lives from its first key to its last (1006..1026)."""
+    shapes = [
         davis_shape("camel", [0, 10, 20]),
         davis_shape("cows", [0, 10], n=64),
         davis_shape("dog", [5, 15, 25], n=40),
     ]
+    for object_id, shape in enumerate(shapes, 7):
+        shape.object_id = object_id  # three objects (the helper gives each the id 7)
+    shapes[1].lifetime = (1001, 1030)
+    return shapes
 
 
 def _paths(text: str) -> dict[str, ET.Element]:
@@ -49,11 +59,19 @@ def _paths(text: str) -> dict[str, ET.Element]:
 
 def _control_points(d: str) -> np.ndarray:
     """``(N, 4, 2)`` cubic control points parsed by svgpathtools (an independent parser)."""
-    path = svgpathtools.parse_path(d)
-    assert path.isclosed()
-    cubics = [seg for seg in path if isinstance(seg, svgpathtools.CubicBezier)]
-    assert all(seg.length() < 1e-9 for seg in path if seg not in cubics)  # only Z's empty close
-    return np.array([[[p.real, p.imag] for p in seg.bpoints()] for seg in cubics])
+    (points,) = _subpaths(d)
+    return points
+
+
+def _subpaths(d: str) -> list[np.ndarray]:
+    """``(N, 4, 2)`` cubic control points of each closed subpath, parsed by svgpathtools."""
+    out = []
+    for path in svgpathtools.parse_path(d).continuous_subpaths():
+        assert path.isclosed()
+        cubics = [seg for seg in path if isinstance(seg, svgpathtools.CubicBezier)]
+        assert all(seg.length() < 1e-9 for seg in path if seg not in cubics)  # Z's empty close
+        out.append(np.array([[[p.real, p.imag] for p in seg.bpoints()] for seg in cubics]))
+    return out
 
 
 def _expected_control_points(points: np.ndarray) -> np.ndarray:
@@ -106,13 +124,13 @@ def test_document_size_and_view_box():
     assert root.get("preserveAspectRatio") == "none"
 
 
-def test_points_at_interpolates_linearly_between_keys_and_holds_outside():
+def test_points_at_interpolates_linearly_between_keys_and_is_none_outside_the_lifetime():
     shape = canonical_shape()
     k0, k1 = (key.points for key in shape.keys)
     np.testing.assert_array_equal(svg.points_at(shape, 1001), k0)
     np.testing.assert_array_equal(svg.points_at(shape, 1010), k1)
-    np.testing.assert_array_equal(svg.points_at(shape, 990), k0)
-    np.testing.assert_array_equal(svg.points_at(shape, 1020), k1)
+    assert svg.points_at(shape, 1000) is None  # no lifetime: alive from the first key to the last
+    assert svg.points_at(shape, 1010.5) is None
     s = 4 / 9  # frame 1005: the centre and radius move linearly, so it is the circle between
     want = circle_key(1005, 960 + 40 * s, 540.0, 200 + 20 * s).points
     np.testing.assert_allclose(svg.points_at(shape, 1005), want, rtol=0, atol=1e-9)
@@ -120,6 +138,18 @@ def test_points_at_interpolates_linearly_between_keys_and_holds_outside():
     held = svg.points_at(shape, 1001)
     held[:] = 0  # a new array: the key is untouched
     assert shape.keys[0].points[0, 0, 0] == 960.0
+    shape.lifetime = (1000, 1011)  # keys may lie one frame inside it: held out to its ends
+    np.testing.assert_array_equal(svg.points_at(shape, 1000), k0)
+    np.testing.assert_array_equal(svg.points_at(shape, 1011), k1)
+    assert svg.points_at(shape, 999) is None and svg.points_at(shape, 1012) is None
+    island = donut_object()[2]  # collapsed key at 1003, lifetime from 1004
+    assert svg.points_at(island, 1003) is None
+    np.testing.assert_array_equal(svg.points_at(island, 1004), island.keys[1].points)
+    for frame in (1001.0, 1003.5, 1004, 1008.25):
+        got, want = svg.points_at(island, frame), shape_at(island, frame)
+        assert (got is None and want is None) or np.array_equal(got, want), frame
+    with pytest.raises(ExportError, match="frame must be finite"):
+        svg.points_at(island, float("nan"))
 
 
 def test_points_at_uses_the_two_keys_around_the_frame(davis_shapes):
@@ -131,13 +161,26 @@ def test_points_at_uses_the_two_keys_around_the_frame(davis_shapes):
         svg.points_at(RotoShape(1, "empty", []), 1001)
 
 
-@pytest.mark.parametrize("frame", [1001, 1006, 1011, 1019, 1030])
-def test_parsed_control_points_match_the_model_on_real_outlines(davis_shapes, frame):
+@pytest.mark.parametrize(
+    ("frame", "alive"),
+    [
+        (1001, ["camel", "cows"]),  # dog's first key is 1006
+        (1006, ["camel", "cows", "dog"]),
+        (1011, ["camel", "cows", "dog"]),
+        (1019, ["camel", "cows", "dog"]),
+        (1030, ["cows"]),  # camel ends at 1021 and dog at 1026; cows is held to its lifetime
+    ],
+)
+def test_parsed_control_points_match_the_model_on_real_outlines(davis_shapes, frame, alive):
     paths = _paths(svg.write_frame(davis_shapes, DAVIS_FORMAT, frame))
-    assert list(paths) == ["camel", "cows", "dog"]
+    assert list(paths) == alive
     for shape in davis_shapes:
+        if shape.name not in alive:
+            assert svg.points_at(shape, frame) is None
+            continue
         path = paths[shape.name]
-        assert path.get("data-object-id") == "7" and path.get("data-name") == shape.name
+        assert path.get("data-object-id") == str(shape.object_id)
+        assert path.get("data-name") == shape.name
         want = _expected_control_points(svg.points_at(shape, frame))
         got = _control_points(path.get("d"))
         assert got.shape == (shape.n_points, 4, 2)
@@ -147,8 +190,9 @@ def test_parsed_control_points_match_the_model_on_real_outlines(davis_shapes, fr
 @pytest.mark.parametrize("frame", [1001, 1006, 1021])
 def test_two_renderers_agree_with_our_raster_on_real_outlines(davis_shapes, frame):
     w, h = DAVIS_FORMAT.width, DAVIS_FORMAT.height
-    ours = [rasterize_shape(svg.points_at(s, frame), w, h) for s in davis_shapes]
-    for shape, mask in zip(davis_shapes, ours, strict=True):
+    alive = [s for s in davis_shapes if svg.points_at(s, frame) is not None]
+    ours = [rasterize_shape(svg.points_at(s, frame), w, h) for s in alive]
+    for shape, mask in zip(alive, ours, strict=True):
         shifted = svg.points_at(shape, frame)
         shifted[:, 0] += 0.5  # the half-pixel error of formats.md 7.1
         off = rasterize_shape(shifted, w, h)
@@ -159,6 +203,74 @@ def test_two_renderers_agree_with_our_raster_on_real_outlines(davis_shapes, fram
     union = np.logical_or.reduce(ours)
     for renderer, got in _renders(svg.write_frame(davis_shapes, DAVIS_FORMAT, frame)).items():
         assert iou(got, union) > MIN_IOU, renderer
+
+
+@pytest.mark.parametrize("frame", [1003, 1004, 1007])
+def test_donut_frames_match_golden_files(frame):
+    text = svg.write_frame(donut_object(), CANONICAL_FORMAT, frame)
+    assert text == (GOLDEN / f"donut.{frame}.svg").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("frame", "alive"), [(1001, 2), (1003, 2), (1004, 3), (1007, 3), (1010, 3)]
+)
+def test_donut_is_one_path_of_the_contours_alive_on_the_frame(frame, alive):
+    shapes = donut_object()
+    (path,) = _paths(svg.write_frame(shapes, CANONICAL_FORMAT, frame)).values()
+    assert (path.get("id"), path.get("data-name"), path.get("data-object-id")) == (
+        "donut",
+        "donut",
+        "2",
+    )
+    assert path.get("fill") == "#fff" and path.get("fill-rule") == "nonzero"
+    subpaths = _subpaths(path.get("d"))
+    assert len(subpaths) == alive  # the island (contour 2) lives from 1004: left out before
+    for got, shape in zip(subpaths, shapes[:alive], strict=True):
+        want = _expected_control_points(shape_at(shape, frame))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("frame", [1003, 1004, 1007])
+def test_two_renderers_fill_the_donut_by_non_zero_winding(frame):
+    """1003: island hidden (its collapsed key); 1004: its first key; 1007: between keys."""
+    shapes, (w, h) = donut_object(), (CANONICAL_FORMAT.width, CANONICAL_FORMAT.height)
+    want = rasterize_shapes(shapes, frame, w, h)
+    # separate paths (or a union) would fill the hole: the comparison must tell them apart
+    alive = [p for p in (shape_at(s, frame) for s in shapes) if p is not None]
+    union = np.logical_or.reduce([rasterize_shape(p, w, h) for p in alive])
+    assert iou(want, union) < 0.9
+    for renderer, got in _renders(svg.write_frame(shapes, CANONICAL_FORMAT, frame)).items():
+        assert got.shape == (h, w), renderer
+        assert iou(got, want) > MIN_IOU, renderer
+        assert not got[450, 973], renderer  # inside the hole, outside the island
+        assert got[540, 973] == (frame >= 1004), renderer  # the island's centre
+
+
+def test_write_shot_writes_every_frame_interpolating_between_sparse_keys(tmp_path):
+    shapes = donut_object()
+    folder = svg.write_shot(shapes, CANONICAL_FORMAT, tmp_path, "sh010")
+    assert folder == tmp_path / "sh010.svg"
+    files = sorted(folder.iterdir())
+    assert [p.name for p in files] == [f"sh010.{f}.svg" for f in range(1001, 1011)]
+    for frame, path in zip(range(1001, 1011), files, strict=True):
+        assert path.read_text(encoding="utf-8") == svg.write_frame(shapes, CANONICAL_FORMAT, frame)
+    # 1007 lies between the keys of every contour (1001/1004 and 1010)
+    assert (folder / "sh010.1007.svg").read_bytes() == (GOLDEN / "donut.1007.svg").read_bytes()
+
+
+def test_ids_stay_the_same_on_frames_where_an_object_is_absent():
+    brief = RotoShape(
+        1, "a", [circle_key(1004, 300.0, 200.0, 50.0), circle_key(1006, 300, 200, 60)]
+    )
+    shapes = [brief, canonical_shape(name="a", object_id=2)]
+    ids = {
+        f: list(_paths(svg.write_frame(shapes, CANONICAL_FORMAT, f))) for f in (1001, 1005, 1008)
+    }
+    assert ids == {1001: ["a_2"], 1005: ["a", "a_2"], 1008: ["a_2"]}
+    empty = ET.fromstring(svg.write_frame([brief], CANONICAL_FORMAT, 1001))
+    assert empty.get("data-frame") == "1001" and list(empty) == []  # no object alive: no path
+    for renderer, got in _renders(svg.write_frame([brief], CANONICAL_FORMAT, 1001)).items():
+        assert not got.any(), renderer
 
 
 def test_renderers_stretch_an_anamorphic_frame_to_its_display_aspect(davis_shapes):
@@ -181,6 +293,8 @@ def test_write_to_string_defaults_to_the_earliest_key_frame():
     assert svg.write_to_string(shapes, CANONICAL_FORMAT, 1007) == svg.write_frame(
         shapes, CANONICAL_FORMAT, 1007
     )
+    island = donut_object()[2]  # first key (collapsed) at 1003, alive from 1004
+    assert 'data-frame="1004"' in svg.write_to_string([island], CANONICAL_FORMAT)
 
 
 @pytest.mark.parametrize("pattern", ["roto/canonical.####.svg", "roto/canonical.%04d.svg"])

@@ -181,8 +181,8 @@ def test_several_objects_and_keyframes_from_a_prompts_file(home, tmp_path):
         gt = read_mask(davis_masks("car-roundabout") / f"{frame:05d}.png")
         assert region_similarity(pred, gt) > 0.6, frame
     _, shapes = nuke.read_from_string((shot / "roto" / "roundabout.nk").read_text())
-    assert sorted(s.name for s in shapes) == ["car", "hero_car"]
-    assert all(len(s.keys) == 8 for s in shapes)
+    assert {s.name for s in shapes} == {"car", "hero_car"}
+    assert all(s.keys[0].frame >= 0 and s.keys[-1].frame <= 7 for s in shapes)
 
 
 def test_all_matches_makes_every_detection_its_own_object(home, tmp_path):

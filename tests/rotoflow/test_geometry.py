@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 
 from rotoflow.geometry import (
-    BRIDGE_STEP,
     GeometryError,
     fit_key,
-    fit_shape,
+    fit_shapes,
     iou,
-    mask_outline,
+    mask_rings,
     rasterize_shape,
+    rasterize_shapes,
     shape_at,
 )
+from rotoflow.types import RotoShape, ShapeKey
 from tests.conftest import DAVIS, davis_masks
 
 SEQUENCES = sorted(p.name for p in (DAVIS / "Annotations" / "480p").iterdir())
@@ -56,12 +57,31 @@ def read(seq: str, index: int) -> np.ndarray:
 
 
 def synthetic() -> np.ndarray:
-    """A ring (disc with a hole) and a separate rectangle."""
+    """A ring (disc with a hole) with an island in its hole, and a separate rectangle."""
     ys, xs = np.mgrid[0:160, 0:200]
     d = np.hypot(xs + 0.5 - 60, ys + 0.5 - 70)
-    mask = (d <= 45) & (d > 16)
+    mask = ((d <= 45) & (d > 20)) | (d <= 8)
     mask[30:130, 130:180] = True
     return mask
+
+
+def ring_shapes(rings) -> list[RotoShape]:
+    """Each ring as a one-key straight-edged shape on frame 0."""
+    return [
+        RotoShape(1, "rings", [ShapeKey(0, polygon_shape(r))], contour=i, hole=bool(d % 2))
+        for i, (r, d) in enumerate(rings)
+    ]
+
+
+def signed_area(vertices: np.ndarray) -> float:
+    """Shoelace area, positive when clockwise on screen (y down)."""
+    x, y = vertices.T
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+def disc(cx: float, cy: float, r: float, size=(120, 160)) -> np.ndarray:
+    ys, xs = np.mgrid[0 : size[0], 0 : size[1]]
+    return np.hypot(xs + 0.5 - cx, ys + 0.5 - cy) <= r
 
 
 @pytest.mark.parametrize(("cx", "cy", "r"), [(960, 540, 200), (1000, 540, 220)])
@@ -92,95 +112,161 @@ def test_rasterize_collapsed_key_is_empty():
     assert not rasterize_shape(points, 64, 64).any()
 
 
-def test_outline_is_one_curve_that_fills_back_to_the_mask():
-    mask = synthetic()
-    outline = mask_outline(mask)
-    assert outline.ndim == 2 and outline.shape[1] == 2
-    # Three rings (disc, hole, rectangle) joined by two bridges, each traversed there and back.
-    steps = np.hypot(*(np.roll(outline, -1, axis=0) - outline).T)
-    assert np.count_nonzero(steps > BRIDGE_STEP) == 4
-    np.testing.assert_array_equal(rasterize_shape(polygon_shape(outline), 200, 160), mask)
-    shape = fit_shape(iter([(1001, mask)]), 1, "ring_and_box", min_iou=0.99)
-    assert shape.n_points <= 64
-    assert iou(rasterize_shape(shape_at(shape, 1001), 200, 160), mask) >= 0.99
+def test_rings_fill_back_to_the_mask():
+    rings = mask_rings(synthetic())
+    # Ring and rectangle (depth 0), the hole (1), the island in the hole (2): in paint order.
+    assert [d for _, d in rings] == [0, 0, 1, 2]
+    for ring, depth in rings:
+        assert (signed_area(ring) > 0) == (depth % 2 == 0)  # holes run counter-clockwise
+    np.testing.assert_array_equal(rasterize_shapes(ring_shapes(rings), 0, 200, 160), synthetic())
 
 
 @pytest.mark.parametrize("seq", ["blackswan", "cows", "bmx-trees"])
-def test_outline_matches_davis_masks(seq):
+def test_rings_match_davis_masks(seq):
     for index in (0, 20, 40):
         mask = read(seq, index)
         # Traced exactly on the pixel edges when no ring is dropped...
-        every_ring = mask_outline(mask, min_area=0, drop_fraction=0, max_rings=10**6)
-        np.testing.assert_array_equal(rasterize_shape(polygon_shape(every_ring), 854, 480), mask)
+        every = mask_rings(mask, min_area=0, drop_fraction=0, max_rings=10**6)
+        np.testing.assert_array_equal(rasterize_shapes(ring_shapes(every), 0, 854, 480), mask)
         # ... and dropping specks and pinholes (bmx-trees has dozens) costs under 1%.
-        filled = rasterize_shape(polygon_shape(mask_outline(mask)), 854, 480)
-        assert iou(filled, mask) >= 0.99
+        kept = rasterize_shapes(ring_shapes(mask_rings(mask)), 0, 854, 480)
+        assert iou(kept, mask) >= 0.99
 
 
-def test_empty_mask_has_empty_outline():
-    assert mask_outline(np.zeros((10, 10), bool)).shape == (0, 2)
+def test_empty_mask_has_no_rings():
+    assert mask_rings(np.zeros((10, 10), bool)) == []
 
 
 @pytest.mark.parametrize("seq", SEQUENCES)
 def test_davis_sequence_fits(seq):
-    """Every frame of each sequence: accuracy, constant point count, no swimming, speed."""
-    masks = {1001 + i: read(seq, i) for i in range(len(list(davis_masks(seq).glob("*.png"))))}
+    """Every frame of each sequence: accuracy between keys too, one point count per contour,
+    lifetimes, no swimming, speed."""
+    n = len(list(davis_masks(seq).glob("*.png")))
+    masks = {1001 + i: read(seq, i) for i in range(n)}
     start = time.perf_counter()
-    shape = fit_shape(((f, m) for f, m in masks.items()), 7, seq)
+    shapes = fit_shapes(((f, m) for f, m in masks.items()), 7, seq)
     per_frame = (time.perf_counter() - start) / len(masks)
-    assert [key.frame for key in shape.keys] == list(masks)
-    assert 8 <= shape.n_points <= 320
-    assert all(key.points.shape == (shape.n_points, 3, 2) for key in shape.keys)
-    for key in shape.keys:
-        assert iou(rasterize_shape(key.points, 854, 480), masks[key.frame]) >= 0.95, key.frame
-    # Point i follows the same feature: its typical move between keys is small against the shape.
-    v = np.stack([key.points[:, 0] for key in shape.keys])
+    for frame, mask in masks.items():
+        assert iou(rasterize_shapes(shapes, frame, 854, 480), mask) >= 0.95, frame
+    assert [s.contour for s in shapes] == list(range(len(shapes)))
+    for shape in shapes:
+        first, last = shape.lifetime
+        frames = [key.frame for key in shape.keys]
+        assert frames == sorted(set(frames)) and first - 1 <= frames[0] and frames[-1] <= last + 1
+        assert {first, last} <= set(frames)
+        assert all(key.points.shape == (shape.n_points, 3, 2) for key in shape.keys)
+        assert 8 <= shape.n_points <= 320 and shape.feather == 0.0
+        for key in shape.keys:
+            if not first <= key.frame <= last:  # collapsed: hidden in hosts that hold keys
+                assert not rasterize_shape(key.points, 854, 480).any()
+    # Point i of the main contour follows the same feature: its typical move is small.
+    main = shapes[0]
+    v = np.stack([shape_at(main, f)[:, 0] for f in range(main.lifetime[0], main.lifetime[1] + 1)])
     moves = np.median(np.hypot(*np.moveaxis(v[1:] - v[:-1], -1, 0)), axis=1)
     sizes = np.hypot(*(v.max(axis=1) - v.min(axis=1)).T)
     assert np.median(moves) <= 0.1 * np.median(sizes)
     assert per_frame < 0.25
 
 
-def test_fit_shape_streams_masks():
+def test_fit_shapes_streams_masks():
     """Masks are consumed one by one and not kept: earlier masks are freed while the next loads."""
     alive: list[weakref.ref] = []
 
     def masks():
-        ys, xs = np.mgrid[0:120, 0:160]
         for i in range(6):
             gc.collect()
             assert sum(ref() is not None for ref in alive) <= 1  # only the one being fitted
-            mask = np.hypot(xs - 60 - 4 * i, ys - 60) < 30 + i
+            mask = disc(60 + 4 * i, 60, 30 + i)
             alive.append(weakref.ref(mask))
             yield 1001 + i, mask
 
-    shape = fit_shape(masks(), 3, "disc")
-    assert [key.frame for key in shape.keys] == list(range(1001, 1007))
+    (shape,) = fit_shapes(masks(), 3, "disc")
+    assert shape.lifetime == (1001, 1006) and shape.keys[0].frame == 1001
     assert len({key.points.shape for key in shape.keys}) == 1
 
 
-def test_empty_frames_get_collapsed_keys():
-    ys, xs = np.mgrid[0:100, 0:100]
-    disc = np.hypot(xs - 30, ys - 40) < 15
-    moved = np.hypot(xs - 60, ys - 50) < 15
-    empty = np.zeros_like(disc)
-    frames = [(1, empty), (2, disc), (3, empty), (4, moved), (5, empty)]
-    shape = fit_shape(iter(frames), 1, "blinker")
-    assert [key.frame for key in shape.keys] == [1, 2, 3, 4, 5]
-    n = shape.n_points
-    for key, (_, mask) in zip(shape.keys, frames, strict=True):
-        assert key.points.shape == (n, 3, 2)
-        assert iou(rasterize_shape(key.points, 100, 100), mask) >= (1.0 if not mask.any() else 0.95)
-    # Collapsed at the previous key's centroid, or the next one's before the first key.
-    for empty_key, source in ((0, 1), (2, 1), (4, 3)):
-        points = shape.keys[empty_key].points
-        np.testing.assert_allclose(points[:, 0] - shape.keys[source].points[:, 0].mean(0), 0)
-        np.testing.assert_array_equal(points[:, 1:], 0)
-    assert fit_shape(iter([(1, empty), (2, empty)]), 1, "never").keys == []
+def test_absent_frames_end_contours_with_collapsed_keys():
+    """An object with no pixels on some frames: its contours have lifetimes, with a collapsed key
+    one frame outside, and nothing is drawn on the empty frames."""
+    empty = np.zeros((120, 160), bool)
+    frames = [(1, empty), (2, disc(40, 50, 15)), (3, empty), (4, disc(90, 60, 15)), (5, empty)]
+    shapes = fit_shapes(iter(frames), 1, "blinker")
+    assert [(s.contour, s.lifetime) for s in shapes] == [(0, (2, 2)), (1, (4, 4))]
+    assert [s.label for s in shapes] == ["blinker", "blinker_part1"]
+    for frame, mask in frames:
+        assert iou(rasterize_shapes(shapes, frame, 160, 120), mask) >= 0.95
+    for shape, (before, after) in zip(shapes, ((1, 3), (3, 5)), strict=True):
+        assert [k.frame for k in shape.keys] == [before, shape.lifetime[0], after]
+        for key in (shape.keys[0], shape.keys[-1]):
+            np.testing.assert_allclose(key.points[:, 0] - shape.keys[1].points[:, 0].mean(0), 0)
+            np.testing.assert_array_equal(key.points[:, 1:], 0)
+    assert fit_shapes(iter([(1, empty), (2, empty)]), 1, "never") == []
+
+
+def test_holes_and_islands_get_their_own_contours_and_lifetimes():
+    """A disc whose hole opens on frame 3, with an island appearing in the hole on frame 5."""
+    frames = []
+    for f in range(1, 9):
+        mask = disc(80, 60, 45)
+        if f >= 3:
+            mask &= ~disc(80, 60, 20)
+        if f >= 5:
+            mask |= disc(80, 60, 7)
+        frames.append((f, mask))
+    shapes = fit_shapes(iter(frames), 4, "donut")
+    assert [(s.label, s.hole, s.lifetime) for s in shapes] == [
+        ("donut", False, (1, 8)),
+        ("donut_hole1", True, (3, 8)),
+        ("donut_part2", False, (5, 8)),
+    ]
+    assert signed_area(shape_at(shapes[1], 4)[:, 0]) < 0 < signed_area(shape_at(shapes[2], 6)[:, 0])
+    for frame, mask in frames:
+        assert iou(rasterize_shapes(shapes, frame, 160, 120), mask) >= 0.97, frame
+    # A still outline is keyed only at its ends (and the collapsed key before its lifetime).
+    assert [k.frame for k in shapes[0].keys] == [1, 8]
+    assert [k.frame for k in shapes[1].keys] == [2, 3, 8]
+    every = fit_shapes(iter(frames), 4, "donut", key_tolerance=0)
+    assert [k.frame for k in every[0].keys] == list(range(1, 9))
+
+
+def test_feather_is_the_width_of_the_alpha_soft_edge():
+    ys, xs = np.mgrid[0:120, 0:160]
+    d = np.hypot(xs + 0.5 - 80, ys + 0.5 - 60)
+    frames = []
+    for f in range(1, 4):
+        alpha = np.clip((40 - d) / 6.0 + 0.5, 0.0, 1.0)  # a linear ramp 6 px wide about r = 40
+        frames.append((f, alpha >= 0.5, alpha.astype(np.float32)))
+    (shape,) = fit_shapes(iter(frames), 1, "soft")
+    assert shape.feather == pytest.approx(6.0 * 0.96, rel=0.05)  # 0.02 < alpha < 0.98
+    with pytest.raises(GeometryError, match="differ in shape"):
+        fit_shapes(iter([(1, frames[0][1], np.zeros((4, 4)))]), 1, "bad")
+
+
+def test_smoothing_does_not_shrink_and_reduces_jitter():
+    """A still disc traced from masks with noisy edges: smoothing in time keeps the area and
+    steadies the control points."""
+    rng = np.random.default_rng(3)
+    base = disc(80, 60, 40)
+    frames = []
+    for f in range(1, 21):
+        noise = rng.random(base.shape) < 0.25
+        edge = base ^ cv2.erode(base.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        frames.append((f, base & ~(edge & noise)))
+    smooth = fit_shapes(iter(frames), 1, "disc", key_tolerance=0)
+    raw = fit_shapes(iter(frames), 1, "disc", key_tolerance=0, smoothing=0)
+    area = [rasterize_shapes(smooth, f, 160, 120).sum() for f, _ in frames]
+    mask_area = [m.sum() for _, m in frames]
+    assert abs(np.mean(area) / np.mean(mask_area) - 1) < 0.01
+
+    def jitter(shapes):
+        v = np.stack([k.points[:, 0] for k in shapes[0].keys])
+        return np.hypot(*np.moveaxis(np.diff(v, axis=0), -1, 0)).mean()
+
+    assert jitter(smooth) < 0.8 * jitter(raw)
 
 
 def test_fit_key_follows_previous_key():
-    outline = mask_outline(read("blackswan", 0))
+    outline = mask_rings(read("blackswan", 0))[0][0]
     first = fit_key(outline, 40)
     vertices = first[:, 0]
     # Clockwise on screen (positive shoelace area with y down), point 0 at the top.
@@ -198,12 +284,15 @@ def test_fit_key_follows_previous_key():
         assert np.median(moves) < 1.5 and moves.max() < 6
 
 
-def test_shape_at_and_explicit_point_count():
-    mask = synthetic()
-    shape = fit_shape(iter([(10, mask), (12, mask)]), 2, "still", n_points=30)
-    assert shape.n_points == 30
-    np.testing.assert_array_equal(shape_at(shape, 12), shape.keys[1].points)
-    assert shape_at(shape, 11) is None and shape_at(shape, 13) is None
+def test_shape_at_interpolates_within_the_lifetime():
+    a, b = circle(50, 50, 10), circle(70, 50, 20)
+    shape = RotoShape(1, "c", [ShapeKey(10, a), ShapeKey(14, b)], lifetime=(10, 13))
+    np.testing.assert_allclose(shape_at(shape, 11), 0.75 * a + 0.25 * b)
+    np.testing.assert_array_equal(shape_at(shape, 10), a)
+    assert shape_at(shape, 9) is None and shape_at(shape, 14) is None
+    assert shape_at(RotoShape(1, "c"), 10) is None
+    shapes = fit_shapes(iter([(10, synthetic()), (12, synthetic())]), 2, "still", n_points=30)
+    assert {s.n_points for s in shapes} == {30}
 
 
 def test_iou():
@@ -219,7 +308,7 @@ def test_iou():
 
 
 def test_invalid_input_raises_named_errors():
-    outline = mask_outline(synthetic())
+    outline = mask_rings(synthetic())[0][0]
     with pytest.raises(GeometryError, match="n_points"):
         fit_key(outline, 1)
     with pytest.raises(GeometryError, match="previous"):
@@ -227,8 +316,10 @@ def test_invalid_input_raises_named_errors():
     with pytest.raises(GeometryError, match="outline"):
         fit_key(np.zeros((0, 2)), 8)
     with pytest.raises(GeometryError, match="mask"):
-        mask_outline(np.zeros((4, 4, 3)))
+        mask_rings(np.zeros((4, 4, 3)))
     with pytest.raises(GeometryError, match="control points"):
         rasterize_shape(np.zeros((4, 2)), 10, 10)
     with pytest.raises(GeometryError, match="frames must increase"):
-        fit_shape(iter([(2, synthetic()), (2, synthetic())]), 1, "twice")
+        fit_shapes(iter([(2, synthetic()), (2, synthetic())]), 1, "twice")
+    with pytest.raises(GeometryError, match="n_points"):
+        fit_shapes(iter([(2, synthetic())]), 1, "few", n_points=2)

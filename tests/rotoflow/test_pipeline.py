@@ -42,7 +42,7 @@ def test_keys_are_stable_and_chain_downstream():
     base = keys()
     assert base == keys()
     matter = keys(prov={"matter": "m@2"})
-    assert [s for s in base if base[s] != matter[s]] == ["matte", "export"]
+    assert [s for s in base if base[s] != matter[s]] == ["matte", "vectorize", "export"]
     tracker = keys(prov={"tracker": "t@2"})
     assert [s for s in base if base[s] != tracker[s]] == [
         "propagate",
@@ -55,4 +55,4 @@ def test_keys_are_stable_and_chain_downstream():
     text = keys(text="the car")
     assert base["ingest"] == text["ingest"] and base["detect"] != text["detect"]
     band = keys(settings={"trimap_band": 20})
-    assert [s for s in base if base[s] != band[s]] == ["matte", "export"]
+    assert [s for s in base if base[s] != band[s]] == ["matte", "vectorize", "export"]

@@ -1,8 +1,8 @@
 //@target aftereffects
 // Rotoflow roto shapes for Adobe After Effects (ExtendScript, ES3).
 // Run with File > Scripts > Run Script File. Creates a comp with one solid per object
-// and one keyed mask per shape; coordinates are layer pixels, y down.
-// Shot 1920x1080, pixel aspect 1, 24 fps, frames 1001-1010; 1 object(s), 1 shape(s).
+// and one keyed mask per contour (holes subtract); coordinates are layer pixels, y down.
+// Shot 1920x1080, pixel aspect 1, 24 fps, frames 1001-1010; 1 object(s), 1 contour(s).
 (function () {
   var W = 1920, H = 1080, PA = 1, FPS = 24;
   var FIRST = 1001, LAST = 1010;
@@ -22,10 +22,10 @@
     }
     return t;
   }
-  function addMask(layer, name, frames, shapes) {
+  function addMask(layer, name, mode, feather, frames, shapes) {
     var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
     mask.name = name;
-    mask.maskMode = MaskMode.ADD;
+    mask.maskMode = mode;
     mask.inverted = false;
     mask.rotoBezier = false;
     var path = mask.property("ADBE Mask Shape");
@@ -33,9 +33,9 @@
     for (var k = 1; k <= path.numKeys; k++) {
       path.setInterpolationTypeAtKey(k, INTERPOLATION);
     }
-    mask.property("ADBE Mask Feather").setValue([0, 0]);
+    mask.property("ADBE Mask Feather").setValue([feather, feather]);
     mask.property("ADBE Mask Opacity").setValue(100);
-    mask.property("ADBE Mask Offset").setValue(0);
+    mask.property("ADBE Mask Offset").setValue(feather / 2);
     return mask;
   }
   app.beginUndoGroup("Rotoflow roto import");
@@ -44,7 +44,7 @@
     comp.displayStartTime = FIRST / FPS;
     var layer;
     layer = comp.layers.addSolid([1, 1, 1], "obj1", W, H, PA);
-    addMask(layer, "obj1", [1001, 1010], [
+    addMask(layer, "obj1", MaskMode.ADD, 0, [1001, 1010], [
       shp([[960, 340], [1160, 540], [960, 740], [760, 540]],
           [[-110.45695, 0], [0, -110.45695], [110.45695, 0], [0, 110.45695]],
           [[110.45695, 0], [0, 110.45695], [-110.45695, 0], [0, -110.45695]]),
