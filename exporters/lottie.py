@@ -149,18 +149,29 @@ def _compact(value: Any) -> str:
 def _pretty(value: Any, indent: int = 0, prefix: int = 0) -> str:
     """Deterministic JSON: a value stays on one line when that line (``indent`` spaces and a
     ``prefix`` of ``"key": `` characters included) fits in :data:`_LINE` columns."""
-    text = _compact(value)
-    if indent + prefix + len(text) <= _LINE or not isinstance(value, dict | list) or not value:
-        return text
+    return _layout(value, indent, prefix)[1]
+
+
+def _layout(value: Any, indent: int, prefix: int) -> tuple[str, str]:
+    """``(one-line text, laid-out text)`` of a value, each child laid out once."""
+    if not isinstance(value, dict | list) or not value:
+        text = _compact(value)
+        return text, text
     pad = " " * (indent + 2)
     if isinstance(value, dict):
-        rows = []
-        for k, v in value.items():
-            key = f"{json.dumps(k)}: "
-            rows.append(pad + key + _pretty(v, indent + 2, len(key)))
-        return "{\n" + ",\n".join(rows) + "\n" + " " * indent + "}"
-    rows = [pad + _pretty(v, indent + 2) for v in value]
-    return "[\n" + ",\n".join(rows) + "\n" + " " * indent + "]"
+        keys = [f"{json.dumps(k)}: " for k in value]
+        parts = [_layout(v, indent + 2, len(k)) for k, v in zip(keys, value.values(), strict=True)]
+        text = "{" + ", ".join(k + c for k, (c, _) in zip(keys, parts, strict=True)) + "}"
+        rows = [pad + k + laid for k, (_, laid) in zip(keys, parts, strict=True)]
+        open_, close = "{", "}"
+    else:
+        parts = [_layout(v, indent + 2, 0) for v in value]
+        text = "[" + ", ".join(c for c, _ in parts) + "]"
+        rows = [pad + laid for _, laid in parts]
+        open_, close = "[", "]"
+    if indent + prefix + len(text) <= _LINE:
+        return text, text
+    return text, open_ + "\n" + ",\n".join(rows) + "\n" + " " * indent + close
 
 
 def _fill() -> dict[str, Any]:

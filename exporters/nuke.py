@@ -119,6 +119,12 @@ def _hex(value: float) -> str:
     return f"x{struct.unpack('>I', struct.pack('>f', f32))[0]:08x}"
 
 
+def _hexes(values: np.ndarray) -> list[str]:
+    """:func:`_hex` of every value of an array, at once."""
+    bits = np.asarray(values, dtype=np.float64).astype(">f4").view(">u4").ravel().tolist()
+    return ["0" if b & 0x7FFFFFFF == 0 else f"x{b:08x}" for b in bits]
+
+
 def _dec(value: float) -> str:
     """Decimal text for knob values: ``24`` for integral values, shortest repr otherwise."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
@@ -215,13 +221,13 @@ def _items(values: np.ndarray, frames: list[int]) -> str:
     """One animation curve: ``{v -}`` per key, or with 3+ keys ``{v ls 1 rs 1}`` whose slopes
     are the secants to the neighbouring keys (linear interpolation)."""
     if len(frames) < 3:
-        return " ".join(f"{{{_hex(v)} -}}" for v in values)
+        return " ".join(f"{{{v} -}}" for v in _hexes(values))
     vals = values.astype(np.float64)
     secant = np.diff(vals) / np.diff(np.asarray(frames, dtype=np.float64))
     left, right = np.concatenate([[0.0], secant]), np.concatenate([secant, [0.0]])
     return " ".join(
-        f"{{{_hex(v)} {_hex(ls)} 1 {_hex(rs)} 1}}"
-        for v, ls, rs in zip(vals, left, right, strict=True)
+        f"{{{v} {ls} 1 {rs} 1}}"
+        for v, ls, rs in zip(_hexes(vals), _hexes(left), _hexes(right), strict=True)
     )
 
 

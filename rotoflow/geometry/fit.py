@@ -203,7 +203,7 @@ def _refit(fitted: _Fitted, targets: np.ndarray) -> _Fitted | None:
     """Refit a key with its vertices moved along the outline towards ``targets`` (see
     :func:`_project`); None when they would not keep their order."""
     moved = _project(fitted.path, fitted.u, targets)
-    return None if moved is None else _fit_segments(fitted.path, moved)
+    return None if moved is None else _fit_segments(fitted.path, moved, newton=1)
 
 
 def _track(
@@ -260,11 +260,11 @@ def _track(
     return path.cum[order[chosen]] + wrapped[chosen] * total
 
 
-def _fit_segments(path: _Path, u: np.ndarray) -> _Fitted:
+def _fit_segments(path: _Path, u: np.ndarray, newton: int = 2) -> _Fitted:
     """Inner control points of the segments between vertices at arc positions ``u``.
 
-    Schneider (1990): chord-length parameters and two Newton-Raphson reparameterisations with free
-    tangents; then vertices whose tangents are within :data:`SMOOTH_ANGLE` of collinear get their
+    Schneider (1990): chord-length parameters and ``newton`` Newton-Raphson reparameterisations
+    with free tangents; then vertices whose tangents are within :data:`SMOOTH_ANGLE` of collinear get their
     mean direction and only the tangent lengths are fitted again (Schneider's constrained fit).
     """
     n, m, total = len(u), len(path.pts), path.total
@@ -280,8 +280,8 @@ def _fit_segments(path: _Path, u: np.ndarray) -> _Fitted:
     p3 = np.roll(p0, -1, axis=0)
     axes = np.broadcast_to(np.eye(2), (n, 2, 2))
     frame, stiff, p1, p2 = axes, np.zeros((n, 2)), p0, p3
-    for iteration in range(4):
-        if iteration == 3:  # shared directions at nearly smooth vertices
+    for iteration in range(newton + 2):
+        if iteration == newton + 1:  # shared directions at nearly smooth vertices
             back, ahead = p0 - np.roll(p2, 1, axis=0), p1 - p0
             back /= np.maximum(np.hypot(*back.T), 1e-12)[:, None]
             ahead /= np.maximum(np.hypot(*ahead.T), 1e-12)[:, None]
@@ -295,7 +295,7 @@ def _fit_segments(path: _Path, u: np.ndarray) -> _Fitted:
         c0, c1, c2, c3 = p0[seg], p1[seg], p2[seg], p3[seg]
         s, tt = (1.0 - t)[:, None], t[:, None]
         point = s**3 * c0 + 3 * s * tt * (s * c1 + tt * c2) + tt**3 * c3
-        if iteration < 2:
+        if iteration < newton:
             d1 = 3 * (s * s * (c1 - c0) + 2 * s * tt * (c2 - c1) + tt * tt * (c3 - c2))
             d2 = 6 * (s * (c2 - 2 * c1 + c0) + tt * (c3 - 2 * c2 + c1))
             num = ((point - q) * d1).sum(axis=1)

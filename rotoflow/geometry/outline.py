@@ -53,10 +53,15 @@ def mask_rings(
     m = np.asarray(mask)
     if m.ndim != 2:
         raise GeometryError(f"mask must be (H, W), got shape {m.shape}")
-    u8 = (m != 0).astype(np.uint8)
-    if not u8.any():
+    u8 = m.view(np.uint8) if m.dtype == bool else (m != 0).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(u8)
+    if w == 0:
         return []
-    contours, hierarchy = cv2.findContours(u8, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
+    # Traced on the bounding box with a clear border: faster, and border pixels count.
+    box = cv2.copyMakeBorder(u8[y : y + h, x : x + w], 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    contours, hierarchy = cv2.findContours(
+        box, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE, offset=(x - 1, y - 1)
+    )
     parent = hierarchy[0][:, 3]
     depth = np.zeros(len(contours), dtype=np.int64)
     for i in range(len(contours)):
@@ -70,7 +75,7 @@ def mask_rings(
     ]
     areas = np.array([abs(_signed_area(r)) for r in rings])
     order = np.argsort(areas)
-    small = np.cumsum(areas[order]) <= drop_fraction * np.count_nonzero(u8)
+    small = np.cumsum(areas[order]) <= drop_fraction * np.count_nonzero(box)
     small |= areas[order] < min_area
     small[: max(len(rings) - max_rings, 0)] = True
     small[-1] = False

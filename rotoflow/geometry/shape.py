@@ -33,6 +33,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import linear_sum_assignment
@@ -77,7 +78,7 @@ def fit_shapes(
     object_id: int,
     name: str,
     *,
-    tolerance: float = 0.5,
+    tolerance: float = 1.0,
     min_iou: float = MIN_IOU,
     key_tolerance: float | None = None,
     smoothing: float = SMOOTHING,
@@ -193,7 +194,9 @@ def _area_budget(mask: np.ndarray, rings: list, min_iou: float) -> list[float]:
     rings')."""
     if not rings:
         return []
-    area = float(np.count_nonzero(mask))
+    area = float(
+        cv2.countNonZero(mask.view(np.uint8) if mask.dtype == bool else (mask != 0).view(np.uint8))
+    )
     kept = sum(abs(_signed_area(r)) * (1 if d % 2 == 0 else -1) for r, d in rings)
     lost = abs(area - kept)
     total = max((1.0 - min_iou) * area - lost, 0.2 * (1.0 - min_iou) * area)
