@@ -44,7 +44,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from exporters.names import by_object, sanitize_name, shape_names
-from exporters.shapes_json import check_format, check_shapes
+from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
 
@@ -80,24 +80,6 @@ def check_options(interpolation: str, decimals: int) -> None:
         )
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 15:
         raise ExportError(f"decimals must be an integer from 0 to 15, got {decimals!r}")
-
-
-def check_frame_range(shapes: Sequence[RotoShape], fmt: ShotFormat) -> None:
-    """Check that every key lies in the shot's ``[first_frame, last_frame]``.
-
-    Formats that count time from the shot's first frame (AE seconds, Lottie frame indices) would
-    otherwise get keys at negative times or past the end of the comp.
-
-    Raises:
-        ExportError: naming the shape, the frame and the shot range.
-    """
-    for shape in shapes:
-        for key in shape.keys:
-            if not fmt.first_frame <= key.frame <= fmt.last_frame:
-                raise ExportError(
-                    f"shape {shape.name!r} has a key at frame {key.frame}, outside the shot's "
-                    f"frames {fmt.first_frame}-{fmt.last_frame}; widen the shot format's range"
-                )
 
 
 def group_by_object(shapes: Sequence[RotoShape]) -> list[list[RotoShape]]:

@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from exporters.names import by_object, sanitize_name, shape_names
-from exporters.shapes_json import check_format, check_shapes
+from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -134,17 +134,6 @@ def _format_string(fmt: ShotFormat) -> str:
     name = _FORMAT_NAMES.get((fmt.width, fmt.height, float(fmt.pixel_aspect)), "")
     w, h = fmt.width, fmt.height
     return f'"{w} {h} 0 0 {w} {h} {_dec(fmt.pixel_aspect)} {name}"'
-
-
-def _check_in_shot(shapes: Sequence[RotoShape], fmt: ShotFormat) -> None:
-    for shape in shapes:
-        for key in shape.keys:
-            if not fmt.first_frame <= key.frame <= fmt.last_frame:
-                raise ExportError(
-                    f"shape {shape.label!r} (object {shape.object_id}) has a key at frame "
-                    f"{key.frame}, outside the shot's frames {fmt.first_frame}..{fmt.last_frame};"
-                    " only keys inside the shot are written: remove the key or widen the shot"
-                )
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -304,7 +293,7 @@ def write_to_string(
         raise ExportError(f"nuke_version must look like '13.2 v8', got {nuke_version!r}")
     check_format(fmt)
     check_shapes(shapes)
-    _check_in_shot(shapes, fmt)
+    check_frame_range(shapes, fmt)
     names = _curvegroup_names(shapes)
     groups = [_curvegroup(n, s, fmt) for n, s in zip(names, shapes, strict=True)][::-1]
     fmt_str = _format_string(fmt)

@@ -157,6 +157,26 @@ def _check_keys(shape: RotoShape, who: str) -> None:
         prev = key
 
 
+def check_frame_range(shapes: Sequence[RotoShape], fmt: ShotFormat) -> None:
+    """Check that every key lies in the shot's ``[first_frame, last_frame]``.
+
+    Every exporter but the pipeline JSON calls it: formats that count time from the shot's first
+    frame (AE seconds, Lottie frame indices, Silhouette session frames) would otherwise get keys at
+    negative times or past the end of the comp, and dropping keys would change the matte.
+
+    Raises:
+        ExportError: naming the shape, the frame and the shot range.
+    """
+    for shape in shapes:
+        for key in shape.keys:
+            if not fmt.first_frame <= key.frame <= fmt.last_frame:
+                raise ExportError(
+                    f"shape {shape.label!r} (object {shape.object_id}) has a key at frame "
+                    f"{key.frame}, outside the shot's frames {fmt.first_frame}-{fmt.last_frame};"
+                    " only keys inside the shot are written: remove the key or widen the shot"
+                )
+
+
 def check_shapes(shapes: Sequence[RotoShape]) -> None:
     """Check the rules every shape exporter relies on (``formats.md`` sections 0.1, 6.1 and 7).
 

@@ -64,7 +64,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from exporters.names import by_object, sanitize_name, shape_names
-from exporters.shapes_json import check_format, check_shapes
+from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -87,17 +87,6 @@ def _num(value: float, decimals: int) -> str:
     """Fixed-point text with ``decimals`` places; a rounded negative zero is written ``0.000...``."""
     text = f"{value:.{decimals}f}"
     return text[1:] if text.startswith("-") and float(text) == 0.0 else text
-
-
-def _check_in_shot(shapes: Sequence[RotoShape], fmt: ShotFormat) -> None:
-    for shape in shapes:
-        for key in shape.keys:
-            if not fmt.first_frame <= key.frame <= fmt.last_frame:
-                raise ExportError(
-                    f"shape {shape.label!r} (object {shape.object_id}) has a key at frame "
-                    f"{key.frame}, outside the shot's frames {fmt.first_frame}..{fmt.last_frame};"
-                    " only keys inside the shot are written: remove the key or widen the shot"
-                )
 
 
 def _to_fxs(shape: RotoShape, fmt: ShotFormat) -> np.ndarray:
@@ -197,7 +186,7 @@ def write_to_string(
     if not shapes:
         raise ExportError("no shapes to export; a Silhouette shape file needs at least one")
     check_shapes(shapes)
-    _check_in_shot(shapes, fmt)
+    check_frame_range(shapes, fmt)
     labels = dict(zip(map(id, shapes), shape_names(shapes), strict=True))
     layers: set[str] = set()
     root = sanitize_name(layer_name, layers, "roto")

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import davis_masks
 
@@ -142,3 +143,20 @@ def davis_shape(seq: str, indices: list[int], n: int = 48, first_frame: int = 10
         d = (np.roll(v, -1, axis=0) - np.roll(v, 1, axis=0)) / 6.0
         keys.append(ShapeKey(frame=first_frame + idx, points=np.stack([v, -d, d], axis=1)))
     return RotoShape(object_id=7, name=seq, keys=keys)
+
+
+def assert_same_mattes(got, want, fmt: ShotFormat, min_iou: float = 0.99) -> None:
+    """Every object's matte (all its contours) has IoU >= ``min_iou`` on every shot frame; the
+    reader numbers objects from 1 in order, so ``want``'s n-th object is ``got``'s object n."""
+    want_ids = list(dict.fromkeys(s.object_id for s in want))
+    assert list(dict.fromkeys(s.object_id for s in got)) == list(range(1, len(want_ids) + 1))
+    for new_id, old_id in enumerate(want_ids, 1):
+        g = [s for s in got if s.object_id == new_id]
+        w = [s for s in want if s.object_id == old_id]
+        for frame in range(fmt.first_frame, fmt.last_frame + 1):
+            a = rasterize_shapes(g, frame, fmt.width, fmt.height)
+            b = rasterize_shapes(w, frame, fmt.width, fmt.height)
+            if not b.any():  # outside the object's keys: nothing in either
+                assert not a.any(), (old_id, frame)
+                continue
+            assert iou(a, b) >= min_iou, (old_id, frame)

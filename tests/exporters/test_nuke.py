@@ -12,12 +12,13 @@ import pytest
 import exporters
 from exporters import nuke
 from rotoflow.errors import ExportError
-from rotoflow.geometry import iou, rasterize_shapes, shape_at
+from rotoflow.geometry import shape_at
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED
 from tests.exporters.helpers import (
     CANONICAL_FORMAT,
     GOLDEN,
+    assert_same_mattes,
     assert_shapes_close,
     brace_depths,
     canonical_shape,
@@ -31,23 +32,6 @@ FORMATS_MD = SHARED / "references" / "formats.md"
 
 def _f32(hexword: str) -> float:
     return struct.unpack(">f", bytes.fromhex(hexword[1:]))[0]
-
-
-def _assert_same_mattes(got, want, fmt: ShotFormat, min_iou: float = 0.99) -> None:
-    """Every object's matte (all its contours) has IoU >= ``min_iou`` on every shot frame; the
-    reader numbers objects from 1 in order, so ``want``'s n-th object is ``got``'s object n."""
-    want_ids = list(dict.fromkeys(s.object_id for s in want))
-    assert list(dict.fromkeys(s.object_id for s in got)) == list(range(1, len(want_ids) + 1))
-    for new_id, old_id in enumerate(want_ids, 1):
-        g = [s for s in got if s.object_id == new_id]
-        w = [s for s in want if s.object_id == old_id]
-        for frame in range(fmt.first_frame, fmt.last_frame + 1):
-            a = rasterize_shapes(g, frame, fmt.width, fmt.height)
-            b = rasterize_shapes(w, frame, fmt.width, fmt.height)
-            if not b.any():  # outside the object's keys: nothing in either
-                assert not a.any(), (old_id, frame)
-                continue
-            assert iou(a, b) >= min_iou, (old_id, frame)
 
 
 def _reference_block(start: str, n_lines: int) -> list[str]:
@@ -120,7 +104,7 @@ def test_round_trip_real_outlines_on_an_anamorphic_format(shared):
     assert got_fmt == fmt
     assert [(s.object_id, s.name) for s in got] == [(1, "camel"), (2, "blackswan")]
     assert_shapes_close(got, want, atol=1e-3)
-    _assert_same_mattes(got, want, fmt)
+    assert_same_mattes(got, want, fmt)
 
 
 def test_single_key_shape_uses_the_static_form_and_reads_back():
@@ -311,7 +295,7 @@ def test_round_trip_donut_keeps_contours_holes_feather_and_mattes():
     assert [s.feather for s in got] == pytest.approx([4.0, 0.0, 0.0], abs=1e-5)
     assert [s.lifetime for s in got] == [None, None, None]  # not in the file; keys hide it
     assert_shapes_close(got, want, atol=1e-3)
-    _assert_same_mattes(got, want, CANONICAL_FORMAT)
+    assert_same_mattes(got, want, CANONICAL_FORMAT)
 
 
 def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
@@ -327,7 +311,7 @@ def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
         (3, "dog"),
     ]
     assert_shapes_close(got, want, atol=1e-3)
-    _assert_same_mattes(got, want, CANONICAL_FORMAT)
+    assert_same_mattes(got, want, CANONICAL_FORMAT)
 
 
 def test_feather_offsets_point_away_from_the_filled_side():

@@ -10,12 +10,12 @@ from lxml import etree
 
 from exporters import atomic_write_text, silhouette
 from rotoflow.errors import ExportError
-from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED
 from tests.exporters.helpers import (
     CANONICAL_FORMAT,
     GOLDEN,
+    assert_same_mattes,
     assert_shapes_close,
     canonical_shape,
     circle_key,
@@ -56,23 +56,6 @@ def _reference_in_object_layer(label: str) -> str:
     ]
     layer[2:5] = ["      " + line for line in layer[2:5]]
     return "\n".join(lines[:first] + layer + lines[last + 1 :])
-
-
-def _assert_same_mattes(got, want, fmt: ShotFormat, min_iou: float = 0.99) -> None:
-    """Every object's matte (all its contours) has IoU >= ``min_iou`` on every shot frame; the
-    reader numbers objects from 1 in order, so ``want``'s n-th object is ``got``'s object n."""
-    want_ids = list(dict.fromkeys(s.object_id for s in want))
-    assert list(dict.fromkeys(s.object_id for s in got)) == list(range(1, len(want_ids) + 1))
-    for new_id, old_id in enumerate(want_ids, 1):
-        g = [s for s in got if s.object_id == new_id]
-        w = [s for s in want if s.object_id == old_id]
-        for frame in range(fmt.first_frame, fmt.last_frame + 1):
-            a = rasterize_shapes(g, frame, fmt.width, fmt.height)
-            b = rasterize_shapes(w, frame, fmt.width, fmt.height)
-            if not b.any():  # outside the object's keys: nothing in either
-                assert not a.any(), (old_id, frame)
-                continue
-            assert iou(a, b) >= min_iou, (old_id, frame)
 
 
 def _tree(elem) -> tuple:
@@ -189,7 +172,7 @@ def test_round_trip_real_outlines_on_an_anamorphic_format(shared):
     assert got_fmt == fmt
     assert [(s.object_id, s.name) for s in got] == [(1, "camel"), (2, "blackswan")]
     assert_shapes_close(got, want, atol=1e-3)
-    _assert_same_mattes(got, want, fmt)
+    assert_same_mattes(got, want, fmt)
 
 
 def test_more_decimals_tighten_the_round_trip(shared):
@@ -363,7 +346,7 @@ def test_round_trip_donut_keeps_contours_holes_and_mattes():
     ]
     assert [(s.feather, s.lifetime) for s in got] == [(0.0, None)] * 3  # not in the format
     assert_shapes_close(got, want, atol=ATOL)
-    _assert_same_mattes(got, want, CANONICAL_FORMAT)
+    assert_same_mattes(got, want, CANONICAL_FORMAT)
 
 
 def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
@@ -377,7 +360,7 @@ def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
         (3, "dog"),
     ]
     assert_shapes_close(got, want, atol=ATOL)
-    _assert_same_mattes(got, want, CANONICAL_FORMAT)
+    assert_same_mattes(got, want, CANONICAL_FORMAT)
 
 
 def test_reader_numbers_contours_of_foreign_layers_and_reads_modes():
