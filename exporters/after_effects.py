@@ -82,12 +82,6 @@ def check_options(interpolation: str, decimals: int) -> None:
         raise ExportError(f"decimals must be an integer from 0 to 15, got {decimals!r}")
 
 
-def group_by_object(shapes: Sequence[RotoShape]) -> list[list[RotoShape]]:
-    """Shapes grouped by ``object_id``, objects in order of first appearance, shapes in order
-    (:func:`exporters.names.by_object`)."""
-    return by_object(shapes)
-
-
 def _js_string(text: str) -> str:
     """A JavaScript string literal: JSON with every non-ASCII character escaped (which also
     escapes U+2028/U+2029, line terminators inside ES3 string literals)."""
@@ -200,7 +194,7 @@ def write_to_string(
         raise ExportError("no shapes to export; an After Effects script needs at least one")
     check_frame_range(shapes, fmt)
     fps, pa = _js_float(fmt.fps), _js_float(fmt.pixel_aspect)
-    objects = group_by_object(shapes)
+    objects = by_object(shapes)
     body = [
         f"var comp = app.project.items.addComp({_js_string(comp_name)}, W, H, PA, "
         "(LAST - FIRST + 1) / FPS, FPS);",
