@@ -157,6 +157,10 @@ def _layout(value: Any, indent: int, prefix: int) -> tuple[str, str]:
     if not isinstance(value, dict | list) or not value:
         text = _compact(value)
         return text, text
+    if isinstance(value, list) and all(type(v) is float for v in value):  # a point: most values
+        text = "[" + ", ".join(_number(v) for v in value) + "]"
+        if indent + prefix + len(text) <= _LINE:
+            return text, text
     pad = " " * (indent + 2)
     if isinstance(value, dict):
         keys = [f"{json.dumps(k)}: " for k in value]

@@ -121,8 +121,12 @@ def _hex(value: float) -> str:
 
 def _hexes(values: np.ndarray) -> list[str]:
     """:func:`_hex` of every value of an array, at once."""
-    bits = np.asarray(values, dtype=np.float64).astype(">f4").view(">u4").ravel().tolist()
-    return ["0" if b & 0x7FFFFFFF == 0 else f"x{b:08x}" for b in bits]
+    f32 = np.asarray(values, dtype=np.float64).astype(">f4").ravel()
+    text = f32.tobytes().hex()
+    out = ["x" + text[i : i + 8] for i in range(0, len(text), 8)]
+    for i in np.flatnonzero(f32 == 0).tolist():
+        out[i] = "0"
+    return out
 
 
 def _dec(value: float) -> str:
