@@ -2,9 +2,12 @@
 jitter, and vectorize + export speed at 1920x1080.
 
 For each sequence the ground-truth masks are fitted into animated roto shapes, one per contour
-(:func:`rotoflow.geometry.fit_shapes`), written by every exporter that reads its format back,
-parsed back, rasterised on every frame (interpolating between keys) and scored against the ground
-truth with the DAVIS measures (J = region IoU, F = boundary F-measure; Perazzi et al., CVPR 2016).
+(:func:`rotoflow.geometry.fit_shapes`), and written by every roto exporter. Each format is taken
+back to mattes on every frame: parsed back by its reader and rasterised (interpolating between
+keys); the After Effects script run by node against a stand-in After Effects
+(:mod:`tests.exporters.ae_stub`) and its masks composited; each SVG frame rendered by resvg. The
+mattes are scored against the ground truth with the DAVIS measures (J = region IoU, F = boundary
+F-measure; Perazzi et al., CVPR 2016).
 Jitter is the mean frame-to-frame displacement of the control points after removing the contour's
 rigid motion (Kabsch, 1976), for our shapes and for shapes fitted to each frame alone with the same
 contours and point counts (``follow=False``: even spacing from the topmost point, no smoothing, a
@@ -29,14 +32,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import resvg_py
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import exporters  # noqa: E402
+from exporters import after_effects, svg  # noqa: E402
 from rotoflow.evaluation import boundary_measure, region_similarity  # noqa: E402
 from rotoflow.geometry import fit_shapes, rasterize_shapes, shape_at  # noqa: E402
 from rotoflow.types import ShotFormat  # noqa: E402
+from tests.exporters import ae_stub  # noqa: E402
 
 log = logging.getLogger("shapes_davis")
 DAVIS = REPO.parent / "shared" / "data" / "davis2016" / "Annotations" / "480p"
@@ -89,6 +95,28 @@ def contour_jitter(shapes, align: bool) -> tuple[float, int]:
     return total, pairs
 
 
+def rendered_mattes(shapes, fmt: ShotFormat) -> dict[str, dict[int, np.ndarray]]:
+    """Mattes per frame of the formats that have no reader: After Effects (the script run under
+    the stub After Effects, each solid's masks composited as After Effects does, solids merged)
+    and SVG (every frame file rendered by resvg, covered where alpha is over one half)."""
+    frames = range(fmt.first_frame, fmt.last_frame + 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = ae_stub.run_stub(Path(tmp), after_effects.write_to_string(shapes, fmt))
+        solids = ae_stub.rebuilt_objects(run, fmt)
+        ae = {
+            f: np.logical_or.reduce([ae_stub.ae_matte(m, f, fmt) for m in solids]) for f in frames
+        }
+        folder = svg.write_shot(shapes, fmt, Path(tmp), "shot")
+        rendered = {}
+        for f in frames:
+            text = svg.frame_path(folder / "shot.####.svg", f).read_text(encoding="utf-8")
+            png = bytes(resvg_py.svg_to_bytes(svg_string=text))
+            rendered[f] = (
+                cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)[..., 3] > 127
+            )
+    return {"after_effects": ae, "svg": rendered}
+
+
 def score_sequence(seq: str, formats: list[str]) -> dict:
     masks = dict(gt_masks(seq))
     h, w = next(iter(masks.values())).shape
@@ -106,14 +134,15 @@ def score_sequence(seq: str, formats: list[str]) -> dict:
         "keys": [len(s.keys) for s in shapes],
         "fit_s": fit_s,
     }
+    mattes = {}
     for name in formats:
         mod = exporters.from_name(name)
         _, back = mod.read_from_string(mod.write_to_string(shapes, fmt))
-        js, fs = [], []
-        for f in frames:
-            raster = rasterize_shapes(back, f, w, h)
-            js.append(region_similarity(raster, masks[f]))
-            fs.append(boundary_measure(raster, masks[f]))
+        mattes[name] = {f: rasterize_shapes(back, f, w, h) for f in frames}
+    mattes.update(rendered_mattes(shapes, fmt))
+    for name, by_frame in mattes.items():
+        js = [region_similarity(by_frame[f], masks[f]) for f in frames]
+        fs = [boundary_measure(by_frame[f], masks[f]) for f in frames]
         result[name] = {
             "J": float(np.mean(js)),
             "F": float(np.mean(fs)),
@@ -184,23 +213,24 @@ def main() -> None:
     timing = speed(
         [n for n in exporters.available() if hasattr(exporters.from_name(n), "write_to_string")]
     )
+    checked = readable + ["after_effects", "svg"]
     w = sys.stdout.write
     w(
         f"{'sequence':16} {'pts':>4} "
-        + " ".join(f"{n[:10]:>21}" for n in readable)
+        + " ".join(f"{n[:10]:>21}" for n in checked)
         + f" {'jitter ours':>12} {'independent':>12} {'contours':>8} {'keys':>5}\n"
     )
     for r in rows:
-        worst = min(r[n]["J_min"] for n in readable)
+        worst = min(r[n]["J_min"] for n in checked)
         r["J_min_any"] = worst
         cells = " ".join(
-            f"{r[n]['J']:.3f}/{r[n]['F']:.3f} ({r[n]['J_min']:.2f})".rjust(21) for n in readable
+            f"{r[n]['J']:.3f}/{r[n]['F']:.3f} ({r[n]['J_min']:.2f})".rjust(21) for n in checked
         )
         w(
             f"{r['sequence']:16} {r['mean_points']:>4.0f} {cells} {r['jitter_ours']:12.3f} "
             f"{r['jitter_independent']:12.3f} {r['contours']:>8} {np.mean(r['keys']):5.0f}\n"
         )
-    for n in readable:
+    for n in checked:
         w(
             f"mean {n}: J {np.mean([r[n]['J'] for r in rows]):.4f}, "
             f"F {np.mean([r[n]['F'] for r in rows]):.4f}\n"

@@ -21,13 +21,19 @@ Modules, in pipeline order:
 """
 
 from rotoflow.errors import GeometryError
-from rotoflow.geometry.fit import BRIDGE_STEP, SMOOTH_ANGLE, SPACING_WEIGHT, TURN_WEIGHT, fit_key
+from rotoflow.geometry.fit import (
+    ANCHOR_PASSES,
+    SMOOTH_ANGLE,
+    SPACING_WEIGHT,
+    TURN_WEIGHT,
+    fit_key,
+)
 from rotoflow.geometry.outline import DROP_FRACTION, MAX_RINGS, MIN_RING_AREA, mask_rings
 from rotoflow.geometry.raster import iou, rasterize_shape, rasterize_shapes
 from rotoflow.geometry.shape import LADDER, MIN_IOU, SMOOTHING, fit_shapes, shape_at
 
 __all__ = [
-    "BRIDGE_STEP",
+    "ANCHOR_PASSES",
     "DROP_FRACTION",
     "LADDER",
     "MAX_RINGS",

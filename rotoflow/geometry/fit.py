@@ -5,7 +5,7 @@ Fitting follows Schneider, "An Algorithm for Automatically Fitting Digitized Cur
 Newton-Raphson reparameterisation, shared tangent directions at smooth vertices. Unlike Schneider's
 recursive splitting, the point count is fixed per shot (every key needs the same count), so vertices
 are placed by arc length, optionally following the previous key's vertices; see :func:`fit_key` and
-:func:`rotoflow.geometry.shape.fit_shape`.
+:func:`rotoflow.geometry.shape.fit_shapes`.
 
 Coordinate frame: see :mod:`rotoflow.geometry`.
 """
@@ -20,43 +20,55 @@ from rotoflow.errors import GeometryError
 from rotoflow.geometry.outline import _signed_area
 from rotoflow.geometry.raster import _as_points
 
-BRIDGE_STEP = 2.5
-"""Outline edges longer than this (pixels) are bridges: both ends become control points."""
 TURN_WEIGHT = 6.0
 """Vertex placement counts each radian the outline turns as this many pixels of length."""
 SMOOTH_ANGLE = np.deg2rad(15.0)
 """Vertices whose fitted tangents are within this angle of collinear are made smooth."""
-SPACING_WEIGHT = 1.0
-"""Weight of even vertex spacing against following the previous key's vertices."""
+SPACING_WEIGHT = 0.1
+"""Weight of even vertex spacing against following the previous key's vertices (see
+:func:`fit_key`); :func:`rotoflow.geometry.fit_shapes` raises it where a key misses its targets."""
+ANCHOR_PASSES = 2
+"""Times a followed key is placed: each pass re-estimates the rigid motion from the last."""
 
 _TURN_SPAN = 2  # tangents for turning are taken across 2 * _TURN_SPAN points (ignores pixel stairs)
-_RIDGE = 1e-3  # pulls segments without outline samples (bridges) to straight lines
+_RIDGE = 1e-3  # pulls segments without outline samples to straight lines
 _SHIFT_WEIGHT = 0.01  # pulls tracked vertices towards even spacing
+_SAMPLES = 12  # outline samples per segment that fitting keeps at least
+_STEP = 4.0  # pixels between outline samples that fitting keeps at most
+_BAND = 2.0  # vertex spacings a tracked vertex may move from its even position
+_MOVES = 9  # positions each vertex tries per round of tracking
+_FINEST = 1 / 16  # the last round of tracking moves vertices by up to this many spacings
 
 
 def fit_key(
-    outline: np.ndarray, n_points: int, *, previous: np.ndarray | None = None
+    outline: np.ndarray,
+    n_points: int,
+    *,
+    previous: np.ndarray | None = None,
+    spacing_weight: float = SPACING_WEIGHT,
 ) -> np.ndarray:
     """Fit a closed cubic Bezier with ``n_points`` control points to a closed outline.
 
-    Vertex placement: both ends of every bridge (outline edge longer than :data:`BRIDGE_STEP`) are
-    vertices, joined by a straight segment. The other vertices are spread evenly by arc length, with
-    each radian of turning counted as :data:`TURN_WEIGHT` pixels so that tight curves get closer
-    vertices; even spacing keeps vertex ``i`` on the same part of the outline from frame to frame,
-    which corner detection would not. The inner control points are then fitted by least squares
-    (Schneider 1990, see the module docstring); vertices whose tangents come out within
-    :data:`SMOOTH_ANGLE` of collinear are made smooth, the others stay corners.
+    Vertex placement: vertices are spread evenly by arc length, with each radian of turning
+    counted as :data:`TURN_WEIGHT` pixels so that tight curves get closer vertices; even spacing
+    keeps vertex ``i`` on the same part of the outline from frame to frame, which corner detection
+    would not. The inner control points are then fitted by least squares (Schneider 1990, see the
+    module docstring); vertices whose tangents come out within :data:`SMOOTH_ANGLE` of collinear
+    are made smooth, the others stay corners.
 
     Args:
-        outline: ``(M, 2)`` closed outline in image space (as from :func:`mask_outline`).
-        n_points: Number of control points, at least 2 (and more than twice the number of
-            bridges, or the bridges are fitted as curve and stop being zero-width).
+        outline: ``(M, 2)`` closed outline in image space (as from :func:`mask_rings`).
+        n_points: Number of control points, at least 2.
         previous: The previous key's ``(n_points, 3, 2)`` control points, or None. When given, the
             curve keeps its winding, the even spacing starts where the vertices move least in total
-            (to an eighth of the spacing), and each vertex may then move along the outline towards
-            its previous position (after removing the mean motion), trading some evenness for less
-            swimming between keys. Without it, the curve runs clockwise on screen and point 0 is at
-            the top of the outline.
+            (to an eighth of the spacing), and each vertex then moves along the outline towards
+            the previous key's vertex carried by the contour's rigid motion (Kabsch 1976, estimated
+            from the vertices, :data:`ANCHOR_PASSES` times), trading evenness for less swimming
+            between keys. Without it, the curve runs clockwise on screen and point 0 is at the top
+            of the outline.
+        spacing_weight: Weight (dimensionless: square pixels of vertex motion per square pixel of
+            uneven spacing) of even spacing against following ``previous``; larger keeps the
+            spacing more even.
 
     Returns:
         ``(n_points, 3, 2) float64`` control points ``[vertex, in_tangent, out_tangent]``.
@@ -73,33 +85,37 @@ def fit_key(
     prev = None if previous is None else _as_points(previous)
     if prev is not None and len(prev) != n_points:
         raise GeometryError(f"previous key has {len(prev)} points, expected {n_points}")
-    return _fit(pts, int(n_points), prev).points
+    return _fit(pts, int(n_points), prev, weight=spacing_weight).points
 
 
 class _Path:
     """A closed polyline with its arc length ``cum`` and placement measure ``warp`` per point
-    (arc length plus :data:`TURN_WEIGHT` per radian turned; bridges weigh nothing)."""
+    (arc length plus :data:`TURN_WEIGHT` per radian turned). Given the number of ``vertices`` to
+    fit, a polyline with more points than fitting needs (:data:`_SAMPLES` per segment, and one
+    every :data:`_STEP` pixels) is first resampled evenly by arc length."""
 
-    def __init__(self, pts: np.ndarray) -> None:
+    def __init__(self, pts: np.ndarray, vertices: int | None = None) -> None:
         step = np.roll(pts, -1, axis=0) - pts
-        keep = np.hypot(*step.T) > 1e-9
-        self.pts = pts[keep] if keep.any() else pts[:1]
+        length = np.hypot(*step.T)
+        keep = length > 1e-9
+        pts = pts[keep] if keep.any() else pts[:1]
+        total = float(length.sum())
+        samples = len(pts) if vertices is None else max(_SAMPLES * vertices, int(total / _STEP))
+        if len(pts) > samples:
+            closed = np.vstack([pts, pts[:1]])
+            cum = np.r_[0.0, np.cumsum(np.hypot(*np.diff(closed, axis=0).T))]
+            s = np.arange(samples) * (cum[-1] / samples)
+            pts = np.stack([np.interp(s, cum, closed[:, 0]), np.interp(s, cum, closed[:, 1])], 1)
+        self.pts = pts
         self.step = np.roll(self.pts, -1, axis=0) - self.pts
         self.length = np.hypot(*self.step.T)
         self.cum = np.r_[0.0, np.cumsum(self.length)]
         self.total = float(self.cum[-1])
-        self.bridge = self.length > BRIDGE_STEP
+        self.xs, self.ys = (np.r_[self.pts[:, k], self.pts[0, k]] for k in (0, 1))
         ahead = np.roll(self.pts, -_TURN_SPAN, axis=0) - np.roll(self.pts, _TURN_SPAN, axis=0)
         angle = np.arctan2(ahead[:, 1], ahead[:, 0])
         turn = np.abs(np.angle(np.exp(1j * (np.roll(angle, -1) - angle))))
-        self.warp = np.r_[
-            0.0, np.cumsum(np.where(self.bridge, 0, self.length + TURN_WEIGHT * turn))
-        ]
-
-    def ends(self) -> np.ndarray:
-        """Indices of the points at either end of a bridge."""
-        edge = np.nonzero(self.bridge)[0]
-        return np.unique(np.r_[edge, (edge + 1) % len(self.pts)])
+        self.warp = np.r_[0.0, np.cumsum(self.length + TURN_WEIGHT * turn)]
 
     def measure_at(self, s: np.ndarray) -> np.ndarray:
         """Placement measure at arc positions ``s`` (periodic, unrolled)."""
@@ -112,11 +128,9 @@ class _Path:
         return np.interp(c - turns * self.warp[-1], self.warp, self.cum) + turns * self.total
 
     def at(self, s: np.ndarray) -> np.ndarray:
-        """Points at arc positions ``s`` (periodic)."""
-        s = np.mod(s, self.total)
-        k = np.clip(np.searchsorted(self.cum, s, side="right") - 1, 0, len(self.pts) - 1)
-        frac = (s - self.cum[k]) / np.maximum(self.length[k], 1e-12)
-        return self.pts[k] + frac[..., None] * self.step[k]
+        """Points at arc positions ``s`` (periodic): ``s.shape + (2,)``."""
+        s = s - np.floor(s / self.total) * self.total
+        return np.stack([np.interp(s, self.cum, self.xs), np.interp(s, self.cum, self.ys)], -1)
 
 
 class _Fitted(NamedTuple):
@@ -127,6 +141,7 @@ class _Fitted(NamedTuple):
     weight: np.ndarray  # arc length each sample stands for (pixels)
     path: _Path  # the outline, oriented as the key
     u: np.ndarray  # (n,) arc positions of the vertices on the path (unrolled, increasing)
+    goal: np.ndarray | None = None  # (n,) the even placement that tracking started from
 
     def error(self) -> tuple[float, float]:
         """``(mean distance, area between outline and curve)`` in pixels and square pixels; the
@@ -137,29 +152,29 @@ class _Fitted(NamedTuple):
 
 
 def _fit(
-    pts: np.ndarray, n: int, prev: np.ndarray | None, track: bool = True, hole: bool = False
+    pts: np.ndarray,
+    n: int,
+    prev: np.ndarray | None,
+    track: bool = True,
+    hole: bool = False,
+    weight: float = SPACING_WEIGHT,
 ) -> _Fitted:
     """:func:`fit_key`, also returning what :class:`_Fitted` holds. ``track=False`` keeps the
-    even spacing (no :func:`_track`). Without ``prev`` the key runs clockwise on screen, or
-    counter-clockwise for a ``hole``; with it, as ``prev`` runs."""
+    even spacing (no :func:`_track`); ``weight`` is the spacing weight. Without ``prev`` the key
+    runs clockwise on screen, or counter-clockwise for a ``hole``; with it, as ``prev`` runs."""
     sign = (-1.0 if hole else 1.0) if prev is None else np.sign(_signed_area(prev[:, 0])) or 1.0
     if _signed_area(pts) * sign < 0:
         pts = pts[::-1]
-    path = _Path(pts)
+    path = _Path(pts, n)
     if path.total == 0:
         out = np.zeros((n, 3, 2))
         out[:, 0] = path.pts[0]
         return _Fitted(out, np.zeros(1), np.ones(1), path, np.zeros(n))
-    measure, total = path.warp[-1], path.total
-    ends = path.ends()
-    ends = ends if len(ends) < n else ends[:0]
-    spacing = measure / (n - len(ends))
-    even = np.arange(n - len(ends)) * spacing
+    total, spacing = path.total, path.warp[-1] / n
+    even = np.arange(n) * spacing
 
     def spread(starts: np.ndarray) -> np.ndarray:  # (S,) starts -> (S, n) arc positions
-        free = path.unwarp(starts[:, None] + even[None, :])
-        fixed = free[:, :1] + np.mod(path.cum[ends][None, :] - free[:, :1], total)
-        return np.sort(np.concatenate([free, fixed], axis=1), axis=1)
+        return path.unwarp(starts[:, None] + even[None, :])
 
     if prev is None:
         u = spread(path.warp[[np.lexsort((path.pts[:, 0], path.pts[:, 1]))[0]]])[0]
@@ -172,10 +187,25 @@ def _fit(
         fine = spread(coarse + np.arange(-4, 5) * (spacing / 8))
         u = fine[nearest(fine)]
         if track:
-            anchor = _rigid(prev[:, 0], path.at(u))
-            tracked = _track(path, u, anchor, spacing)
-            u = u if tracked is None else tracked
-    return _fit_segments(path, u - np.floor(u[0] / total) * total)
+            goal, reach = u, _BAND
+            for _ in range(ANCHOR_PASSES):  # later passes start from the last, moving less
+                u = _track(path, goal, u, _rigid(prev[:, 0], path.at(u)), spacing, weight, reach)
+                reach = _BAND / 4
+    fitted = _fit_segments(path, u - np.floor(u[0] / total) * total)
+    return fitted._replace(goal=goal) if prev is not None and track else fitted
+
+
+def _retrack(fitted: _Fitted, prev: np.ndarray, weight: float) -> _Fitted | None:
+    """A tracked key placed again with spacing weight ``weight``, starting from where it is (the
+    previous key ``prev``, ``(n, 3, 2)``, as in :func:`fit_key`); None for an untracked key."""
+    if fitted.goal is None:
+        return None
+    path, n = fitted.path, len(fitted.u)
+    anchor = _rigid(prev[:, 0], path.at(fitted.u))
+    u = _track(path, fitted.goal, fitted.u, anchor, path.warp[-1] / n, weight, _BAND / 2)
+    return _fit_segments(path, u - np.floor(u[0] / path.total) * path.total)._replace(
+        goal=fitted.goal
+    )
 
 
 def _rigid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -190,10 +220,11 @@ def _project(path: _Path, u: np.ndarray, targets: np.ndarray) -> np.ndarray | No
     """Arc positions of the outline points nearest ``targets`` (``(n, 2)``), each searched within
     one vertex spacing of ``u``; None when they would not keep their order round the outline."""
     n = len(u)
-    spacing = path.total / n
-    cand = u[:, None] + np.linspace(-spacing, spacing, 17)[None, :]
-    d = ((path.at(cand) - targets[:, None, :]) ** 2).sum(axis=2)
-    moved = cand[np.arange(n), np.argmin(d, axis=1)]
+    moved = u
+    for reach in (path.total / n, path.total / n / 8):
+        cand = moved[:, None] + np.linspace(-reach, reach, 17)[None, :]
+        d = ((path.at(cand) - targets[:, None, :]) ** 2).sum(axis=2)
+        moved = cand[np.arange(n), np.argmin(d, axis=1)]
     if (np.diff(np.r_[moved, moved[0] + path.total]) <= 1e-6).any():
         return None
     return moved - np.floor(moved[0] / path.total) * path.total
@@ -207,57 +238,45 @@ def _refit(fitted: _Fitted, targets: np.ndarray) -> _Fitted | None:
 
 
 def _track(
-    path: _Path, target: np.ndarray, anchor: np.ndarray, spacing: float
-) -> np.ndarray | None:
-    """Move vertices from their ``target`` arc positions towards ``anchor`` points.
+    path: _Path,
+    goal: np.ndarray,
+    start: np.ndarray,
+    anchor: np.ndarray,
+    spacing: float,
+    weight: float,
+    reach: float = _BAND,
+) -> np.ndarray:
+    """Move vertices along the outline towards ``anchor`` points (``(n, 2)``).
 
-    Chooses one outline point per vertex, in order round the path, minimising the sum over vertices
-    of ``|p_i - anchor_i|^2 + SPACING_WEIGHT * (d_i - d_{i-1})^2 + 0.01 * d_i^2``, where ``d_i`` is
-    the shift from the target in placement measure, subject to no bridge end falling strictly
-    between consecutive vertices. Dynamic programming over a band of two spacings round each
-    target, on every bridge end and about 12 outline points per spacing. None if nothing fits.
+    Minimises, over the vertices' arc positions and keeping their order round the outline, the
+    sum over vertices of ``|p_i - anchor_i|^2 + weight * (d_i - d_{i-1})^2 + 0.01 * d_i^2``
+    (cyclic in ``i``), where ``d_i`` is the shift from ``goal`` (the even placement's arc
+    positions) in placement measure, pixels. Coordinate descent from ``start``: the even and the
+    odd vertices by turns, each taking the best of :data:`_MOVES` positions between its
+    neighbours, within ``reach`` vertex spacings, halved each round down to 1/16 of a spacing (a
+    fraction of a pixel at usual spacings), so that vertices glide rather than hop between
+    outline samples. Returns the arc positions, unrolled and increasing like ``start``.
     """
-    n, m, measure, total = len(target), len(path.pts), path.warp[-1], path.total
-    start = np.searchsorted(path.cum[:-1], np.mod(target[0] - 0.5 * total / n, total), "right")
-    order = (start - 1 + np.arange(m)) % m
-    wrapped = start - 1 + np.arange(m) >= m
-    bridge = np.zeros(m, dtype=bool)
-    bridge[np.nonzero(path.bridge[order])[0]] = True
-    bridge[(np.nonzero(path.bridge[order])[0] + 1) % m] = True
-    pick = np.nonzero(bridge | (np.arange(m) % int(np.clip(m / n / 12, 1, 3)) == 0))[0]
-    ends = np.nonzero(bridge[pick])[0]
-    if len(pick) < n:
-        return None
-    c = path.warp[order[pick]] + wrapped[pick] * measure
-    s0 = path.cum[order[pick[0]]] + wrapped[pick[0]] * total
-    goal = path.measure_at(s0 + np.mod(target - s0, total))
-    lo = np.searchsorted(c, goal - 2 * spacing)
-    width = int(min(len(pick), (np.searchsorted(c, goal + 2 * spacing) - lo).max() + 1))
-    cand = np.clip(lo, 0, len(pick) - width)[:, None] + np.arange(width)[None, :]
-    shift = c[cand] - goal[:, None]
-    cost = _SHIFT_WEIGHT * shift**2 + ((path.pts[order[pick[cand]]] - anchor[:, None, :]) ** 2).sum(
-        axis=2
-    )
-    segment = np.cumsum(bridge)
-    seg_at, seg_before = segment[pick][cand], segment[np.maximum(pick - 1, 0)][cand]
-    best = np.where(cand[0] <= (ends[0] if len(ends) else len(pick)), cost[0], np.inf)
-    back = np.zeros((n, width), dtype=np.int64)
-    lag, columns = np.subtract.outer(np.arange(width), np.arange(width)), np.arange(width)
-    for i in range(1, n):
-        # Strictly after the previous vertex, with no bridge end in between.
-        allowed = (lag < cand[i, 0] - cand[i - 1, 0]) & (seg_at[i - 1][:, None] == seg_before[i])
-        step = SPACING_WEIGHT * np.subtract.outer(shift[i - 1], shift[i]) ** 2
-        options = np.where(allowed, step + best[:, None], np.inf)
-        back[i] = np.argmin(options, axis=0)
-        best = options[back[i], columns] + cost[i]
-    if len(ends):
-        best[cand[-1] < ends[-1]] = np.inf
-    if not np.isfinite(best).any():
-        return None
-    chosen, col = np.empty(n, dtype=np.int64), int(np.argmin(best))
-    for i in range(n - 1, -1, -1):
-        chosen[i], col = pick[cand[i, col]], back[i, col]
-    return path.cum[order[chosen]] + wrapped[chosen] * total
+    n, total = len(goal), path.total
+    u = np.array(start, dtype=np.float64)
+    target = path.measure_at(goal)
+    moves = np.linspace(-1.0, 1.0, _MOVES) * (spacing * total / path.warp[-1])
+    gap = 1e-3 * total / n
+    index = np.arange(n)
+    groups = [index[0 : n - n % 2 : 2], index[1::2]] + ([index[-1:]] if n % 2 else [])
+    sides = [((g - 1) % n, (g + 1) % n, total * (g == 0), total * (g == n - 1)) for g in groups]
+    while reach >= _FINEST:
+        for g, (before, after, wrap_lo, wrap_hi) in zip(groups, sides, strict=True):
+            shift = path.measure_at(u) - target
+            lo = (u[before] - wrap_lo + gap)[:, None]
+            hi = (u[after] + wrap_hi - gap)[:, None]
+            cand = np.clip(u[g][:, None] + reach * moves[None, :], lo, hi)
+            d = path.measure_at(cand) - target[g][:, None]
+            cost = ((path.at(cand) - anchor[g][:, None, :]) ** 2).sum(axis=2) + _SHIFT_WEIGHT * d**2
+            cost += weight * ((d - shift[before][:, None]) ** 2 + (shift[after][:, None] - d) ** 2)
+            u[g] = cand[np.arange(len(g)), np.argmin(cost, axis=1)]
+        reach /= 2
+    return u
 
 
 def _fit_segments(path: _Path, u: np.ndarray, newton: int = 2) -> _Fitted:
@@ -291,7 +310,10 @@ def _fit_segments(path: _Path, u: np.ndarray, newton: int = 2) -> _Fitted:
             basis = np.stack([mean, np.stack([-mean[:, 1], mean[:, 0]], axis=1)], axis=1)
             frame = np.where(smooth[:, None, None], basis, axes)
             stiff = np.stack([np.zeros(n), np.where(smooth, 1e9, 0.0)], axis=1)
-        p1, p2 = _solve(seg, t, q, p0, p3, frame, stiff)
+        if iteration <= newton:
+            p1, p2 = _solve_free(seg, t, q, p0, p3)
+        else:
+            p1, p2 = _solve(seg, t, q, p0, p3, frame, stiff)
         c0, c1, c2, c3 = p0[seg], p1[seg], p2[seg], p3[seg]
         s, tt = (1.0 - t)[:, None], t[:, None]
         point = s**3 * c0 + 3 * s * tt * (s * c1 + tt * c2) + tt**3 * c3
@@ -304,6 +326,26 @@ def _fit_segments(path: _Path, u: np.ndarray, newton: int = 2) -> _Fitted:
             t = np.where(ok, np.clip(t - num / np.where(ok, den, 1.0), 0.0, 1.0), t)
     out = np.stack([p0, np.roll(p2, 1, axis=0) - p0, p1 - p0], axis=1)
     return _Fitted(out, np.hypot(*(point - q).T), path.length[sample % m], path, u)
+
+
+def _solve_free(
+    seg: np.ndarray, t: np.ndarray, q: np.ndarray, p0: np.ndarray, p3: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_solve` with free tangents (identity bases, no penalties): the two coordinates
+    decouple and each segment's normal equations are one 2x2 system, solved in closed form."""
+    n = len(p0)
+    s = 1.0 - t
+    b1, b2 = 3 * s * s * t, 3 * s * t * t
+    rest = q - (s**3 + b1)[:, None] * p0[seg] - (t**3 + b2)[:, None] * p3[seg]
+    a11, a12, a22 = (np.bincount(seg, w, n) for w in (b1 * b1, b1 * b2, b2 * b2))
+    a11, a22 = a11 + _RIDGE, a22 + _RIDGE
+    straight = (p3 - p0) / 3
+    r1 = np.stack([np.bincount(seg, b1 * rest[:, k], n) for k in (0, 1)], 1) + _RIDGE * straight
+    r2 = np.stack([np.bincount(seg, b2 * rest[:, k], n) for k in (0, 1)], 1) - _RIDGE * straight
+    det = (a11 * a22 - a12 * a12)[:, None]
+    x1 = (a22[:, None] * r1 - a12[:, None] * r2) / det
+    x2 = (a11[:, None] * r2 - a12[:, None] * r1) / det
+    return p0 + x1, p3 + x2
 
 
 def _solve(

@@ -9,7 +9,9 @@ ring ends. Each contour is then fitted on its own (:mod:`rotoflow.geometry.fit`)
    the targets (mean distance ``tolerance``, and an area budget that keeps the object's IoU with
    its mask at ``min_iou``); raised a rung at a time if a frame misses.
 2. **Correspondence.** Each key follows the previous one (start point and orientation aligned,
-   vertices tracked along the outline).
+   vertices tracked along the outline towards the previous vertices carried by the contour's
+   rigid motion; :func:`rotoflow.geometry.fit_key`). A key that misses the targets is placed
+   again with more even spacing, a step at a time.
 3. **Temporal smoothing without shrinkage.** The vertices, less the contour's per-frame
    translation, are smoothed over time with a Gaussian; each smoothed vertex is put back on the
    frame's outline (the nearest point within a vertex spacing) and the segments are refitted, so
@@ -39,7 +41,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import linear_sum_assignment
 
 from rotoflow.errors import GeometryError
-from rotoflow.geometry.fit import _fit, _Fitted, _refit
+from rotoflow.geometry.fit import SPACING_WEIGHT, _fit, _Fitted, _refit, _retrack
 from rotoflow.geometry.outline import _signed_area, mask_rings
 from rotoflow.types import RotoShape, ShapeKey
 
@@ -56,6 +58,10 @@ SAMPLE_EVERY = 8
 """The point count is chosen on every this-many-th frame of a contour (and its first and last)."""
 _SOFT = (0.02, 0.98)  # alpha values that count as soft edge
 _MIN_LINK = 0.1  # bounding-box IoU below which rings on consecutive frames are not linked
+_MARGIN = 0.8
+# Spacing weights (times SPACING_WEIGHT) a followed key is placed with, a step up each time it
+# misses the targets; the next key starts a step down from the last one's.
+_RETREAT = (1.0, 4.0, 16.0, 64.0)
 
 
 @dataclass
@@ -246,7 +252,11 @@ def _points_needed(contour: _Contour, tolerance: float) -> int:
     for i in sample:
         ring, budget = contour.rings[i], contour.budgets[i]
         while rung + 1 < len(LADDER):
-            if _ok(_fit(ring, LADDER[rung], None, hole=contour.hole), tolerance, budget):
+            if _ok(
+                _fit(ring, LADDER[rung], None, hole=contour.hole),
+                tolerance * _MARGIN,
+                budget * _MARGIN,
+            ):
                 break
             rung += 1
     return LADDER[rung]
@@ -262,11 +272,16 @@ def _fit_contour(
         # The first key follows an even fit of its own frame, as every later key follows the one
         # before: a still outline then gives the same key on every frame.
         prev = _fit(contour.rings[0], n, None, hole=contour.hole).points if follow else None
+        level = 0  # the spacing weight in use, an index into _RETREAT
         for ring, budget, frame in zip(contour.rings, contour.budgets, contour.frames, strict=True):
-            fitted = _fit(ring, n, prev if follow else None, hole=contour.hole)
-            if follow and not _ok(fitted, tolerance, budget):
-                even = _fit(ring, n, prev, track=False)
-                fitted = even if even.error()[1] < fitted.error()[1] else fitted
+            weight = SPACING_WEIGHT * _RETREAT[level]
+            fitted = _fit(ring, n, prev if follow else None, hole=contour.hole, weight=weight)
+            if follow and _ok(fitted, tolerance, budget):
+                level = max(level - 1, 0)
+            elif follow:
+                fitted, level = _retreat(
+                    fitted, ring, n, prev, contour.hole, tolerance, budget, level
+                )
             if not _ok(fitted, tolerance, budget):
                 missed.append(frame)
             fits.append(fitted)
@@ -280,6 +295,32 @@ def _fit_contour(
     if follow and smoothing > 0 and len(fits) > 2:
         fits = _smooth(fits, contour.budgets, tolerance, smoothing)
     return [ShapeKey(f, fitted.points) for f, fitted in zip(contour.frames, fits, strict=True)]
+
+
+def _retreat(
+    fitted: _Fitted,
+    ring: np.ndarray,
+    n: int,
+    prev: np.ndarray,
+    hole: bool,
+    tolerance: float,
+    budget: float,
+    level: int,
+) -> tuple[_Fitted, int]:
+    """A followed key that misses its targets, placed again with ever more even spacing (the
+    spacing weights of :data:`_RETREAT` above ``level``, then evenly spaced): the first that meets
+    the targets, or else the one with the least area error; and the level it took. Stepping back
+    a little at a time moves the vertices no further than the fit needs."""
+    best = again = fitted
+    for up in range(level + 1, len(_RETREAT)):
+        again = _retrack(again, prev, SPACING_WEIGHT * _RETREAT[up])
+        if again is None:
+            break
+        if _ok(again, tolerance, budget):
+            return again, up
+        best = again if again.error()[1] < best.error()[1] else best
+    even = _fit(ring, n, prev, track=False)
+    return (even if even.error()[1] < best.error()[1] else best), len(_RETREAT) - 1
 
 
 def _smooth(

@@ -243,3 +243,32 @@ def test_svg_roto_format_writes_one_file_per_frame(home, tmp_path):
     svgs = sorted((home / "out" / "dogsvg" / "roto" / "dogsvg.svg").glob("*.svg"))
     assert [p.name for p in svgs] == [f"dogsvg.{f:04d}.svg" for f in range(3)]
     assert "<path" in svgs[1].read_text()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty"])
+def test_unreadable_mask_fails_the_rerun_with_its_path(home, tmp_path, monkeypatch, damage):
+    """A mask file damaged after a finished run (bytes that are no image, or an empty file): the
+    re-run that reads it fails with one line naming the file; the job is recorded as failed and
+    the outputs of the earlier run are left as they were."""
+    shot = f"dogmask{damage}"
+    monkeypatch.delenv("ROTOFLOW_TRIMAP_BAND", raising=False)
+    get_settings.cache_clear()
+    plate = frame_folder("dog", tmp_path / shot, range(3))
+    assert invoke("run", str(plate), "--prompt", "dog").exit_code == 0
+    (mask,) = (home / "out" / shot / ".rotoflow").glob("propagate-*/dog/dog.00001.png")
+    mask.write_bytes(b"\x89PNG not a mask" if damage == "garbage" else b"")
+    roto = home / "out" / shot / "roto" / f"{shot}.nk"
+    before = roto.read_bytes()
+    monkeypatch.setenv("ROTOFLOW_TRIMAP_BAND", "20")  # the matte, vectorize and export re-run
+    get_settings.cache_clear()
+    result = invoke("run", str(plate), "--prompt", "dog")
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: ") and "cannot read mask image" in message, message
+    assert mask.name in message
+    job = last_job(shot)
+    assert job.status == db.Status.failed and job.error in message
+    assert roto.read_bytes() == before
+    assert not list((home / "out" / shot).glob(".rotoflow/*.partial-*"))
