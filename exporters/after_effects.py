@@ -44,6 +44,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from exporters.names import by_object, sanitize_name, shape_names
+from exporters.numbers import trimmed
 from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
@@ -95,26 +96,18 @@ def _js_float(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
-def _pairs(xy: np.ndarray, decimals: int) -> str:
-    return (
-        "["
-        + ", ".join(f"[{format_number(x, decimals)}, {format_number(y, decimals)}]" for x, y in xy)
-        + "]"
-    )
-
-
 def _mask_call(layer_var: str, name: str, shape: RotoShape, decimals: int) -> str:
     frames = ", ".join(str(int(k.frame)) for k in shape.keys)
     mode = "MaskMode.SUBTRACT" if shape.hole else "MaskMode.ADD"
     feather = format_number(float(shape.feather), decimals)
-    values = []
-    for key in shape.keys:
-        pts = np.asarray(key.points, dtype=np.float64)
-        slots = ",\n      ".join(_pairs(pts[:, slot], decimals) for slot in range(3))
-        values.append(f"  shp({slots})")
+    # (K, 3, N, 2): per key the vertices, then the in- and the out-tangents, as [x, y] pairs
+    pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
+    slot = "[" + ", ".join(["[%s, %s]"] * pts.shape[1]) + "]"
+    key = "  shp(" + ",\n      ".join([slot] * 3) + ")"
+    values = ",\n".join([key] * pts.shape[0]) % tuple(trimmed(pts.transpose(0, 2, 1, 3), decimals))
     return (
         f"addMask({layer_var}, {_js_string(name)}, {mode}, {feather}, [{frames}], [\n"
-        + ",\n".join(values)
+        + values
         + "\n]);"
     )
 

@@ -69,6 +69,7 @@ import numpy as np
 
 from exporters.after_effects import check_frame_range
 from exporters.names import by_object, sanitize_name, shape_names
+from exporters.numbers import significant
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -199,19 +200,18 @@ def _spline_tool(name: str, shape: RotoShape, fmt: ShotFormat, offset: int) -> s
         "      NameSet = true,",
         "      KeyFrames = {",
     ]
-    for i, (key, pts) in enumerate(zip(shape.keys, _fusion_keys(shape, fmt), strict=True)):
-        lines += [
-            f"        [{key.frame + offset}] = {{ {i}, Flags = {{ Linear = true, LockedY = true }},"
-            " Value = Polyline {",
-            "            Closed = true,",
-            "            Points = {",
-        ]
-        for (x, y), (lx, ly), (rx, ry) in pts:
-            lines.append(
-                f"              {{ X = {_num(x)}, Y = {_num(y)}, LX = {_num(lx)}, LY = {_num(ly)},"
-                f" RX = {_num(rx)}, RY = {_num(ry)} }},"
-            )
-        lines.append("            } } },")
+    pts = _fusion_keys(shape, fmt)
+    numbers = significant(pts, 15)
+    point = "              { X = %s, Y = %s, LX = %s, LY = %s, RX = %s, RY = %s },"
+    key_text = (
+        "        [%s] = { %s, Flags = { Linear = true, LockedY = true }, Value = Polyline {\n"
+        "            Closed = true,\n"
+        "            Points = {\n" + "\n".join([point] * pts.shape[1]) + "\n            } } },"
+    )
+    per_key = pts[0].size
+    for i, key in enumerate(shape.keys):
+        values = numbers[i * per_key : (i + 1) * per_key]
+        lines.append(key_text % (key.frame + offset, i, *values))
     lines += ["      }", "    },"]
     return "\n".join(lines)
 

@@ -59,6 +59,7 @@ import numpy as np
 
 from exporters.after_effects import check_frame_range, check_options
 from exporters.names import by_object, sanitize_name, shape_names
+from exporters.numbers import shortest
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -103,23 +104,33 @@ def _group_transform() -> dict[str, Any]:
     }
 
 
-def _bezier(points: np.ndarray, decimals: int) -> dict[str, Any]:
-    pts = np.round(np.asarray(points, dtype=np.float64), decimals)
-    return {
-        "c": True,
-        "v": pts[:, 0].tolist(),
-        "i": pts[:, 1].tolist(),
-        "o": pts[:, 2].tolist(),
-    }
+class _Points:
+    """A list of ``[x, y]`` points whose numbers are already written: one text per point, laid out
+    by :func:`_emit` as the list of lists of two floats would be."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
 
 
 def _path(shape: RotoShape, name: str, first: int, interpolation: str, decimals: int) -> dict:
+    pts = np.round(np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys]), decimals)
+    slots = pts.transpose(0, 2, 1, 3)  # per key the vertices, in-tangents and out-tangents
+    finite = np.isfinite(slots)
+    if not finite.all():
+        value = float(slots[~finite][0])
+        raise ExportError(f"Lottie JSON cannot hold the non-finite number {value!r}")
+    numbers = shortest(slots)
+    texts = (("[%s, %s]\n" * (len(numbers) // 2)) % tuple(numbers)).split("\n")  # one per point
+    n = pts.shape[1]
     keyframes = []
-    for n, key in enumerate(shape.keys):
+    for i, key in enumerate(shape.keys):
         kf: dict[str, Any] = {"t": int(key.frame) - first}
-        last = n == len(shape.keys) - 1
+        last = i == len(shape.keys) - 1
         kf.update({"h": 1} if interpolation == "hold" or last else _LINEAR)
-        kf["s"] = [_bezier(key.points, decimals)]
+        v, tin, tout = (_Points(texts[(3 * i + j) * n : (3 * i + j + 1) * n]) for j in range(3))
+        kf["s"] = [{"c": True, "v": v, "i": tin, "o": tout}]
         keyframes.append(kf)
     return {"ty": "sh", "nm": name, "ks": {"a": 1, "k": keyframes}}
 
@@ -149,33 +160,82 @@ def _compact(value: Any) -> str:
 def _pretty(value: Any, indent: int = 0, prefix: int = 0) -> str:
     """Deterministic JSON: a value stays on one line when that line (``indent`` spaces and a
     ``prefix`` of ``"key": `` characters included) fits in :data:`_LINE` columns."""
-    return _layout(value, indent, prefix)[1]
+    out: list[str] = []
+    _emit(value, indent, prefix, out)
+    return "".join(out)
 
 
-def _layout(value: Any, indent: int, prefix: int) -> tuple[str, str]:
-    """``(one-line text, laid-out text)`` of a value, each child laid out once."""
+def _one_line(value: Any) -> str | None:
+    """The one-line text of a value; None for a container whose one-line text is longer than
+    :data:`_LINE` (it fits no line, nor does any container holding it)."""
+    if isinstance(value, _Points):
+        texts = value.texts
+        if sum(map(len, texts)) + 2 * len(texts) > _LINE:
+            return None
+        return "[" + ", ".join(texts) + "]"
     if not isinstance(value, dict | list) or not value:
-        text = _compact(value)
-        return text, text
-    if isinstance(value, list) and all(type(v) is float for v in value):  # a point: most values
-        text = "[" + ", ".join(_number(v) for v in value) + "]"
-        if indent + prefix + len(text) <= _LINE:
-            return text, text
-    pad = " " * (indent + 2)
+        return _compact(value)
     if isinstance(value, dict):
-        keys = [f"{json.dumps(k)}: " for k in value]
-        parts = [_layout(v, indent + 2, len(k)) for k, v in zip(keys, value.values(), strict=True)]
-        text = "{" + ", ".join(k + c for k, (c, _) in zip(keys, parts, strict=True)) + "}"
-        rows = [pad + k + laid for k, (_, laid) in zip(keys, parts, strict=True)]
+        items = [(f"{json.dumps(k)}: ", v) for k, v in value.items()]
         open_, close = "{", "}"
     else:
-        parts = [_layout(v, indent + 2, 0) for v in value]
-        text = "[" + ", ".join(c for c, _ in parts) + "]"
-        rows = [pad + laid for _, laid in parts]
+        items = [("", v) for v in value]
         open_, close = "[", "]"
-    if indent + prefix + len(text) <= _LINE:
-        return text, text
-    return text, open_ + "\n" + ",\n".join(rows) + "\n" + " " * indent + close
+    parts = []
+    length = 0  # of the text so far, counting the brackets and a ", " after each part but one
+    for key, v in items:
+        text = _one_line(v)
+        if text is None:
+            return None
+        parts.append(key + text)
+        length += len(parts[-1]) + 2
+        if length > _LINE:
+            return None
+    return open_ + ", ".join(parts) + close
+
+
+def _emit(value: Any, indent: int, prefix: int, out: list[str]) -> None:
+    """Append the laid-out text of a value to ``out``: on one line when it fits (see
+    :func:`_pretty`), else one child a line, each laid out the same way."""
+    if not isinstance(value, dict | list | _Points) or not value:
+        out.append(_compact(value))  # a number, string or empty container: itself, fits or not
+        return
+    text = _one_line(value)
+    if text is not None and indent + prefix + len(text) <= _LINE:
+        out.append(text)
+        return
+    if isinstance(value, _Points):
+        out.append(_points_laid_out(value.texts, indent))
+        return
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        out.append("{\n")
+        for n, (k, v) in enumerate(value.items()):
+            key = f"{json.dumps(k)}: "
+            out.append((",\n" if n else "") + pad + key)
+            _emit(v, indent + 2, len(key), out)
+        out.append("\n" + " " * indent + "}")
+    else:
+        out.append("[\n")
+        for n, v in enumerate(value):
+            out.append((",\n" if n else "") + pad)
+            _emit(v, indent + 2, 0, out)
+        out.append("\n" + " " * indent + "]")
+
+
+def _points_laid_out(texts: list[str], indent: int) -> str:
+    """A list of ``[x, y]`` points (given as their one-line texts) one point a line, a point that
+    fits no line one number a line, as :func:`_emit` lays out the list of lists of two floats."""
+    pad = " " * (indent + 2)
+    if indent + 2 + max(map(len, texts)) > _LINE:
+        inner = " " * (indent + 4)
+        texts = [
+            t
+            if indent + 2 + len(t) <= _LINE
+            else "[\n" + inner + t[1:-1].replace(", ", ",\n" + inner) + "\n" + pad + "]"
+            for t in texts
+        ]
+    return "[\n" + pad + (",\n" + pad).join(texts) + "\n" + " " * indent + "]"
 
 
 def _fill() -> dict[str, Any]:

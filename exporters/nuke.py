@@ -77,6 +77,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from exporters.names import by_object, sanitize_name, shape_names
+from exporters.numbers import float32_hex_cells
 from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -117,16 +118,6 @@ def _hex(value: float) -> str:
     if f32 == 0.0:
         return "0"
     return f"x{struct.unpack('>I', struct.pack('>f', f32))[0]:08x}"
-
-
-def _hexes(values: np.ndarray) -> list[str]:
-    """:func:`_hex` of every value of an array, at once."""
-    f32 = np.asarray(values, dtype=np.float64).astype(">f4").ravel()
-    text = f32.tobytes().hex()
-    out = ["x" + text[i : i + 8] for i in range(0, len(text), 8)]
-    for i in np.flatnonzero(f32 == 0).tolist():
-        out[i] = "0"
-    return out
 
 
 def _dec(value: float) -> str:
@@ -210,36 +201,72 @@ def _nuke_keys(shape: RotoShape, height: int) -> tuple[np.ndarray, np.ndarray]:
     return f32[0], f32[1]
 
 
-def _items(values: np.ndarray, frames: list[int]) -> str:
-    """One animation curve: ``{v -}`` per key, or with 3+ keys ``{v ls 1 rs 1}`` whose slopes
-    are the secants to the neighbouring keys (linear interpolation)."""
-    if len(frames) < 3:
-        return " ".join(f"{{{v} -}}" for v in _hexes(values))
-    vals = values.astype(np.float64)
-    secant = np.diff(vals) / np.diff(np.asarray(frames, dtype=np.float64))
-    left, right = np.concatenate([[0.0], secant]), np.concatenate([secant, [0.0]])
-    return " ".join(
-        f"{{{v} {ls} 1 {rs} 1}}"
-        for v, ls, rs in zip(_hexes(vals), _hexes(left), _hexes(right), strict=True)
+def _columns(parts: list[bytes | np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """Byte columns side by side (last axis): each part a literal, the same in every position, or
+    a ``shape + (width,) uint8`` array."""
+    return np.concatenate(
+        [
+            np.broadcast_to(np.frombuffer(p, dtype=np.uint8), shape + (len(p),))
+            if isinstance(p, bytes)
+            else p
+            for p in parts
+        ],
+        axis=-1,
     )
+
+
+def _text(chars: np.ndarray) -> str:
+    """The text of an ASCII byte array in C order, NUL bytes left out."""
+    flat = chars.ravel()
+    return np.compress(flat != 0, flat).tobytes().decode("ascii")
+
+
+def _curve_items(keys: np.ndarray, frames: list[int]) -> np.ndarray:
+    """Every key item of every animation curve of a cc, as ASCII bytes.
+
+    ``keys`` is ``(K, N, 3, 2)``; the curves come in file order (point, slot, axis), each over
+    the K keys: ``{v -}`` per key, or with 3+ keys ``{v ls 1 rs 1}`` whose slopes are the secants
+    to the neighbouring keys (linear interpolation), 0 on the outer side of the end keys. Each
+    item is followed by a space, but the last of a curve.
+
+    Returns:
+        ``(N, 3, 2, K, width) uint8``, NUL where no text.
+    """
+    values = keys[:, :, (1, 0, 2), :].transpose(1, 2, 3, 0)  # file slot order: in, vertex, out
+    shape = values.shape
+    if len(frames) < 3:
+        items = _columns([b"{", float32_hex_cells(values), b" -} "], shape)
+    else:
+        vals = values.astype(np.float64)
+        secant = np.diff(vals, axis=-1) / np.diff(np.asarray(frames, dtype=np.float64))
+        flat = np.zeros(secant.shape[:-1] + (1,))
+        left = np.concatenate([flat, secant], axis=-1)
+        right = np.concatenate([secant, flat], axis=-1)
+        cells = float32_hex_cells(np.stack([vals, left, right]))
+        items = _columns([b"{", cells[0], b" ", cells[1], b" 1 ", cells[2], b" 1} "], shape)
+    items[..., -1, -1] = 0  # no space after a curve's last item
+    return items
 
 
 def _px(frames: list[int], keys: np.ndarray) -> str:
     """The ``{px ...}`` list of one cc curve; ``keys`` is ``(K, N, 3, 2)`` in Nuke space."""
-    ind = "        "
-    slots = (1, 0, 2)  # file order per point: in-tangent, vertex, out-tangent
+    ind = b"        "
     times = [_hex(f) for f in frames]
+    n = keys.shape[1]
     if len(times) == 1:
-        rows = [
-            ind + " ".join(f"{{{_hex(p[s][0])} {_hex(p[s][1])}}}" for s in slots) for p in keys[0]
-        ]
-        return f"{{px {times[0]}\n" + "\n".join(rows) + "}"
-    rows = []
-    for i in range(keys.shape[1]):
-        for s in slots:
-            x, y = (_items(keys[:, i, s, axis], frames) for axis in (0, 1))
-            rows.append(f"{ind}{{{{{x}}} {{{y}}}}}")
-    return f"{{px\n{ind}{{{' '.join(times)}}}\n" + "\n".join(rows) + "}"
+        # a line per point: {in} {vertex} {out}, each {x y}
+        cells = float32_hex_cells(keys[0][:, (1, 0, 2), :])
+        parts: list[bytes | np.ndarray] = [ind]
+        for slot, end in enumerate((b"} ", b"} ", b"}\n")):
+            parts += [b"{", cells[:, slot, 0], b" ", cells[:, slot, 1], end]
+        lines = _columns(parts, (n,))
+        lines[-1, -1] = 0  # no newline after the last line
+        return f"{{px {times[0]}\n" + _text(lines) + "}"
+    # a line per point and slot: {{x items} {y items}}
+    items = _curve_items(keys, frames).reshape(3 * n, 2, -1)
+    lines = _columns([ind + b"{{", items[:, 0], b"} {", items[:, 1], b"}}\n"], (3 * n,))
+    lines[-1, -1] = 0
+    return f"{{px\n{ind.decode()}{{{' '.join(times)}}}\n" + _text(lines) + "}"
 
 
 def _curvegroup(name: str, shape: RotoShape, fmt: ShotFormat) -> str:

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from exporters.names import by_object
+from exporters.numbers import shortest
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -234,34 +235,37 @@ def _num(value: float) -> str:
     return repr(value)
 
 
-def _pair(xy: np.ndarray) -> str:
-    return f"[{_num(xy[0])}, {_num(xy[1])}]"
+_POINT = '                {"v": [%s, %s], "in": [%s, %s], "out": [%s, %s]}'
 
 
-def _contour_text(shape: RotoShape) -> str:
-    """One ``contours`` entry, indented for its place in the document."""
-    keys = []
-    for key in shape.keys:
-        pts = np.asarray(key.points, dtype=np.float64)
-        rows = ",\n".join(
-            f'                {{"v": {_pair(p[0])}, "in": {_pair(p[1])}, "out": {_pair(p[2])}}}'
-            for p in pts
-        )
-        keys.append(
-            f'            {{\n              "frame": {int(key.frame)},\n'
-            f'              "points": [\n{rows}\n              ]\n            }}'
-        )
+def _contour_pieces(shape: RotoShape) -> list[str]:
+    """One ``contours`` entry, indented for its place in the document, in pieces (the document
+    is joined once)."""
+    pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
+    numbers = shortest(pts)
+    key_text = (
+        '            {\n              "frame": %d,\n              "points": [\n'
+        + ",\n".join([_POINT] * pts.shape[1])
+        + "\n              ]\n            }"
+    )
+    per_key = pts[0].size
+    values: list[int | str] = []
+    for k, key in enumerate(shape.keys):
+        values.append(int(key.frame))
+        values += numbers[k * per_key : (k + 1) * per_key]
     life = shape.lifetime
     lifetime = "null" if life is None else f"[{int(life[0])}, {int(life[1])}]"
-    return (
+    head = (
         "        {\n"
         f'          "contour": {int(shape.contour)},\n'
         f'          "hole": {"true" if shape.hole else "false"},\n'
         f'          "feather": {_num(shape.feather)},\n'
         f'          "lifetime": {lifetime},\n'
         '          "closed": true,\n'
-        '          "keys": [\n' + ",\n".join(keys) + "\n          ]\n        }"
+        '          "keys": [\n'
     )
+    keys = ",\n".join([key_text] * len(shape.keys)) % tuple(values)
+    return [head, keys, "\n          ]\n        }"]
 
 
 def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, **options: Any) -> str:
@@ -288,7 +292,7 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, **options: Any
         raise ExportError(f"exporter {NAME!r} takes no options; got {', '.join(sorted(options))}")
     check_format(fmt)
     check_shapes(shapes)
-    out = [
+    header = [
         "{",
         f'  "format": "{FORMAT}",',
         f'  "version": {VERSION},',
@@ -300,19 +304,27 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, **options: Any
         f'  "last_frame": {int(fmt.last_frame)},',
         f'  "space": "{SPACE}",',
     ]
-    objects = [
-        "    {\n"
-        f'      "id": {int(group[0].object_id)},\n'
-        f'      "name": {json.dumps(group[0].name, ensure_ascii=False)},\n'
-        '      "contours": [\n' + ",\n".join(map(_contour_text, group)) + "\n      ]\n    }"
-        for group in by_object(shapes)
-    ]
-    if objects:
-        out.append('  "objects": [\n' + ",\n".join(objects) + "\n  ]")
-    else:
+    out = ["\n".join(header) + "\n"]
+    objects = by_object(shapes)
+    if not objects:
         out.append('  "objects": []')
-    out.append("}")
-    return "\n".join(out) + "\n"
+    for g, group in enumerate(objects):
+        out.append('  "objects": [\n' if g == 0 else ",\n")
+        out.append(
+            "    {\n"
+            f'      "id": {int(group[0].object_id)},\n'
+            f'      "name": {json.dumps(group[0].name, ensure_ascii=False)},\n'
+            '      "contours": [\n'
+        )
+        for c, shape in enumerate(group):
+            if c:
+                out.append(",\n")
+            out += _contour_pieces(shape)
+        out.append("\n      ]\n    }")
+    if objects:
+        out.append("\n  ]")
+    out.append("\n}\n")
+    return "".join(out)
 
 
 def _reject_constant(name: str) -> float:

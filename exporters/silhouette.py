@@ -64,6 +64,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from exporters.names import by_object, sanitize_name, shape_names
+from exporters.numbers import fixed
 from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -81,12 +82,6 @@ _WHITE = "(1.000000,1.000000,1.000000)"
 def _dec(value: float) -> str:
     """Decimal text for attributes: ``24`` for integral values, shortest repr otherwise."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _num(value: float, decimals: int) -> str:
-    """Fixed-point text with ``decimals`` places; a rounded negative zero is written ``0.000...``."""
-    text = f"{value:.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0.0 else text
 
 
 def _to_fxs(shape: RotoShape, fmt: ShotFormat) -> np.ndarray:
@@ -116,13 +111,19 @@ def _shape_xml(label: str, shape: RotoShape, fmt: ShotFormat, decimals: int, ind
         _prop(ind + "    ", "invert", "false"),
         f'{ind}    <Property id="path">',
     ]
-    for key, pts in zip(shape.keys, _to_fxs(shape, fmt), strict=True):
-        lines.append(f'{ind}      <Key frame="{key.frame - fmt.first_frame}" interp="linear">')
-        lines.append(f'{ind}        <Path closed="True" type="Bezier">')
-        for p in pts:
-            text = ",".join(f"({_num(x, decimals)},{_num(y, decimals)})" for x, y in p)
-            lines.append(f"{ind}          <Point>{text}</Point>")
-        lines += [f"{ind}        </Path>", f"{ind}      </Key>"]
+    pts = _to_fxs(shape, fmt)
+    numbers = fixed(pts, decimals)
+    point = f"{ind}          <Point>(%s,%s),(%s,%s),(%s,%s)</Point>"
+    key_text = (
+        f'{ind}      <Key frame="%s" interp="linear">\n'
+        f'{ind}        <Path closed="True" type="Bezier">\n'
+        + "\n".join([point] * pts.shape[1])
+        + f"\n{ind}        </Path>\n{ind}      </Key>"
+    )
+    per_key = pts[0].size
+    for k, key in enumerate(shape.keys):
+        values = numbers[k * per_key : (k + 1) * per_key]
+        lines.append(key_text % (key.frame - fmt.first_frame, *values))
     lines += [f"{ind}    </Property>", f"{ind}  </Properties>", f"{ind}</Object>"]
     return lines
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from exporters import atomic_write_text
 from exporters.names import by_object, sanitize_name
+from exporters.numbers import trimmed
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.geometry import shape_at
@@ -92,6 +93,22 @@ def _num(value: float) -> str:
     return "0" if text == "-0" else text
 
 
+def _path_numbers(points: np.ndarray) -> np.ndarray:
+    """The numbers of :func:`path_data`, in order: the first vertex, then per segment the two
+    handles and the end vertex (``2 + 6 N`` values)."""
+    pts = np.asarray(points, dtype=np.float64)
+    v = pts[:, 0]
+    v1 = np.roll(v, -1, axis=0)
+    c1 = v + pts[:, 2]
+    c2 = v1 + np.roll(pts[:, 1], -1, axis=0)
+    return np.concatenate([v[0], np.stack([c1, c2, v1], axis=1).ravel()])
+
+
+def _path_template(count: int) -> str:
+    """``%``-template of the ``d`` text of a closed shape of ``count`` points."""
+    return "M %s %s" + " C %s %s %s %s %s %s" * count + " Z"
+
+
 def path_data(points: np.ndarray) -> str:
     """The ``d`` attribute of one closed shape: ``M x y``, one ``C`` per segment, ``Z``.
 
@@ -101,15 +118,8 @@ def path_data(points: np.ndarray) -> str:
     Returns:
         Path data, numbers separated by single spaces, e.g. ``M 960 340 C 1070.4569 340 ...Z``.
     """
-    pts = np.asarray(points, dtype=np.float64)
-    v = pts[:, 0]
-    v1 = np.roll(v, -1, axis=0)
-    c1 = v + pts[:, 2]
-    c2 = v1 + np.roll(pts[:, 1], -1, axis=0)
-    parts = [f"M {_num(v[0, 0])} {_num(v[0, 1])}"]
-    for a, b, c in zip(c1, c2, v1, strict=True):
-        parts.append("C " + " ".join(_num(x) for x in (*a, *b, *c)))
-    return " ".join(parts) + " Z"
+    numbers = trimmed(_path_numbers(points), DECIMALS)
+    return _path_template(len(points)) % tuple(numbers)
 
 
 def _check_frame(frame: Any, fmt: ShotFormat) -> int:
@@ -131,27 +141,46 @@ def _check(shapes: Sequence[RotoShape], fmt: ShotFormat, options: dict[str, Any]
     check_shapes(shapes)
 
 
-def _document(shapes: Sequence[RotoShape], fmt: ShotFormat, frame: int) -> str:
-    lines = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(fmt.width * fmt.pixel_aspect)}" '
-        f'height="{fmt.height}" viewBox="0 0 {fmt.width} {fmt.height}" '
-        f'preserveAspectRatio="none" data-frame="{frame}">',
-    ]
+def _documents(shapes: Sequence[RotoShape], fmt: ShotFormat, frames: Sequence[int]) -> list[str]:
+    """The SVG document of each frame (checked input), the path numbers of all of them formatted
+    at once."""
     taken: set[str] = set()
     objects = by_object(shapes)
     idents = [sanitize_name(contours[0].name, taken) for contours in objects]  # on every frame
-    for ident, contours in zip(idents, objects, strict=True):
-        alive = [p for p in (points_at(shape, frame) for shape in contours) if p is not None]
-        if not alive:
-            continue
-        lines.append(
-            f'  <path id="{ident}" data-name={quoteattr(contours[0].name)} '
-            f'data-object-id="{int(contours[0].object_id)}" fill="#fff" fill-rule="nonzero"\n'
-            f'        d="{" ".join(path_data(points) for points in alive)}"/>'
-        )
-    lines.append("</svg>")
-    return "\n".join(lines) + "\n"
+    alive_per_frame = [
+        [
+            [p for p in (points_at(shape, frame) for shape in contours) if p is not None]
+            for contours in objects
+        ]
+        for frame in frames
+    ]
+    flat = [points for alive in alive_per_frame for paths in alive for points in paths]
+    numbers = trimmed(np.concatenate([_path_numbers(p) for p in flat]), DECIMALS) if flat else []
+    start = 0
+    header = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(fmt.width * fmt.pixel_aspect)}" '
+        f'height="{fmt.height}" viewBox="0 0 {fmt.width} {fmt.height}" '
+        'preserveAspectRatio="none" data-frame="'
+    )
+    documents = []
+    for frame, alive in zip(frames, alive_per_frame, strict=True):
+        lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'{header}{frame}">']
+        for ident, contours, paths in zip(idents, objects, alive, strict=True):
+            if not paths:
+                continue
+            d = []
+            for points in paths:
+                end = start + 2 + 6 * len(points)
+                d.append(_path_template(len(points)) % tuple(numbers[start:end]))
+                start = end
+            lines.append(
+                f'  <path id="{ident}" data-name={quoteattr(contours[0].name)} '
+                f'data-object-id="{int(contours[0].object_id)}" fill="#fff" fill-rule="nonzero"\n'
+                f'        d="{" ".join(d)}"/>'
+            )
+        lines.append("</svg>")
+        documents.append("\n".join(lines) + "\n")
+    return documents
 
 
 def write_frame(shapes: Sequence[RotoShape], fmt: ShotFormat, frame: int, **options: Any) -> str:
@@ -180,7 +209,7 @@ def write_frame(shapes: Sequence[RotoShape], fmt: ShotFormat, frame: int, **opti
             ``fmt.first_frame..fmt.last_frame``.
     """
     _check(shapes, fmt, options)
-    return _document(shapes, fmt, _check_frame(frame, fmt))
+    return _documents(shapes, fmt, [_check_frame(frame, fmt)])[0]
 
 
 def write_to_string(
@@ -259,8 +288,9 @@ def write_to_file(
     wanted = range(fmt.first_frame, fmt.last_frame + 1) if frames is None else list(frames)
     todo = [(_check_frame(f, fmt), frame_path(path_pattern, f)) for f in wanted]
     written = []
-    for frame, path in todo:
-        atomic_write_text(path, _document(shapes, fmt, frame))
+    documents = _documents(shapes, fmt, [frame for frame, _ in todo])
+    for document, (_, path) in zip(documents, todo, strict=True):
+        atomic_write_text(path, document)
         written.append(path)
     return written
 

@@ -3,9 +3,11 @@
 Fitting follows Schneider, "An Algorithm for Automatically Fitting Digitized Curves", Graphics Gems
 (1990): chord-length parameters, least-squares inner control points between fixed vertices,
 Newton-Raphson reparameterisation, shared tangent directions at smooth vertices. Unlike Schneider's
-recursive splitting, the point count is fixed per shot (every key needs the same count), so vertices
-are placed by arc length, optionally following the previous key's vertices; see :func:`fit_key` and
-:func:`rotoflow.geometry.shape.fit_shapes`.
+recursive splitting, the point count is fixed per contour (every key needs the same count), so
+vertices are placed by arc length, optionally following the previous key's vertices; see
+:func:`fit_key` and :func:`rotoflow.geometry.shape.fit_shapes`. Outlines longer than fitting needs
+are resampled evenly by arc length (at least :data:`_SAMPLES` samples per segment, at most
+:data:`_STEP` pixels apart), which also spares the fit the pixel stairs of a traced mask.
 
 Coordinate frame: see :mod:`rotoflow.geometry`.
 """
