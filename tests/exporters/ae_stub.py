@@ -169,17 +169,23 @@ process.stdout.write(JSON.stringify({ undo: undo, comps: comps.map(function (c) 
 """
 
 
-def run_stub(tmp_path: Path, script: str) -> dict:
-    """Run ``script`` under node against the stub DOM in folder ``tmp_path``; the recorded
-    calls. Raises AssertionError with node's stderr when the script fails."""
+def run_node(tmp_path: Path, script: str) -> subprocess.CompletedProcess:
+    """Run ``script`` under node against the stub DOM in folder ``tmp_path``: the finished
+    process, its output (the recorded calls as JSON) and errors as text."""
     (tmp_path / "harness.js").write_text(HARNESS_JS, encoding="utf-8")
     (tmp_path / "roto.jsx").write_text(script, encoding="utf-8")
-    result = subprocess.run(
+    return subprocess.run(
         [NODE, str(tmp_path / "harness.js"), str(tmp_path / "roto.jsx")],
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def run_stub(tmp_path: Path, script: str) -> dict:
+    """The calls ``script`` makes on the stub DOM (:func:`run_node`). Raises AssertionError with
+    node's errors when the script fails."""
+    result = run_node(tmp_path, script)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

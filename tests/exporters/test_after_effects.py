@@ -18,7 +18,7 @@ from exporters import after_effects
 from rotoflow.errors import ExportError
 from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
-from tests.exporters.ae_stub import HARNESS_JS, NODE, ae_matte, rebuilt_objects, run_stub
+from tests.exporters.ae_stub import NODE, ae_matte, rebuilt_objects, run_node, run_stub
 from tests.exporters.helpers import (
     CANONICAL_FORMAT,
     GOLDEN,
@@ -190,14 +190,7 @@ def test_stub_run_of_real_outlines_groups_objects_and_keeps_points(tmp_path, sha
 
 def test_stub_refuses_a_script_with_a_typo(tmp_path):
     script = _golden().replace("mask.rotoBezier = false", "mask.rotobezier = false")
-    (tmp_path / "harness.js").write_text(HARNESS_JS, encoding="utf-8")
-    (tmp_path / "roto.jsx").write_text(script, encoding="utf-8")
-    result = subprocess.run(
-        [NODE, str(tmp_path / "harness.js"), str(tmp_path / "roto.jsx")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_node(tmp_path, script)
     assert result.returncode != 0
     assert "write of unknown MaskPropertyGroup.rotobezier" in result.stderr
 
