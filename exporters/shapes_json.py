@@ -327,8 +327,27 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, **options: Any
     return "".join(out)
 
 
-def _reject_constant(name: str) -> float:
-    raise ExportError(f"roto-shapes JSON: non-finite number {name} is not allowed")
+def load_json(text: str, what: str) -> Any:
+    """Parse a JSON document strictly (``NaN`` and ``Infinity`` refused).
+
+    Args:
+        text: The document.
+        what: The format's name, which starts every error message (``"roto-shapes JSON"``).
+
+    Returns:
+        The parsed document (dicts, lists, str, int, float, bool, None).
+
+    Raises:
+        ExportError: invalid JSON (with line and column) or a non-finite number.
+    """
+
+    def reject(name: str) -> float:
+        raise ExportError(f"{what}: non-finite number {name} is not allowed")
+
+    try:
+        return json.loads(text, parse_constant=reject)
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"{what}: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
 
 
 def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -411,12 +430,7 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
             contours or with the id of an earlier object, or shapes that fail
             :func:`check_shapes`.
     """
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ExportError(
-            f"roto-shapes JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from exc
+    doc = load_json(text, "roto-shapes JSON")
     if _get(doc, "format", str, "document") != FORMAT:
         raise ExportError(f"not a {FORMAT!r} document: format is {doc['format']!r}")
     version = _get(doc, "version", int, "document")
