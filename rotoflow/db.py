@@ -1,7 +1,9 @@
 """Project database (SQLModel): projects, shots, objects, jobs and outputs.
 
-A SQLite file by default (``ROTOFLOW_DATABASE_URL`` for PostgreSQL in a studio). Tables are created on
-first use; every write is its own short transaction so that a crash loses nothing already recorded.
+A SQLite file by default (``ROTOFLOW_DATABASE_URL`` for PostgreSQL in a studio). The schema is
+created and kept current by the Alembic migrations in :mod:`rotoflow.migrations`, applied on first
+use of a URL (:func:`migrate`); every write is its own short transaction so that a crash loses
+nothing already recorded.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import JSON, Column, Text, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 
@@ -82,6 +87,7 @@ class Job(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    plate_signature: str | None = None  # ingest.plate_signature of the plate the job ran on
 
 
 class Output(SQLModel, table=True):
@@ -97,9 +103,14 @@ class Output(SQLModel, table=True):
     sha256: str
 
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+_FIRST_REVISION = "0001"  # the schema as created before migrations existed
+_MIGRATION_LOCK = 0x526F746F  # PostgreSQL advisory lock key held while migrating
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    """An engine for ``url`` with the tables created (cached per URL).
+    """An engine for ``url`` with the schema migrated to the newest revision (cached per URL).
 
     SQLite files get their parent folder created and a busy timeout so the CLI and a flow run can
     share one file.
@@ -109,8 +120,39 @@ def get_engine(url: str) -> Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
     engine = create_engine(url, **kwargs)
-    SQLModel.metadata.create_all(engine)
+    migrate(engine)
     return engine
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to an Alembic ``revision`` of :mod:`rotoflow.migrations`.
+
+    A database created before migrations (tables but no ``alembic_version``) is first stamped as
+    revision ``0001``, which is that schema. On PostgreSQL a transaction-level advisory lock keeps
+    concurrent workers from migrating at once; on SQLite a writer that finds the file locked, or
+    finds that another process created the tables first, tries again.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: SQLite stays locked through three attempts.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                    )
+                tables = inspect(conn).get_table_names()
+                config.attributes["connection"] = conn
+                if "alembic_version" not in tables and "shot" in tables:
+                    command.stamp(config, _FIRST_REVISION)
+                command.upgrade(config, revision)
+            return
+        except OperationalError:
+            if attempt == 2 or engine.dialect.name != "sqlite":
+                raise
 
 
 @contextmanager

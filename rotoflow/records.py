@@ -20,8 +20,12 @@ def open_job(
     parameters: dict,
     models: dict[str, str],
     flow_run_id: str | None = None,
+    plate_signature: str | None = None,
 ) -> int:
     """Create (or reuse) the project and shot, replace the shot's objects, start a job.
+
+    ``plate_signature`` (:func:`rotoflow.stages.ingest.plate_signature`) is recorded with the job,
+    so that a batch can tell whether the plate changed since.
 
     Returns:
         The new job's id.
@@ -40,6 +44,7 @@ def open_job(
             parameters=parameters,
             models=models,
             flow_run_id=flow_run_id,
+            plate_signature=plate_signature,
         )
         s.add(job)
         s.flush()

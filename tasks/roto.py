@@ -75,6 +75,7 @@ def open_job(job: ResolvedJob) -> int:
         job.model_dump(mode="json"),
         {},
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
+        plate_signature=ingest.plate_signature(job.plate),
     )
 
 

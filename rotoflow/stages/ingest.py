@@ -18,7 +18,7 @@ from rotoflow import progress
 from rotoflow.errors import PlateError
 from rotoflow.plate import Plate, open_plate
 from rotoflow.prompts import ShotPrompts
-from rotoflow.storage import ShotWorkspace, StageOutput
+from rotoflow.storage import ShotWorkspace, StageOutput, fingerprint
 from rotoflow.types import PlateInfo
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,12 @@ def plate_fingerprint(path: str | os.PathLike) -> dict:
         "path": str(p.resolve()),
         "files": [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files],
     }
+
+
+def plate_signature(path: str | os.PathLike) -> str:
+    """A hex digest of :func:`plate_fingerprint`: changes when any file of the plate is added,
+    removed, resized or touched. An empty plate (no files) has a signature too."""
+    return fingerprint("plate", plate_fingerprint(path))
 
 
 def proxy_pattern(stage_dir: Path, padding: int) -> Path:

@@ -1,0 +1,66 @@
+"""Project database migrations (Alembic): a new database gets the models' schema; one created before
+migrations is stamped and upgraded with its rows kept; on SQLite and on the PostgreSQL server on
+127.0.0.1."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlmodel import SQLModel
+
+from rotoflow import db
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """A database URL that no engine has seen: a new SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'project.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def _differences(engine) -> list:
+    with engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+
+
+def test_new_database_gets_the_models_schema(url):
+    engine = db.get_engine(url)
+    assert _differences(engine) == []
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+    with db.session(url) as s:
+        project = db.get_or_create_project(s, "show")
+        shot = db.get_or_create_shot(s, project, "sh010", "/plates/sh010.####.exr")
+        s.add(db.Job(shot_id=shot.id, plate_path=shot.plate_path, plate_signature="abc"))
+    with db.session(url) as s:
+        (job,) = s.exec(db.select(db.Job)).all()
+        assert job.plate_signature == "abc"
+
+
+def test_database_from_before_migrations_is_stamped_and_upgraded(url):
+    old = create_engine(url)
+    db.migrate(old, "0001")  # the schema that create_all used to make, then forget the version
+    with old.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text("INSERT INTO project (name, created_at) VALUES ('show', '2026-01-01')"))
+    assert "plate_signature" not in {c["name"] for c in inspect(old).get_columns("job")}
+    old.dispose()
+    engine = db.get_engine(url)
+    assert _differences(engine) == []
+    with db.session(url) as s:
+        assert [p.name for p in s.exec(db.select(db.Project))] == ["show"]
