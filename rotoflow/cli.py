@@ -310,6 +310,53 @@ def export_shot(
 
 
 @app.command()
+def watch(
+    folders: Annotated[list[Path], typer.Argument(help="Folders to watch for dropped shots.")],
+    settle: Annotated[
+        float, typer.Option(help="Seconds a drop without a ready marker must stay unchanged.")
+    ] = 30.0,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 5.0,
+    deployment: Annotated[
+        str | None,
+        typer.Option(help="Start a run of this deployment (e.g. roto-shot/roto-shot) per shot."),
+    ] = None,
+    project: Annotated[str | None, typer.Option(help="Project name.")] = None,
+    once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
+) -> None:
+    """Take in shots dropped into folders (movies, image-sequence folders), each once and only
+    when complete; see `rotoflow.watch`. Shots with a prompts sidecar are started on DEPLOYMENT
+    when given; the others stay pending."""
+    import time
+
+    from rotoflow.settings import get_settings
+    from rotoflow.watch import Watcher
+
+    settings = get_settings()
+    start = None
+    if deployment:
+        from flows.watch_folder import deployment_starter
+
+        start = deployment_starter(deployment)
+    watcher = Watcher(
+        folders,
+        settings.resolved_database_url(),
+        project or settings.project,
+        settle=settle,
+        start=start,
+    )
+    while True:
+        try:
+            taken = watcher.poll()
+        except FileNotFoundError as exc:
+            _fail(str(exc), EXIT_INPUT)
+        for shot in taken:
+            out.print(f"took in {shot}", highlight=False)
+        if once:
+            return
+        time.sleep(interval)
+
+
+@app.command()
 def status(
     limit: Annotated[int, typer.Option(help="Most recent jobs to list.")] = 20,
 ) -> None:

@@ -17,7 +17,7 @@ DEPLOYMENTS = {d["name"]: d for d in SPEC["deployments"]}
 
 
 def test_every_entrypoint_loads_the_flow_it_names():
-    assert set(DEPLOYMENTS) == {"roto-shot", "nightly-batch"}
+    assert set(DEPLOYMENTS) == {"roto-shot", "nightly-batch", "watch-folder"}
     for name, spec in DEPLOYMENTS.items():
         path, _ = spec["entrypoint"].split(":")
         assert (REPO / path).is_file()
@@ -46,3 +46,13 @@ def test_nightly_batch_runs_every_night_in_the_studio_timezone():
     ZoneInfo(cron.timezone)  # a real IANA zone
     minute, hour, *days = cron.cron.split()
     assert minute.isdigit() and hour.isdigit() and days == ["*", "*", "*"]  # once every night
+
+
+def test_watch_folder_runs_follow_each_other_without_a_gap():
+    spec = DEPLOYMENTS["watch-folder"]
+    (schedule,) = spec["schedules"]
+    params = spec["parameters"]
+    flow = load_flow_from_entrypoint(str(REPO / spec["entrypoint"]))
+    assert set(params) <= set(parameter_schema(flow).properties)
+    # each run watches nearly until the next starts, and long enough for a drop to settle
+    assert params["settle"] < params["duration"] <= schedule["interval"] < params["duration"] + 30
