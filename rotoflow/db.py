@@ -18,9 +18,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, Column, Text, inspect, text
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 
@@ -45,6 +45,8 @@ class Project(SQLModel, table=True):
 
 class Shot(SQLModel, table=True):
     """A plate under a project. ``name`` is unique within the project."""
+
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_shot_project_name"),)
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
@@ -168,19 +170,35 @@ def session(url: str) -> Iterator[Session]:
 
 
 def get_or_create_project(s: Session, name: str) -> Project:
-    project = s.exec(select(Project).where(Project.name == name)).first()
-    if project is None:
-        project = Project(name=name)
-        s.add(project)
-        s.flush()
-    return project
+    """The project called ``name``, created if there is none. Safe against another process
+    creating it at the same moment (the unique name decides; the loser reads the winner's row)."""
+    return _get_or_create(
+        s, select(Project).where(Project.name == name), lambda: Project(name=name)
+    )
 
 
 def get_or_create_shot(s: Session, project: Project, name: str, plate_path: str) -> Shot:
-    shot = s.exec(select(Shot).where(Shot.project_id == project.id, Shot.name == name)).first()
-    if shot is None:
-        shot = Shot(project_id=project.id, name=name, plate_path=plate_path)
-        s.add(shot)
-        s.flush()
+    """The shot called ``name`` in ``project`` with its plate set to ``plate_path``, created if
+    there is none; safe against concurrent creation as :func:`get_or_create_project`."""
+    shot = _get_or_create(
+        s,
+        select(Shot).where(Shot.project_id == project.id, Shot.name == name),
+        lambda: Shot(project_id=project.id, name=name, plate_path=plate_path),
+    )
     shot.plate_path = plate_path
     return shot
+
+
+def _get_or_create(s: Session, query, make):
+    """The row ``query`` finds, or a new one from ``make()`` inserted in a savepoint; when a
+    concurrent transaction inserted the same unique key first, its row."""
+    found = s.exec(query).first()
+    if found is not None:
+        return found
+    row = make()
+    try:
+        with s.begin_nested():
+            s.add(row)
+    except IntegrityError:
+        return s.exec(query).one()
+    return row

@@ -4,6 +4,7 @@ migrations is stamped and upgraded with its rows kept; on SQLite and on the Post
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -12,9 +13,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
-from rotoflow import db
+from rotoflow import db, records
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PROMPT = {"id": 1, "name": "car", "text": "car"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,7 +44,7 @@ def test_new_database_gets_the_models_schema(url):
     engine = db.get_engine(url)
     assert _differences(engine) == []
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"
     with db.session(url) as s:
         project = db.get_or_create_project(s, "show")
         shot = db.get_or_create_shot(s, project, "sh010", "/plates/sh010.####.exr")
@@ -64,3 +66,31 @@ def test_database_from_before_migrations_is_stamped_and_upgraded(url):
     assert _differences(engine) == []
     with db.session(url) as s:
         assert [p.name for p in s.exec(db.select(db.Project))] == ["show"]
+
+
+def test_concurrent_workers_file_one_project_and_shot(url):
+    """Eight workers open jobs on the same new shot at once: one project and one shot row, eight
+    jobs, nobody fails."""
+    db.get_engine(url)
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            records.open_job(url, "show", "sh010", "/plates/sh010.mov", [PROMPT], {"n": n}, {})
+        except Exception as exc:  # noqa: BLE001 (collected and asserted below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.session(url) as s:
+        assert len(s.exec(db.select(db.Project)).all()) == 1
+        (shot,) = s.exec(db.select(db.Shot)).all()
+        jobs = s.exec(db.select(db.Job)).all()
+    assert sorted(j.parameters["n"] for j in jobs) == list(range(8))
+    assert {j.shot_id for j in jobs} == {shot.id}
