@@ -41,3 +41,26 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def yolox_path(shared) -> Path:
     return YOLOX
+
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+"""The PostgreSQL server on this machine (trust authentication)."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A project database URL that no engine has seen: a new SQLite file, or a fresh schema on the
+    PostgreSQL server (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'project.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{os.urandom(6).hex()}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()

@@ -16,7 +16,6 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from sqlalchemy import create_engine, text
 from sqlmodel import select
 
 from flows.roto_shot import roto_shot
@@ -29,22 +28,6 @@ from tests.flows.helpers import frame_folder, gt_box
 pytestmark = pytest.mark.e2e
 
 SEQUENCES = ("car-shadow", "dog", "cows", "blackswan", "camel", "drift-chicane")
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'project.db'}"
-        return
-    schema = f"w_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def _wait(server: str, ids: list[str], timeout: float = 900) -> list[dict]:
@@ -58,14 +41,14 @@ def _wait(server: str, ids: list[str], timeout: float = 900) -> list[dict]:
         time.sleep(2)
 
 
-def test_six_shots_through_two_process_workers(server, database, tmp_path, monkeypatch):
+def test_six_shots_through_two_process_workers(server, database_url, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # the deployment's entrypoint is relative to the repository
     pool = f"shots-{uuid.uuid4().hex[:6]}"
     env = {
         **os.environ,
         "PREFECT_API_URL": server,
         "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "ROTOFLOW_DATABASE_URL": database,
+        "ROTOFLOW_DATABASE_URL": database_url,
         "ROTOFLOW_HOME": str(tmp_path / "home"),
         "ROTOFLOW_OUTPUT_ROOT": str(tmp_path / "out"),
         "ROTOFLOW_YOLOX_MODEL": str(YOLOX),
@@ -119,7 +102,7 @@ def test_six_shots_through_two_process_workers(server, database, tmp_path, monke
     for seq in SEQUENCES:
         assert (tmp_path / "out" / seq / "roto" / f"{seq}.nk").is_file()
         assert len(list((tmp_path / "out" / seq / "masks" / "object").glob("*.png"))) == 4
-    with db.session(database) as s:
+    with db.session(database_url) as s:
         shots = s.exec(select(db.Shot)).all()
         jobs = s.exec(select(db.Job)).all()
         outputs = s.exec(select(db.Output)).all()

@@ -5,9 +5,7 @@ migrations is stamped and upgraded with its rows kept; on SQLite and on the Post
 from __future__ import annotations
 
 import threading
-import uuid
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
@@ -15,24 +13,7 @@ from sqlmodel import SQLModel
 
 from rotoflow import db, records
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PROMPT = {"id": 1, "name": "car", "text": "car"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    """A database URL that no engine has seen: a new SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'project.db'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def _differences(engine) -> list:
@@ -40,45 +21,47 @@ def _differences(engine) -> list:
         return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
 
 
-def test_new_database_gets_the_models_schema(url):
-    engine = db.get_engine(url)
+def test_new_database_gets_the_models_schema(database_url):
+    engine = db.get_engine(database_url)
     assert _differences(engine) == []
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0003"
-    with db.session(url) as s:
+    with db.session(database_url) as s:
         project = db.get_or_create_project(s, "show")
         shot = db.get_or_create_shot(s, project, "sh010", "/plates/sh010.####.exr")
         s.add(db.Job(shot_id=shot.id, plate_path=shot.plate_path, plate_signature="abc"))
-    with db.session(url) as s:
+    with db.session(database_url) as s:
         (job,) = s.exec(db.select(db.Job)).all()
         assert job.plate_signature == "abc"
 
 
-def test_database_from_before_migrations_is_stamped_and_upgraded(url):
-    old = create_engine(url)
+def test_database_from_before_migrations_is_stamped_and_upgraded(database_url):
+    old = create_engine(database_url)
     db.migrate(old, "0001")  # the schema that create_all used to make, then forget the version
     with old.begin() as conn:
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("INSERT INTO project (name, created_at) VALUES ('show', '2026-01-01')"))
     assert "plate_signature" not in {c["name"] for c in inspect(old).get_columns("job")}
     old.dispose()
-    engine = db.get_engine(url)
+    engine = db.get_engine(database_url)
     assert _differences(engine) == []
-    with db.session(url) as s:
+    with db.session(database_url) as s:
         assert [p.name for p in s.exec(db.select(db.Project))] == ["show"]
 
 
-def test_concurrent_workers_file_one_project_and_shot(url):
+def test_concurrent_workers_file_one_project_and_shot(database_url):
     """Eight workers open jobs on the same new shot at once: one project and one shot row, eight
     jobs, nobody fails."""
-    db.get_engine(url)
+    db.get_engine(database_url)
     barrier = threading.Barrier(8)
     errors = []
 
     def worker(n: int) -> None:
         try:
             barrier.wait()
-            records.open_job(url, "show", "sh010", "/plates/sh010.mov", [PROMPT], {"n": n}, {})
+            records.open_job(
+                database_url, "show", "sh010", "/plates/sh010.mov", [PROMPT], {"n": n}, {}
+            )
         except Exception as exc:  # noqa: BLE001 (collected and asserted below)
             errors.append(exc)
 
@@ -88,7 +71,7 @@ def test_concurrent_workers_file_one_project_and_shot(url):
     for t in threads:
         t.join()
     assert errors == []
-    with db.session(url) as s:
+    with db.session(database_url) as s:
         assert len(s.exec(db.select(db.Project)).all()) == 1
         (shot,) = s.exec(db.select(db.Shot)).all()
         jobs = s.exec(db.select(db.Job)).all()
