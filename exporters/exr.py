@@ -22,6 +22,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from exporters.mattes import as_unit, atomic_target
+from exporters.names import unique_name
 from exporters.shapes_json import check_format
 from rotoflow.errors import ExportError
 from rotoflow.types import ShotFormat
@@ -54,12 +55,7 @@ def layer_names(names: Sequence[str]) -> list[str]:
         base = re.sub(r"[^A-Za-z0-9_]", "_", name.strip())
         if not re.match(r"[A-Za-z]", base):
             base = "obj_" + base
-        unique, n = base, 1
-        while unique in taken:
-            n += 1
-            unique = f"{base}_{n}"
-        taken.add(unique)
-        out.append(unique)
+        out.append(unique_name(base, taken))
     return out
 
 

@@ -11,6 +11,16 @@ import re
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``, ... the first not in ``taken``; added to ``taken``."""
+    unique, n = base, 1
+    while unique in taken:
+        n += 1
+        unique = f"{base}_{n}"
+    taken.add(unique)
+    return unique
+
+
 def sanitize_name(name: str, taken: set[str], fallback: str = "Shape") -> str:
     """A Nuke identifier ``[A-Za-z_][A-Za-z0-9_]*`` for ``name``, not in ``taken``.
 
@@ -20,12 +30,7 @@ def sanitize_name(name: str, taken: set[str], fallback: str = "Shape") -> str:
     ident = re.sub(r"[^A-Za-z0-9_]", "_", name.strip()) or fallback
     if not _IDENT.fullmatch(ident):
         ident = "_" + ident
-    unique, n = ident, 1
-    while unique in taken:
-        n += 1
-        unique = f"{ident}_{n}"
-    taken.add(unique)
-    return unique
+    return unique_name(ident, taken)
 
 
 def shape_names(shapes) -> list[str]:

@@ -56,7 +56,8 @@ class RotoJob(BaseModel):
 
 
 _FRAME_TOKEN = re.compile(r"(^|[._])(%0?\d*d|#+|@+|\d+)$")
-_MOVIES = {".mp4", ".mov", ".mxf", ".mkv", ".avi", ".m4v", ".webm"}
+MOVIE_SUFFIXES = {".mp4", ".mov", ".mxf", ".mkv", ".avi", ".m4v", ".webm"}
+"""File suffixes read as movies (anything else is an image, a sequence or a folder)."""
 
 
 def default_shot_name(plate: str) -> str:
@@ -65,7 +66,7 @@ def default_shot_name(plate: str) -> str:
     p = Path(plate)
     if p.is_dir():
         name = p.name
-    elif p.suffix.lower() in _MOVIES:
+    elif p.suffix.lower() in MOVIE_SUFFIXES:
         name = p.stem
     else:
         name = _FRAME_TOKEN.sub("", p.stem if p.suffix else p.name) or p.parent.name

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from rotoflow import db
-from rotoflow.pipeline import _MOVIES, RotoJob, default_shot_name
+from rotoflow.pipeline import MOVIE_SUFFIXES, RotoJob, default_shot_name
 from rotoflow.prompts import ShotPrompts
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Watcher:
             for entry in sorted(folder.iterdir()):
                 if entry.name.startswith("."):
                     continue
-                if entry.is_dir() or (entry.is_file() and entry.suffix.lower() in _MOVIES):
+                if entry.is_dir() or (entry.is_file() and entry.suffix.lower() in MOVIE_SUFFIXES):
                     yield entry
 
     def _complete(self, drop: Path, now: float) -> bool:

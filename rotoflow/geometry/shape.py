@@ -58,7 +58,7 @@ SAMPLE_EVERY = 8
 """The point count is chosen on every this-many-th frame of a contour (and its first and last)."""
 _SOFT = (0.02, 0.98)  # alpha values that count as soft edge
 _MIN_LINK = 0.1  # bounding-box IoU below which rings on consecutive frames are not linked
-_MARGIN = 0.8
+_MARGIN = 0.8  # sampled frames must fit this fraction of the targets: tracked keys fit worse
 # Spacing weights (times SPACING_WEIGHT) a followed key is placed with, a step up each time it
 # misses the targets; the next key starts a step down from the last one's.
 _RETREAT = (1.0, 4.0, 16.0, 64.0)
