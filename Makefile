@@ -12,7 +12,7 @@ BOX    ?=
 FRAME  ?=
 ARGS   ?=
 
-.PHONY: setup run test lint benchmark clean
+.PHONY: setup browser run test lint benchmark clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,16 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 setup: $(BIN)/.installed
 
+# Debian's Chromium, for the tests that screenshot the Prefect UI (root or sudo; apt only).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 run: setup
 	@test -n "$(PLATE)" || { echo "usage: make run PLATE=path/to/plate PROMPT='the dancer' [BOX=x0,y0,x1,y1] [FRAME=n]" >&2; exit 2; }
 	$(BIN)/rotoflow run "$(PLATE)" $(if $(PROMPT),--prompt "$(PROMPT)") $(if $(BOX),--box "$(BOX)") $(if $(FRAME),--frame $(FRAME)) $(ARGS)
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q

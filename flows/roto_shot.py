@@ -1,6 +1,10 @@
 """The roto flow: one shot, from plate and prompts to masks, alpha mattes and a Nuke roto script.
 
-ingest -> detect -> segment -> propagate -> matte -> vectorize -> export -> record
+[fetch-plate] -> ingest -> detect -> segment -> propagate -> matte -> vectorize -> export
+-> qc -> [upload-outputs] -> record
+
+An ``s3://`` plate is fetched into the local cache first; with the ``storage_url`` setting the
+published outputs are uploaded after export and recorded by their ``s3://`` URLs.
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ import time
 
 from prefect import flow
 
+from rotoflow.objectstore import is_s3_url
 from rotoflow.pipeline import RotoJob, resolve
 from rotoflow.records import describe_error
 from rotoflow.settings import get_settings
-from tasks import roto
+from tasks import roto, storage
+from tasks.qc import qc_task
 
 
 @flow(name="roto-shot", flow_run_name="roto-{job.plate}")
@@ -29,6 +35,8 @@ def roto_shot(job: RotoJob) -> dict:
         return out
 
     try:
+        if is_s3_url(rj.plate):
+            rj = timed("fetch", storage.fetch_plate, rj)
         keys = timed("plan", roto.plan, rj, job_id)
         ing = timed("ingest", roto.ingest_task, rj, keys)
         det = timed("detect", roto.detect_task, rj, keys, ing)
@@ -37,6 +45,9 @@ def roto_shot(job: RotoJob) -> dict:
         mat = timed("matte", roto.matte_task, rj, keys, ing, prop)
         vec = timed("vectorize", roto.vectorize_task, rj, keys, ing, det, prop, mat)
         exp = timed("export", roto.export_task, rj, keys, ing, prop, mat, vec)
+        timed("qc", qc_task, rj, ing, prop, mat)
+        if rj.storage_url:
+            exp = timed("upload", storage.upload_outputs, rj, exp)
         n = roto.record(rj, job_id, ing, det, exp, timings)
     except BaseException as exc:
         roto.record_failure(rj, job_id, describe_error(exc), timings)

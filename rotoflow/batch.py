@@ -1,8 +1,8 @@
 """The nightly batch: which shots need roto, and the run each of them gets.
 
 A shot needs roto when its status is ``pending``, or when its last job finished (``done`` or
-``failed``) on a plate whose files have changed since (:func:`rotoflow.stages.ingest.plate_signature`
-differs from the one the job recorded). Running shots are left alone, and so are shots without
+``failed``) on a plate whose files have changed since (:func:`rotoflow.objectstore.plate_signature`,
+files or ``s3://`` objects, differs from the one the job recorded). Running shots are left alone, and so are shots without
 prompted objects (nothing to roto yet: they stay pending until prompts arrive). Each selected shot
 gets one :class:`rotoflow.pipeline.RotoJob` (its objects' prompts, and the model set, overrides and
 formats of its last job), and an idempotency key made of the night, the shot and the plate's
@@ -19,8 +19,10 @@ from datetime import date
 from sqlmodel import select
 
 from rotoflow import db
+from rotoflow.errors import StorageError
+from rotoflow.objectstore import plate_signature
 from rotoflow.pipeline import RotoJob
-from rotoflow.stages.ingest import plate_signature
+from rotoflow.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,11 @@ def shots_to_run(url: str) -> list[BatchShot]:
             last = s.exec(
                 select(db.Job).where(db.Job.shot_id == shot.id).order_by(db.Job.id.desc())
             ).first()
-            signature = plate_signature(shot.plate_path)
+            try:
+                signature = plate_signature(shot.plate_path, get_settings())
+            except StorageError as exc:
+                log.warning("shot %s: plate not readable, left for later: %s", shot.name, exc)
+                continue
             if shot.status == db.Status.pending:
                 reason = "pending"
             elif last is not None and last.plate_signature not in (None, signature):

@@ -22,10 +22,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rotoflow import cli_options as opt
+from rotoflow.cli_local import local_app
 from rotoflow.cli_models import models_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 app.add_typer(models_app, name="models")
+app.add_typer(local_app)  # up, down, submit: top-level commands
 out = Console()
 err = Console(stderr=True)
 
@@ -146,52 +149,25 @@ def _console_logs(verbose: bool) -> Iterator[None]:
 
 @app.command()
 def run(
-    plate: Annotated[
-        str, typer.Argument(help="Movie file, sequence (sh010.####.exr), member file or folder.")
-    ],
-    prompt: Annotated[str | None, typer.Option(help="Text prompt, e.g. 'the dancer'.")] = None,
-    box: Annotated[
-        list[str], typer.Option(help="Box x0,y0,x1,y1 in plate pixels (repeatable).")
-    ] = [],  # noqa: B006
-    point: Annotated[
-        list[str], typer.Option(help="Positive click x,y in plate pixels (repeatable).")
-    ] = [],  # noqa: B006
-    negative: Annotated[list[str], typer.Option(help="Negative click x,y (repeatable).")] = [],  # noqa: B006
-    mask: Annotated[
-        list[str], typer.Option(help="Mask image of the object at plate resolution (repeatable).")
-    ] = [],  # noqa: B006
-    all_matches: Annotated[
-        bool, typer.Option(help="Make every match of the text prompt its own object.")
-    ] = False,
-    frame: Annotated[
-        int | None, typer.Option(help="Plate frame of the prompt (default: first frame).")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option(help="Object name (default: from the prompt).")
-    ] = None,
-    prompts: Annotated[
-        Path | None, typer.Option(help="JSON file of ShotPrompts (several objects).")
-    ] = None,
-    models: Annotated[
-        str | None,
-        typer.Option(help="Model set: 'lite' (CPU) or 'full' (default: ROTOFLOW_MODELS, 'lite')."),
-    ] = None,
-    detector: Annotated[
-        str | None, typer.Option(help="Detector override, e.g. grounding-dino-base.")
-    ] = None,
-    segmenter: Annotated[
-        str | None, typer.Option(help="Keyframe segmenter override, e.g. sam2.1-hiera-large.")
-    ] = None,
-    tracker: Annotated[
-        str | None, typer.Option(help="Propagation override, e.g. sam2.1-hiera-base-plus.")
-    ] = None,
-    matter: Annotated[str | None, typer.Option(help="Matter override, e.g. vitmatte-base.")] = None,
-    formats: Annotated[
-        str, typer.Option("--format", help="Roto formats, comma-separated (see `rotoflow export`).")
-    ] = "nuke",
-    shot: Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")] = None,
-    project: Annotated[str | None, typer.Option(help="Project name.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output root folder.")] = None,
+    plate: opt.Plate,
+    prompt: opt.Prompt = None,
+    box: opt.Boxes = [],  # noqa: B006
+    point: opt.Points = [],  # noqa: B006
+    negative: opt.Negatives = [],  # noqa: B006
+    mask: opt.Masks = [],  # noqa: B006
+    all_matches: opt.AllMatches = False,
+    frame: opt.Frame = None,
+    name: opt.Name = None,
+    prompts: opt.PromptsFile = None,
+    models: opt.Models = None,
+    detector: opt.Detector = None,
+    segmenter: opt.Segmenter = None,
+    tracker: opt.Tracker = None,
+    matter: opt.Matter = None,
+    formats: opt.Formats = "nuke",
+    shot: opt.Shot = None,
+    project: opt.Project = None,
+    out_dir: opt.OutDir = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
     """Roto a shot: masks, alpha mattes and a Nuke roto script per object."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, Column, Text, UniqueConstraint, inspect, text
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, func, inspect, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -187,6 +187,30 @@ def get_or_create_shot(s: Session, project: Project, name: str, plate_path: str)
     )
     shot.plate_path = plate_path
     return shot
+
+
+def lock_shot(s: Session, shot_id: int) -> Shot:
+    """The shot row read afresh and locked until the session's transaction ends.
+
+    Jobs of one shot (a re-run started while an earlier run is still going, two workers picking up
+    the same shot) change the shot row one at a time, so no update is lost: PostgreSQL takes the
+    row's lock, SQLite its database write lock, through a no-op ``UPDATE`` of the row (the busy
+    timeout of :func:`get_engine` makes a second writer wait).
+
+    Raises:
+        sqlalchemy.exc.NoResultFound: no shot with that id.
+    """
+    s.flush()
+    s.execute(update(Shot).where(Shot.id == shot_id).values(id=Shot.id))
+    return s.exec(
+        select(Shot).where(Shot.id == shot_id).execution_options(populate_existing=True)
+    ).one()
+
+
+def latest_job_id(s: Session, shot_id: int) -> int | None:
+    """Id of the shot's newest job (None when it has none). Read it under :func:`lock_shot`: the
+    shot's status follows its newest job only."""
+    return s.exec(select(func.max(Job.id)).where(Job.shot_id == shot_id)).one()
 
 
 def _get_or_create(s: Session, query, make):

@@ -28,3 +28,13 @@ class ConfigError(RotoflowError):
 
 class GeometryError(RotoflowError, ValueError):
     """Invalid input to a geometry function (wrong array shape, too few control points)."""
+
+
+class StorageError(RotoflowError):
+    """Object storage refused a request: no such bucket or key, a bad ``s3://`` URL, missing or
+    rejected credentials."""
+
+
+class StorageUnavailable(StorageError):
+    """Object storage could not be reached or answered with a server error (connection refused,
+    timeout, 5xx, throttling): worth retrying."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from rotoflow import __version__
+from rotoflow.objectstore import is_s3_url, parse_url
 from rotoflow.prompts import ShotPrompts
 from rotoflow.storage import fingerprint
 
@@ -20,34 +21,69 @@ STAGES = ("ingest", "detect", "segment", "propagate", "matte", "vectorize", "exp
 
 
 class RotoJob(BaseModel):
-    """Parameters of one roto run on one shot (rendered as a form in the Prefect UI).
+    """Parameters of one roto run on one shot.
 
-    Attributes:
-        plate: Movie file, image-sequence pattern (``sh010.####.exr``), member file or folder.
-        prompts: One entry per object: text, boxes and/or clicks on plate frames.
-        shot: Shot name (default: derived from the plate's file name).
-        project: Project the shot is filed under (default: the ``ROTOFLOW_PROJECT`` setting).
-        models: Model set name, ``lite`` or ``full`` (default: the ``ROTOFLOW_MODELS`` setting,
-            ``lite``).
-        detector: Detector override (``yolox-nano``, ``grounding-dino-tiny``, ...).
-        segmenter: Keyframe segmenter override (``grabcut``, ``sam2.1-hiera-tiny``, ...).
-        tracker: Propagation override (``flow``, ``sam2.1-hiera-base-plus``, ...).
-        matter: Matter override (``pymatting``, ``vitmatte-small``, ...).
-        output_root: Folder receiving the shot folder (default: ``ROTOFLOW_OUTPUT_ROOT``).
-        formats: Roto shape formats written beside the pipeline JSON (``nuke``, ...).
+    The Prefect UI renders them as the roto-shot deployment's form, each field with its title
+    and description; the CLI builds the same model from its options.
     """
 
-    plate: str
-    prompts: ShotPrompts
-    shot: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-    project: str | None = None
-    models: str | None = None
-    detector: str | None = None
-    segmenter: str | None = None
-    tracker: str | None = None
-    matter: str | None = None
-    output_root: str | None = None
-    formats: list[str] = Field(default_factory=lambda: ["nuke"])
+    plate: str = Field(
+        title="Plate",
+        description="Movie file, image-sequence pattern (sh010.####.exr), member file or folder; "
+        "or any of these in object storage as an s3://bucket/key URL (downloaded to a local cache "
+        "before ingest; the shot records the URL).",
+    )
+    prompts: ShotPrompts = Field(
+        title="Objects and prompts",
+        description="One entry per object: text, boxes and/or clicks on plate frames "
+        "(plate pixels, origin top-left; frames are plate frame numbers).",
+    )
+    shot: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$",
+        title="Shot",
+        description="Shot name (default: from the plate's file name).",
+    )
+    project: str | None = Field(
+        default=None,
+        title="Project",
+        description="Project the shot is filed under (default: the ROTOFLOW_PROJECT setting).",
+    )
+    models: str | None = Field(
+        default=None,
+        title="Model set",
+        description="lite (any CPU) or full (SAM 2, Grounding DINO, ViTMatte); default: the "
+        "ROTOFLOW_MODELS setting, lite.",
+    )
+    detector: str | None = Field(
+        default=None,
+        title="Detector override",
+        description="yolox-nano, grounding-dino-tiny, ...",
+    )
+    segmenter: str | None = Field(
+        default=None,
+        title="Keyframe segmenter override",
+        description="grabcut, sam2.1-hiera-tiny, ...",
+    )
+    tracker: str | None = Field(
+        default=None,
+        title="Propagation override",
+        description="flow, sam2.1-hiera-base-plus, ...",
+    )
+    matter: str | None = Field(
+        default=None, title="Matter override", description="pymatting, vitmatte-small, ..."
+    )
+    output_root: str | None = Field(
+        default=None,
+        title="Output root",
+        description="Folder receiving the shot folder (default: the ROTOFLOW_OUTPUT_ROOT setting).",
+    )
+    formats: list[str] = Field(
+        default=["nuke"],
+        title="Roto formats",
+        description="Roto shape formats written beside the pipeline JSON: nuke, silhouette, "
+        "fusion, after_effects, lottie, svg.",
+    )
 
     def overrides(self) -> dict[str, str]:
         """The per-stage model overrides that are set."""
@@ -62,7 +98,10 @@ MOVIE_SUFFIXES = {".mp4", ".mov", ".mxf", ".mkv", ".avi", ".m4v", ".webm"}
 
 def default_shot_name(plate: str) -> str:
     """Shot name from a plate path: ``/a/sh010.####.exr`` -> ``sh010``; ``/a/clip.mov`` -> ``clip``;
-    a folder or a sequence with no name before the frame number -> the folder's name."""
+    a folder or a sequence with no name before the frame number -> the folder's name. An ``s3://``
+    URL is named by its key the same way (``s3://b/shots/dog/`` -> ``dog``)."""
+    if is_s3_url(plate):
+        plate = "/" + plate[5:].partition("/")[2].rstrip("/")
     p = Path(plate)
     if p.is_dir():
         name = p.name
@@ -139,6 +178,7 @@ class ResolvedJob(BaseModel):
     detector_threshold: float
     text_threshold: float = 0.25
     trimap_band: int
+    storage_url: str | None = None
 
     def settings_used(self) -> dict:
         return {
@@ -152,7 +192,15 @@ class ResolvedJob(BaseModel):
 
 
 def resolve(job: RotoJob, settings) -> ResolvedJob:
-    """Fill a job's defaults from :class:`rotoflow.settings.Settings`."""
+    """Fill a job's defaults from :class:`rotoflow.settings.Settings`.
+
+    Raises:
+        StorageError: The plate or the ``storage_url`` setting is a malformed ``s3://`` URL.
+    """
+    if is_s3_url(job.plate):
+        parse_url(job.plate)
+    if settings.storage_url:
+        parse_url(settings.storage_url)
     shot = job.shot or default_shot_name(job.plate)
     root = Path(job.output_root) if job.output_root else settings.output_root
     return ResolvedJob(
@@ -170,4 +218,5 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         detector_threshold=settings.detector_threshold,
         text_threshold=settings.text_threshold,
         trimap_band=settings.trimap_band,
+        storage_url=settings.storage_url,
     )

@@ -25,14 +25,16 @@ def open_job(
     """Create (or reuse) the project and shot, replace the shot's objects, start a job.
 
     ``plate_signature`` (:func:`rotoflow.stages.ingest.plate_signature`) is recorded with the job,
-    so that a batch can tell whether the plate changed since.
+    so that a batch can tell whether the plate changed since. The shot row is locked
+    (:func:`rotoflow.db.lock_shot`) while the job is added, so the new job is the shot's newest
+    for every later update.
 
     Returns:
         The new job's id.
     """
     with db.session(url) as s:
         p = db.get_or_create_project(s, project)
-        sh = db.get_or_create_shot(s, p, shot, plate)
+        sh = db.lock_shot(s, db.get_or_create_shot(s, p, shot, plate).id)
         sh.status, sh.error, sh.updated_at = db.Status.running, None, db.utcnow()
         for old in s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id)):
             s.delete(old)
@@ -52,8 +54,10 @@ def open_job(
 
 
 def _add_outputs(s, job_id: int, shot_id: int, rows: list[list], shot_dir: Path) -> None:
-    """Add an Output row (with the file's sha256) per ``[kind, object_id, frame, rel path]``."""
-    for kind, obj, frame, rel in rows:
+    """Add an Output row (with the file's sha256) per ``[kind, object_id, frame, rel path]``, or
+    ``[kind, object_id, frame, rel path, url]`` for a file also published to object storage: the
+    row's path is then the ``s3://`` URL (the sha256 is the local file's, the same bytes)."""
+    for kind, obj, frame, rel, *url in rows:
         path = shot_dir / rel
         s.add(
             db.Output(
@@ -62,7 +66,7 @@ def _add_outputs(s, job_id: int, shot_id: int, rows: list[list], shot_dir: Path)
                 object_id=obj,
                 kind=kind,
                 frame=frame,
-                path=str(path),
+                path=url[0] if url else str(path),
                 sha256=sha256_file(path),
             )
         )
@@ -79,8 +83,14 @@ def record_outputs(
 ) -> int:
     """Record a finished job: outputs with sha256, timings, plate metadata; job and shot done.
 
+    The shot row is locked while it is updated, and its status, output folder and plate metadata
+    follow this job only if it is still the shot's newest (an older run finishing late never
+    overwrites a newer one's state).
+
     Args:
-        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file.
+        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file, with
+            the file's ``s3://`` URL as a fifth item when it was also uploaded (the URL is recorded
+            as the output's path).
         objects: The shot's objects as the detect stage resolved them (``id``, ``name``,
             ``prompt``); objects not recorded yet (one text prompt split into every match) are
             added.
@@ -90,7 +100,7 @@ def record_outputs(
     """
     with db.session(url) as s:
         job = s.get(db.Job, job_id)
-        sh = s.get(db.Shot, job.shot_id)
+        sh = db.lock_shot(s, job.shot_id)
         known = {
             o.object_id for o in s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id))
         }
@@ -103,6 +113,8 @@ def record_outputs(
                 )
         _add_outputs(s, job_id, sh.id, rows, shot_dir)
         job.status, job.timings, job.finished_at = db.Status.done, timings, db.utcnow()
+        if db.latest_job_id(s, sh.id) != job_id:
+            return len(rows)
         sh.status, sh.output_dir, sh.updated_at = db.Status.done, str(shot_dir), db.utcnow()
         sh.width, sh.height, sh.pixel_aspect = plate.width, plate.height, plate.pixel_aspect
         sh.fps, sh.first_frame, sh.last_frame = plate.fps, plate.first_frame, plate.last_frame
@@ -162,16 +174,19 @@ def finished_shot_dir(url: str, project: str, shot: str) -> Path:
 
 
 def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]) -> None:
-    """Mark a job and its shot failed with a readable reason."""
+    """Mark a job failed with a readable reason, and its shot too if the job is the shot's newest
+    (the shot row locked meanwhile, as in :func:`record_outputs`)."""
     with db.session(url) as s:
         job = s.get(db.Job, job_id)
+        sh = db.lock_shot(s, job.shot_id)
         job.status, job.error, job.timings, job.finished_at = (
             db.Status.failed,
             reason,
             timings,
             db.utcnow(),
         )
-        sh = s.get(db.Shot, job.shot_id)
+        if db.latest_job_id(s, sh.id) != job_id:
+            return
         sh.status, sh.error, sh.updated_at = db.Status.failed, reason, db.utcnow()
 
 

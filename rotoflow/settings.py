@@ -38,6 +38,15 @@ class Settings(BaseSettings):
         ocio_config: OpenColorIO config used to turn scene-linear plates into display-referred
             8-bit for the models; None means the built-in sRGB transfer function.
         trimap_band: Width in pixels of the unknown band around the mask edge for matting.
+        storage_url: Where published shot outputs also go, as ``s3://bucket/prefix``: each shot's
+            ``masks/``, ``alpha/`` and ``roto/`` are uploaded to ``s3://bucket/prefix/<shot>/``
+            with the same layout as the local shot folder (see :mod:`rotoflow.objectstore`).
+            None (the default) keeps outputs in local folders only.
+        s3_endpoint_url: Endpoint of an S3-compatible server (MinIO, a loopback test server:
+            ``http://127.0.0.1:9000``); None for AWS S3. Credentials and region come from boto3's
+            usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``,
+            ``AWS_DEFAULT_REGION``, ...), never from Rotoflow's settings. Plates given as
+            ``s3://`` URLs are read through the same endpoint.
     """
 
     model_config = SettingsConfigDict(env_prefix="ROTOFLOW_", env_file=".env", extra="ignore")
@@ -56,6 +65,8 @@ class Settings(BaseSettings):
     movie_first_frame: int = 1
     ocio_config: str | None = None
     trimap_band: int = 12
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
 
     def resolved_model_dir(self) -> Path:
         """The model store folder, defaulting to ``<home>/models``."""

@@ -7,6 +7,8 @@ Layout of one shot under the output root::
         alpha/<object>/<object>.<frame>.exr     half-float alpha (A)     (published by export)
         roto/<shot>.nk                          Nuke Roto script         (published by export)
         roto/<shot>.shapes.json                 roto shapes, pipeline JSON
+        qc/contact_sheet.png                    matte overlays, flagged frames   (written by qc)
+        qc/qc.json                              area per frame and flags
         .rotoflow/<stage>-<key>/                finished stage work, reused by re-runs
         .rotoflow/<stage>-<key>.partial-<pid>/  a stage being written (never looks finished)
         .rotoflow/<stage>-<key>.partial/        a resumable stage being written, kept after a crash

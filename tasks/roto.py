@@ -3,14 +3,22 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 
 from models.registry import load_model_set
-from rotoflow import records
+from rotoflow import objectstore, records
+from rotoflow.errors import StorageError
+from rotoflow.local import GPU_LIMIT
 from rotoflow.pipeline import ResolvedJob, stage_keys
 from rotoflow.settings import get_settings
 from rotoflow.stages import detect, export, ingest, matte, propagate, segment, vectorize
@@ -55,12 +63,54 @@ stage_task = task(
 )
 
 
+def _gpu_limit_exists() -> bool:
+    """Whether the server has the :data:`GPU_LIMIT` limit (Prefect's ``concurrency`` waits about
+    2 s before it gives up on a limit that does not exist, on every stage)."""
+    try:
+        with get_client(sync_client=True) as client:
+            client.read_global_concurrency_limit_by_name(GPU_LIMIT)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+@contextmanager
+def gpu_slot(stage: str) -> Iterator[None]:
+    """Hold one slot of :data:`GPU_LIMIT` while a model stage runs.
+
+    The model stages (detect, segment, propagate, matte) take a slot each, so no more of them run
+    at once than there are GPUs, while the CPU stages of other shots (ingest, vectorize, export,
+    record) go on alongside. Without the limit on the server (a plain ``rotoflow run``) the stage
+    runs at once. The run's log says when the slot was taken and given back.
+    """
+    if not _gpu_limit_exists():
+        yield
+        return
+    log = get_run_logger()
+    t0 = time.perf_counter()
+    with concurrency(GPU_LIMIT, occupy=1, strict=False):
+        log.info("gpu slot taken by %s after %.2f s", stage, time.perf_counter() - t0)
+        try:
+            yield
+        finally:
+            log.info("gpu slot given back by %s", stage)
+
+
 def _ws(job: ResolvedJob) -> ShotWorkspace:
     return ShotWorkspace(Path(job.shot_dir))
 
 
 def _models(job: ResolvedJob):
     return load_model_set(job.models, get_settings(), job.overrides)
+
+
+def _plate_signature(plate: str) -> str | None:
+    """The plate's signature, or None when object storage cannot be read now (the fetch that
+    follows reports why)."""
+    try:
+        return objectstore.plate_signature(plate, get_settings())
+    except StorageError:
+        return None
 
 
 @task(name="open-job", cache_policy=NO_CACHE)
@@ -75,7 +125,7 @@ def open_job(job: ResolvedJob) -> int:
         job.model_dump(mode="json"),
         {},
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
-        plate_signature=ingest.plate_signature(job.plate),
+        plate_signature=_plate_signature(job.plate),
     )
 
 
@@ -109,14 +159,16 @@ def ingest_task(job: ResolvedJob, keys: dict[str, str]) -> StageOutput:
 
 @stage_task(name="detect")
 def detect_task(job: ResolvedJob, keys: dict[str, str], ing: StageOutput) -> StageOutput:
-    return detect.run(job.prompts, ing, _ws(job), keys["detect"], _models(job).detector)
+    with gpu_slot("detect"), prefect_progress("detect"):
+        return detect.run(job.prompts, ing, _ws(job), keys["detect"], _models(job).detector)
 
 
 @stage_task(name="segment")
 def segment_task(
     job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput
 ) -> StageOutput:
-    return segment.run(ing, det, _ws(job), keys["segment"], _models(job).segmenter)
+    with gpu_slot("segment"), prefect_progress("segment"):
+        return segment.run(ing, det, _ws(job), keys["segment"], _models(job).segmenter)
 
 
 @stage_task(name="propagate")
@@ -124,7 +176,7 @@ def propagate_task(
     job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput, seg: StageOutput
 ) -> StageOutput:
     models = _models(job)
-    with prefect_progress("propagate"):
+    with gpu_slot("propagate"), prefect_progress("propagate"):
         return propagate.run(
             ing, det, seg, _ws(job), keys["propagate"], models.tracker, models.detector
         )
@@ -134,7 +186,7 @@ def propagate_task(
 def matte_task(
     job: ResolvedJob, keys: dict[str, str], ing: StageOutput, prop: StageOutput
 ) -> StageOutput:
-    with prefect_progress("matte"):
+    with gpu_slot("matte"), prefect_progress("matte"):
         return matte.run(ing, prop, _ws(job), keys["matte"], _models(job).matter)
 
 
@@ -147,7 +199,8 @@ def vectorize_task(
     prop: StageOutput,
     mat: StageOutput,
 ) -> StageOutput:
-    return vectorize.run(ing, det, prop, mat, _ws(job), keys["vectorize"])
+    with prefect_progress("vectorize"):
+        return vectorize.run(ing, det, prop, mat, _ws(job), keys["vectorize"])
 
 
 @task(
@@ -166,7 +219,8 @@ def export_task(
     vec: StageOutput,
 ) -> StageOutput:
     """Write the roto script and publish the shot's outputs (never cached: always publishes)."""
-    return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys["export"], job.formats)
+    with prefect_progress("export"):
+        return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys["export"], job.formats)
 
 
 @task(

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from models.base import Detector
+from rotoflow import progress
 from rotoflow.errors import PromptError
 from rotoflow.prompts import ObjectPrompt, ShotPrompts
 from rotoflow.stages import ingest
@@ -180,7 +181,8 @@ def run(
     objects: list[ObjectKeys] = []
     next_id = max(o.id for o in prompts.objects) + 1
     with ingest.open_proxies(ingest_out) as plate:
-        for obj in prompts.objects:
+        for n_done, obj in enumerate(prompts.objects):
+            progress.report("detect", n_done, len(prompts.objects))
             keys = _user_keyframes(obj)
             classes = _classes(detector, obj, has_keyframes=bool(keys))
             text_frame = obj.frame if obj.frame is not None else info.first_frame
@@ -197,6 +199,7 @@ def run(
                 keys.setdefault(text_frame, Keyframe(frame=text_frame))
                 _detect_box(detector, plate.read(text_frame), obj.name, classes, keys[text_frame])
             objects.append(ObjectKeys(obj.id, obj.name, classes, [keys[f] for f in sorted(keys)]))
+        progress.report("detect", len(prompts.objects), len(prompts.objects))
     with ws.staging(STAGE, key) as tmp:
         (tmp / KEYFRAMES).write_text(
             json.dumps({"objects": [asdict(o) for o in objects]}, indent=1)

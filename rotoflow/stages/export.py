@@ -8,6 +8,7 @@ from pathlib import Path
 import exporters
 from exporters import atomic_write_text, shapes_json
 from exporters.mattes import output_name
+from rotoflow import progress
 from rotoflow.errors import ExportError
 from rotoflow.stages import ingest, matte, propagate, vectorize
 from rotoflow.storage import ShotWorkspace, StageOutput, publish_tree
@@ -94,7 +95,9 @@ def run(
         sources[rel] = src
         rows.append([kind, obj, frame, rel])
 
-    for object_id, object_name in vectorize_out.details["objects"]:
+    objects = vectorize_out.details["objects"]
+    for n_done, (object_id, object_name) in enumerate(objects):
+        progress.report("export", n_done, len(objects))
         for frame in info.frame_range:
             name = output_name(object_name, frame, info.padding, "png")
             add(
@@ -119,6 +122,7 @@ def run(
             add(name, None, None, f"roto/{rel}", one)
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
     publish_tree(sources, ws.root)
+    progress.report("export", len(objects), len(objects))
     return done.model_copy(
         update={"seconds": time.perf_counter() - t0, "details": {"outputs": rows}}
     )

@@ -6,11 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
+
+from rotoflow.local import wait_healthy
 
 BIN = Path(sys.executable).parent
 
@@ -26,6 +28,7 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    log = open(home / "server.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             str(BIN / "prefect"),
@@ -38,22 +41,18 @@ def server(tmp_path_factory):
             "--no-ui",
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     api = f"http://127.0.0.1:{port}/api"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not start on port {port}")
-            time.sleep(1)
+        wait_healthy(api, proc.pid, home / "server.log", timeout=180)
         yield api
     finally:
+        # runs of the tests' own process send their last logs and events before the server goes
+        # (left for a stopped server, Prefect would retry them at exit and pytest never ends)
+        APILogWorker.drain_all(timeout=10)
+        EventsWorker.drain_all(timeout=10)
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()

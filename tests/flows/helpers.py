@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 
 from rotoflow.pipeline import RotoJob
@@ -47,3 +48,15 @@ def frame_folder(seq: str, dest: Path, frames: range, *, start: int = 0) -> Path
     for i, f in enumerate(frames):
         (dest / f"{start + i:05d}.jpg").symlink_to(davis_frames(seq) / f"{f:05d}.jpg")
     return dest
+
+
+def api_json(method: str, url: str, json: dict | None = None, attempts: int = 5):
+    """The JSON answer of a Prefect server REST call made while runs load the server: a 30 s
+    timeout, and up to ``attempts`` tries when the answer times out or the connection drops (a
+    SQLite-backed server on two cores can stall for seconds while two workers write to it)."""
+    for attempt in range(attempts):
+        try:
+            return httpx.request(method, url, json=json, timeout=30).raise_for_status().json()
+        except httpx.TransportError:
+            if attempt == attempts - 1:
+                raise

@@ -18,6 +18,10 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 
 
+#: The pipeline's stages, in order.
+STAGES = ("ingest", "detect", "segment", "propagate", "matte", "vectorize", "export")
+
+
 def test_cli_run_is_recorded_on_the_server(server, tmp_path):
     plate = frame_folder("car-shadow", tmp_path / "served", range(6))
     env = {
@@ -43,16 +47,12 @@ def test_cli_run_is_recorded_on_the_server(server, tmp_path):
     tasks = httpx.post(f"{server}/task_runs/filter", json={}).json()
     names = {t["task_key"].split("-")[0] for t in tasks}
     completed = {t["name"].rsplit("-", 1)[0] for t in tasks if t["state_type"] == "COMPLETED"}
-    assert {
-        "ingest",
-        "detect",
-        "segment",
-        "propagate",
-        "matte",
-        "vectorize",
-        "export",
-        "record",
-    } <= completed, (names, completed)
+    assert {*STAGES, "record"} <= completed, (names, completed)
     artifacts = httpx.post(f"{server}/artifacts/filter", json={}).json()
     progress = [a for a in artifacts if a["type"] == "progress"]
-    assert progress and max(a["data"] for a in progress) == 100.0
+    stage_of = {t["id"]: t["name"].rsplit("-", 1)[0] for t in tasks}
+    finished = {stage_of[a["task_run_id"]] for a in progress if a["data"] == 100.0}
+    # every stage and the QC keep a progress artifact, at 100% once they are done
+    assert finished == {*STAGES, "qc"}, [
+        (stage_of.get(a["task_run_id"]), a["data"]) for a in progress
+    ]

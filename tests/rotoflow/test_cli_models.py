@@ -8,6 +8,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from rotoflow import cli_models
 from rotoflow.cli_models import models_app
 from rotoflow.modelstore import MANIFEST
 from tests.rotoflow.test_modelstore import (
@@ -30,6 +31,13 @@ def no_hub(monkeypatch):
 
 def invoke(*args: str):
     return CliRunner().invoke(models_app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """A wide console, so that no table cell is cut short whatever terminal (or ``COLUMNS``) the
+    suite runs under."""
+    monkeypatch.setattr(cli_models.out, "_width", 200)
 
 
 def one_line_error(result, *words: str) -> str:

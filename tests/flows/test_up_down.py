@@ -1,0 +1,216 @@
+"""``rotoflow up`` / ``submit`` / ``down`` as a user runs them (the real command, in subprocesses):
+a local Prefect server with its database under the Rotoflow home, the work pool, the GPU limit and
+the deployments of ``deployments/prefect.yaml``; one shot rotoed through the server; everything
+stopped and the port free afterwards. Idempotent ``up``, ``down`` with nothing up, a stale
+``up.json`` and a submit with no server are checked too."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import yaml
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from rotoflow import db, local
+from rotoflow.cli import app
+from rotoflow.settings import get_settings
+from tests.conftest import REPO, YOLOX
+from tests.flows.conftest import BIN, free_port
+from tests.flows.helpers import api_json, frame_folder, gt_box
+
+pytestmark = pytest.mark.e2e
+
+SPEC = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))
+LOCAL = {  # the deployments on the process pool that need no folder to watch
+    d["name"]: d
+    for d in SPEC["deployments"]
+    if d["work_pool"]["name"] == local.WORK_POOL and "{{" not in json.dumps(d)
+}
+
+
+def _env(home) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "ROTOFLOW_HOME": str(home),
+        "ROTOFLOW_OUTPUT_ROOT": str(home / "out"),
+        "ROTOFLOW_YOLOX_MODEL": str(YOLOX),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",  # workers pick runs up at once
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",  # `up` passes it to the server
+    }
+    for name in ("PREFECT_API_URL", "ROTOFLOW_WATCH_FOLDER"):
+        env.pop(name, None)
+    return env
+
+
+def rotoflow(env, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "rotoflow"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _box(seq: str) -> str:
+    b = gt_box(seq)
+    return ",".join(str(float(b[k])) for k in ("x0", "y0", "x1", "y1"))
+
+
+def scheduled_runs(api: str, deployment_id: str, timeout: float) -> list[dict]:
+    """The SCHEDULED flow runs of a deployment, once the server's scheduler has created some
+    (empty after ``timeout`` seconds)."""
+    query = {
+        "flow_runs": {
+            "deployment_id": {"any_": [deployment_id]},
+            "state": {"type": {"any_": ["SCHEDULED"]}},
+        }
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = api_json("POST", f"{api}/flow_runs/filter", json=query)
+        if runs or time.monotonic() > deadline:
+            return runs
+        time.sleep(1)
+
+
+def test_up_submit_down(tmp_path):
+    home = tmp_path / "home"
+    data = home / "prefect"
+    env = _env(home)
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    plate = frame_folder("dog", tmp_path / "plates" / "dog", range(4))
+    try:
+        first = rotoflow(env, "up", "--port", str(port), "--gpu-slots", "2")
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert f"UI: http://127.0.0.1:{port}" in first.stdout
+        assert f"export PREFECT_API_URL={api}" in first.stdout
+        assert "deployment watch-folder not registered" in first.stdout  # no folder to watch
+        for spec in SPEC["deployments"]:
+            if spec["name"] not in LOCAL:
+                assert f"deployment {spec['name']} not registered" in first.stdout
+        assert (data / "prefect.db").is_file() and (data / "server.log").is_file()
+        state = json.loads((data / "up.json").read_text())
+        assert state["api_url"] == api and len(state["worker_pids"]) == 1
+        pids = [state["server_pid"], *state["worker_pids"]]
+
+        pool = api_json("GET", f"{api}/work_pools/{local.WORK_POOL}")
+        assert pool["type"] == "process" and pool["concurrency_limit"] == 1
+        limit = api_json("GET", f"{api}/v2/concurrency_limits/{local.GPU_LIMIT}")
+        assert limit["limit"] == 2 and limit["active"]
+        workers = api_json("POST", f"{api}/work_pools/{local.WORK_POOL}/workers/filter", json={})
+        assert [w["status"] for w in workers] == ["ONLINE"]
+        deployments = {
+            d["name"]: d for d in api_json("POST", f"{api}/deployments/filter", json={})
+        }
+        assert set(deployments) == set(LOCAL) >= {"roto-shot", "nightly-batch"}
+        for spec in LOCAL.values():
+            d = deployments[spec["name"]]
+            assert d["entrypoint"] == spec["entrypoint"]
+            assert d["description"] == spec["description"]
+            assert d["work_pool_name"] == spec["work_pool"]["name"]
+            assert d["work_queue_name"] == spec["work_pool"]["work_queue_name"]
+            assert d["job_variables"]["working_dir"] == str(REPO)
+        assert "RotoJob" in deployments["roto-shot"]["parameter_openapi_schema"]["definitions"]
+        (nightly,) = deployments["nightly-batch"]["schedules"]
+        assert nightly["schedule"]["cron"] == SPEC["definitions"]["schedules"]["nightly"]["cron"]
+        # the server's scheduler creates its runs (under SQLAlchemy 2.1 its bulk insert failed)
+        runs = scheduled_runs(api, deployments["nightly-batch"]["id"], timeout=60)
+        server_log = (data / "server.log").read_text(errors="replace")
+        assert runs, f"no scheduled nightly-batch run; end of server.log:\n{server_log[-3000:]}"
+        assert "Can't evaluate bulk DML" not in server_log, server_log[-3000:]
+        assert "Traceback" not in server_log, server_log[-3000:]
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200  # the UI
+
+        again = rotoflow(env, "up", "--port", str(port))
+        assert again.returncode == 0 and "already up" in again.stdout, again.stderr
+        assert json.loads((data / "up.json").read_text())["server_pid"] == state["server_pid"]
+
+        # PREFECT_API_URL is unset: submit finds the server through up.json
+        run = rotoflow(env, "submit", str(plate), "--box", _box("dog"), "--name", "dog")
+        assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+        shot_dir = home / "out" / "dog"
+        assert f"shot dog completed: outputs in {shot_dir}" in run.stdout
+        assert len(list((shot_dir / "masks" / "dog").glob("*.png"))) == 4
+        assert (shot_dir / "roto" / "dog.nk").is_file()
+        with db.session(f"sqlite:///{home / 'rotoflow.db'}") as s:
+            shot = s.exec(select(db.Shot).where(db.Shot.name == "dog")).one()
+            job = s.exec(select(db.Job).where(db.Job.shot_id == shot.id)).one()
+        assert shot.status == db.Status.done and job.status == db.Status.done
+        flow_run = api_json("GET", f"{api}/flow_runs/{job.flow_run_id}")
+        assert flow_run["state_type"] == "COMPLETED"
+        assert flow_run["deployment_id"] == deployments["roto-shot"]["id"]
+
+        # a run that fails (box outside the frame) is a non-zero exit with its reason
+        bad = rotoflow(env, "submit", str(plate), "--box", "900,10,1000,50", "--shot", "bad")
+        assert bad.returncode == 1, bad.stdout + bad.stderr[-3000:]
+        assert "outside the 854x480 frame" in bad.stderr.strip().splitlines()[-1]
+
+        down = rotoflow(env, "down")
+        assert down.returncode == 0 and "stopped the server" in down.stdout, down.stderr
+        assert not any(local.is_ours(p) for p in pids)
+        assert local.port_is_free("127.0.0.1", port)
+        assert not (data / "up.json").exists()
+        again = rotoflow(env, "down")
+        assert again.returncode == 0 and "nothing is up" in again.stdout
+    finally:  # leave nothing running, whatever failed
+        leftover = local.read_state(data)
+        if leftover is not None:
+            local.stop_processes([*leftover.worker_pids, leftover.server_pid], timeout=5)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROTOFLOW_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield tmp_path / "home"
+    get_settings.cache_clear()
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def test_down_cleans_up_after_a_server_that_died(home):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    data = home / "prefect"
+    data.mkdir(parents=True)
+    local._write_state(
+        data,
+        local.UpState(
+            api_url="http://127.0.0.1:9/api",
+            ui_url="http://127.0.0.1:9",
+            server_pid=dead.pid,
+            worker_pids=[dead.pid],
+            host="127.0.0.1",
+            port=9,
+            data=str(data),
+            started="2026-01-01T00:00:00+00:00",
+        ),
+    )
+    result = invoke("down")
+    assert result.exit_code == 0 and "already stopped" in result.stdout
+    assert not (data / "up.json").exists()
+    assert invoke("down").stdout.strip() == "nothing is up"
+
+
+def test_submit_with_no_server_or_a_bad_box_is_a_one_line_error(home, tmp_path):
+    result = invoke("submit", str(tmp_path), "--box", "1,2,3,4")
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == "error: no Prefect server: run `rotoflow up`, or set PREFECT_API_URL"
+    )
+    result = invoke("submit", str(tmp_path), "--box", "1,2,3")
+    assert result.exit_code == 2 and "--box" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

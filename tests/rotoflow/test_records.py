@@ -1,0 +1,61 @@
+"""Job records of one shot from several runs at once: the shot row follows its newest job, and no
+update is lost, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+from rotoflow import db, records
+from tests.rotoflow.test_db_migrations import PROMPT
+
+
+def _shot(url: str) -> db.Shot:
+    with db.session(url) as s:
+        (shot,) = s.exec(db.select(db.Shot)).all()
+        return shot
+
+
+def test_an_older_run_finishing_late_leaves_the_newer_runs_state(database_url):
+    """Run A starts, run B (a re-run) starts, A fails late: the shot stays running for B, and then
+    shows B's result; A's job row keeps its own failure."""
+    a = records.open_job(database_url, "show", "sh010", "/p/sh010.mov", [PROMPT], {}, {})
+    b = records.open_job(database_url, "show", "sh010", "/p/sh010.mov", [PROMPT], {}, {})
+    records.record_failure(database_url, a, "A was cancelled", {})
+    assert _shot(database_url).status == db.Status.running
+    records.record_failure(database_url, b, "B: box outside the frame", {})
+    shot = _shot(database_url)
+    assert (shot.status, shot.error) == (db.Status.failed, "B: box outside the frame")
+    with db.session(database_url) as s:
+        assert s.get(db.Job, a).error == "A was cancelled"
+
+
+def test_concurrent_runs_of_one_shot_lose_no_update(database_url):
+    """Eight workers each open a job on the same shot and record its failure, all at once: every
+    job row has its own reason and the shot ends with its newest job's."""
+    db.get_engine(database_url)
+    barrier = threading.Barrier(8)
+    errors: list[Exception] = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            job = records.open_job(
+                database_url, "show", "sh010", "/p/sh010.mov", [PROMPT], {"n": n}, {}
+            )
+            records.record_failure(database_url, job, f"job {job} failed", {"n": n})
+        except Exception as exc:  # noqa: BLE001 (collected and asserted below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.session(database_url) as s:
+        jobs = s.exec(db.select(db.Job)).all()
+    assert len(jobs) == 8
+    assert all(j.error == f"job {j.id} failed" and j.status == db.Status.failed for j in jobs)
+    newest = max(j.id for j in jobs)
+    shot = _shot(database_url)
+    assert (shot.status, shot.error) == (db.Status.failed, f"job {newest} failed")
