@@ -109,9 +109,7 @@ def test_up_submit_down(tmp_path):
         assert limit["limit"] == 2 and limit["active"]
         workers = api_json("POST", f"{api}/work_pools/{local.WORK_POOL}/workers/filter", json={})
         assert [w["status"] for w in workers] == ["ONLINE"]
-        deployments = {
-            d["name"]: d for d in api_json("POST", f"{api}/deployments/filter", json={})
-        }
+        deployments = {d["name"]: d for d in api_json("POST", f"{api}/deployments/filter", json={})}
         assert set(deployments) == set(LOCAL) >= {"roto-shot", "nightly-batch"}
         for spec in LOCAL.values():
             d = deployments[spec["name"]]

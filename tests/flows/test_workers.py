@@ -13,7 +13,6 @@ import time
 import uuid
 from datetime import datetime
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
