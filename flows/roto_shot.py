@@ -13,9 +13,9 @@ import time
 
 from prefect import flow
 
-from rotoflow.objectstore import is_s3_url
 from rotoflow.pipeline import RotoJob, resolve
 from rotoflow.records import describe_error
+from rotoflow.s3url import is_s3_url
 from rotoflow.settings import get_settings
 from tasks import roto, storage
 from tasks.qc import qc_task

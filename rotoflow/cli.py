@@ -256,33 +256,25 @@ def export_shot(
     ] = None,
 ) -> None:
     """Write a finished shot's roto shapes in other formats, from its recorded shapes (no models
-    run); the files go to the shot's roto/ folder and into the project database."""
-    from exporters import shapes_json
-    from rotoflow import records
-    from rotoflow.errors import RotoflowError
+    run); the files go to the shot's roto/ folder, or to its publication in object storage when
+    its outputs were published there, and into the project database."""
+    from rotoflow.errors import RotoflowError, StorageUnavailable
+    from rotoflow.reexport import reexport
     from rotoflow.settings import get_settings
-    from rotoflow.stages.export import write_formats
 
     settings = get_settings()
-    url = settings.resolved_database_url()
-    project = project or settings.project
-    names = _format_list(formats)
     try:
-        shot_dir = records.finished_shot_dir(url, project, shot)
-        source = shot_dir / "roto" / f"{shot}.shapes.json"
-        try:
-            text = source.read_text()
-        except OSError as exc:
-            _fail(f"cannot read the shot's shapes {source}: {exc.strerror}", EXIT_INPUT)
-        fmt, shapes = shapes_json.read_from_string(text)
-        written = write_formats(shapes, fmt, shot, shot_dir / "roto", names)
-        rows = [[n, None, None, str(p.relative_to(shot_dir))] for n, p in written.items()]
-        job = records.record_export(url, project, shot, rows, shot_dir)
+        done = reexport(settings, project or settings.project, shot, _format_list(formats))
+    except StorageUnavailable as exc:
+        _fail(str(exc), EXIT_FAILURE)
     except RotoflowError as exc:
         _fail(str(exc), EXIT_INPUT)
-    for name, path in written.items():
-        out.print(f"{name}: {path}", highlight=False)
-    out.print(f"recorded on job {job}", highlight=False)
+    for name, files in done.files.items():
+        where = (
+            files[0] if len(files) == 1 else f"{len(files)} files in {files[0].rpartition('/')[0]}"
+        )
+        out.print(f"{name}: {where}", highlight=False, soft_wrap=True)  # paths unbroken
+    out.print(f"recorded on job {done.job_id}", highlight=False)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Object storage: plates read from, and published shot outputs written to, S3 or an S3-compatible
+"""Object storage: plates read from, and shot outputs written to, S3 or an S3-compatible
 server (MinIO, a loopback test server), through boto3's managed transfers.
 
 Plates. A plate given as an ``s3://`` URL is downloaded into a local cache,
@@ -18,15 +18,12 @@ time is the object's ``LastModified``, so that a cache emptied and filled again 
 same fingerprint (:func:`rotoflow.stages.ingest.plate_fingerprint`) and the shot's finished stages
 are reused. Files of a cached folder whose objects have gone from the bucket are removed.
 
-Outputs. :meth:`S3Store.publish_tree` uploads a shot's published files to
-``s3://bucket/prefix/<shot>/<relative path>``, the layout of the local shot folder
-(:mod:`rotoflow.storage`), then writes a marker, ``<shot>/.rotoflow/published.json``, listing every
-file with its sha256. The marker of an earlier publication is deleted first, so while the files are
-uploading, and after a failure, the shot has no marker: readers trust a shot's outputs only when its
-marker exists. Files at or above the multipart threshold go up in parts; when a part fails,
-boto3's transfer manager (s3transfer) aborts the multipart upload, so no object and no upload in
-progress is left (the tests check both). A process killed mid-upload cannot abort: give the bucket
-a lifecycle rule that aborts incomplete multipart uploads after a day.
+Outputs. :meth:`S3Store.upload_file` sends one file (in parts at or above the multipart
+threshold); when a part fails, boto3's transfer manager (s3transfer) aborts the multipart upload,
+so no object and no upload in progress is left (the tests check both). A process killed mid-upload
+cannot abort: give the bucket a lifecycle rule that aborts incomplete multipart uploads after a
+day. How a shot's outputs are published, with a marker written last, is
+:mod:`rotoflow.publication`.
 
 Credentials and region come from boto3's usual chain (``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``,
 ``AWS_DEFAULT_REGION``, ...). Every failure is a :class:`~rotoflow.errors.StorageError` whose message
@@ -44,22 +41,19 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rotoflow.errors import ConfigError, StorageError, StorageUnavailable
-from rotoflow.storage import sha256_file
+from rotoflow.s3url import S3Url, is_s3_url, parse_url
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 #: Smallest part S3 accepts in a multipart upload (all but the last part).
 MIN_PART_SIZE = 5 * MiB
-#: Marker object written last by :meth:`S3Store.publish_tree`, relative to the shot prefix.
-MARKER = ".rotoflow/published.json"
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _FIELD = re.compile(r"%0?\d*d|#+|@+")  # frame number field of a sequence pattern
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<digits>\d+)(?P<suffix>\D*)$")
 _IMAGE_SUFFIXES = (".exr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -71,42 +65,6 @@ _DENIED_CODES = {
     "ExpiredToken",
     "InvalidToken",
 }
-
-
-@dataclass(frozen=True)
-class S3Url:
-    """An ``s3://bucket/key`` location.
-
-    Attributes:
-        bucket: Bucket name.
-        key: Object key or prefix, without a leading ``/``; ``""`` is the bucket's root. A prefix
-            may end with ``/``.
-    """
-
-    bucket: str
-    key: str
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    @property
-    def name(self) -> str:
-        """Last component of the key (``"dog.mp4"``), ``""`` for the bucket's root."""
-        return self.key.rstrip("/").rpartition("/")[2]
-
-    @property
-    def parent(self) -> S3Url:
-        """The prefix holding this key (``s3://b/shots/dog.mp4`` -> ``s3://b/shots``)."""
-        return S3Url(self.bucket, self.key.rstrip("/").rpartition("/")[0])
-
-    def join(self, rel: str) -> S3Url:
-        """This prefix with a relative path below it: ``s3://b/out`` + ``dog/masks/x.png``."""
-        return S3Url(self.bucket, "/".join(p for p in (self.key.strip("/"), rel.strip("/")) if p))
-
-    def folder_prefix(self) -> str:
-        """The key as a listing prefix: ``"shots/dog/"``, or ``""`` for the bucket's root."""
-        key = self.key.rstrip("/")
-        return f"{key}/" if key else ""
 
 
 @dataclass(frozen=True)
@@ -129,38 +87,6 @@ class ObjectInfo:
     @property
     def name(self) -> str:
         return self.key.rpartition("/")[2]
-
-
-def is_s3_url(text: object) -> bool:
-    """Whether ``text`` is a string naming an ``s3://`` location (not checked further)."""
-    return isinstance(text, str) and text[:5].lower() == "s3://"
-
-
-def parse_url(text: str) -> S3Url:
-    """Parse ``s3://bucket/key``.
-
-    Args:
-        text: The URL. The key may be empty (the bucket's root) or end with ``/`` (a prefix).
-
-    Returns:
-        The bucket and key.
-
-    Raises:
-        StorageError: Not an ``s3://`` URL, an invalid bucket name (3 to 63 lower-case letters,
-            digits, dots and hyphens), or a key with empty, ``.`` or ``..`` components.
-    """
-    if not is_s3_url(text):
-        raise StorageError(f"{text!r} is not an s3:// URL (expected s3://bucket/key)")
-    bucket, _, key = text[5:].partition("/")
-    if not _BUCKET.match(bucket):
-        raise StorageError(
-            f"{text}: {bucket!r} is not a bucket name (3 to 63 lower-case letters, digits, dots "
-            "and hyphens)"
-        )
-    parts = key.rstrip("/").split("/") if key.rstrip("/") else []
-    if any(p in ("", ".", "..") for p in parts):
-        raise StorageError(f"{text}: the key has an empty, '.' or '..' component")
-    return S3Url(bucket, key)
 
 
 @dataclass(frozen=True)
@@ -300,7 +226,7 @@ class S3Store:
         plate = self.select_plate(url, cache_root)
         fresh = [o for o in plate.objects if not _cached(o, url.bucket, cache_root)]
         log.info("%s: %d objects, %d to download", url, len(plate.objects), len(fresh))
-        self._parallel(lambda o: self._download(url.bucket, o, cache_root), fresh)
+        self.parallel(lambda o: self._download(url.bucket, o, cache_root), fresh)
         if plate.belongs is not None:  # a folder or sequence: drop what the bucket no longer has
             listed = {o.name for o in plate.objects}
             folder = cache_root / url.bucket / plate.objects[0].key.rpartition("/")[0]
@@ -340,17 +266,8 @@ class S3Store:
         return _Plate(objects, local, lambda entry: not entry.startswith("."))
 
     def _download(self, bucket: str, obj: ObjectInfo, cache_root: Path) -> None:
-        dest = cache_root / bucket / obj.key
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}-{os.urandom(3).hex()}")
-        try:
-            with self._errors(S3Url(bucket, obj.key)):
-                self.client.download_file(bucket, obj.key, str(tmp), Config=self.transfer)
-            stamp = int(obj.last_modified.timestamp() * 1e9)
-            os.utime(tmp, ns=(stamp, stamp))
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        stamp = int(obj.last_modified.timestamp() * 1e9)
+        self.download_file(S3Url(bucket, obj.key), cache_root / bucket / obj.key, mtime_ns=stamp)
         sidecar = _etag_path(cache_root, bucket, obj.key)
         sidecar.parent.mkdir(parents=True, exist_ok=True)
         tmp_sidecar = sidecar.with_name(f".{sidecar.name}.part-{os.getpid()}-{os.urandom(3).hex()}")
@@ -379,73 +296,58 @@ class S3Store:
                 str(path), url.bucket, url.key, ExtraArgs=extra, Config=self.transfer
             )
 
-    def publish_tree(self, sources: dict[str, Path], dest: S3Url) -> dict[str, str]:
-        """Publish a shot's files under ``dest`` so that nothing half-written looks finished.
-
-        The marker of an earlier publication is deleted, every file is uploaded (several at once),
-        objects left by an earlier publication under the same top-level folders (``masks/``, ...)
-        and not part of this one are deleted, and the marker (:data:`MARKER`) is written last.
+    def download_file(self, url: S3Url, path: Path, *, mtime_ns: int | None = None) -> None:
+        """Download one object to ``path``: written under a temporary name, then renamed, so a
+        half-downloaded file never looks finished; the folder is created.
 
         Args:
-            sources: Relative path under ``dest`` (``"masks/dog/dog.00001.png"``) to local file.
-            dest: The shot's prefix, ``s3://bucket/prefix/<shot>``.
-
-        Returns:
-            ``{relative path: s3:// URL}`` of every published file.
+            url: The object.
+            path: Local destination (replaced when it exists).
+            mtime_ns: Modification time to give the file, in ns since the epoch (default: now).
 
         Raises:
-            StorageError: As :meth:`upload_file`; nothing is left that the marker vouches for.
-            StorageUnavailable: As :meth:`upload_file`.
-            OSError: A source file cannot be read.
+            StorageError: No such bucket or object, access denied, no credentials.
+            StorageUnavailable: The server cannot be reached or fails (after boto3's retries).
+            OSError: ``path`` cannot be written.
         """
-        marker = dest.join(MARKER)
-        self.delete(marker)
-        urls = {rel: dest.join(rel) for rel in sources}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.part-{os.getpid()}-{os.urandom(3).hex()}")
+        try:
+            with self._errors(url):
+                self.client.download_file(url.bucket, url.key, str(tmp), Config=self.transfer)
+            if mtime_ns is not None:
+                os.utime(tmp, ns=(mtime_ns, mtime_ns))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
-        def upload(rel: str) -> tuple[str, dict]:
-            path = sources[rel]
-            digest = sha256_file(path)
-            self.upload_file(path, urls[rel], sha256=digest)
-            return rel, {"key": urls[rel].key, "sha256": digest, "size": path.stat().st_size}
-
-        files = dict(self._parallel(upload, sorted(sources)))
-        keep = {u.key for u in urls.values()}
-        for top in sorted({rel.split("/")[0] for rel in sources if "/" in rel}):
-            stale = [k for k in self._keys_under(dest.join(top)) if k not in keep]
-            self._delete_keys(dest.bucket, stale)
-        body = {
-            "prefix": str(dest),
-            "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "files": files,
-        }
-        with self._errors(marker):
-            self.client.put_object(
-                Bucket=marker.bucket,
-                Key=marker.key,
-                Body=json.dumps(body, indent=1, sort_keys=True).encode(),
-                ContentType="application/json",
-            )
-        log.info("published %d files to %s", len(files), dest)
-        return {rel: str(u) for rel, u in urls.items()}
-
-    def published(self, dest: S3Url) -> dict | None:
-        """The marker of the shot published under ``dest``, or None when it has none (never
-        published, being published, or a publication that failed).
+    def read_bytes(self, url: S3Url) -> bytes | None:
+        """A small object's content, or None when there is no such object.
 
         Raises:
             StorageError: No such bucket, access denied, no credentials.
             StorageUnavailable: The server cannot be reached or fails.
         """
-        marker = dest.join(MARKER)
         try:
-            with self._errors(marker):
-                body = self.client.get_object(Bucket=marker.bucket, Key=marker.key)["Body"].read()
+            with self._errors(url):
+                return self.client.get_object(Bucket=url.bucket, Key=url.key)["Body"].read()
         except StorageError as exc:
             code = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code")
             if code in ("NoSuchKey", "404"):
                 return None
             raise
-        return json.loads(body)
+
+    def write_bytes(self, url: S3Url, body: bytes, content_type: str) -> None:
+        """Write a small object in one request (atomic: readers see the old or the new content).
+
+        Raises:
+            StorageError: No such bucket, access denied, no credentials.
+            StorageUnavailable: The server cannot be reached or fails.
+        """
+        with self._errors(url):
+            self.client.put_object(
+                Bucket=url.bucket, Key=url.key, Body=body, ContentType=content_type
+            )
 
     def delete(self, url: S3Url) -> None:
         """Delete one object (nothing happens when it does not exist).
@@ -457,7 +359,13 @@ class S3Store:
         with self._errors(url):
             self.client.delete_object(Bucket=url.bucket, Key=url.key)
 
-    def _keys_under(self, url: S3Url) -> Iterator[str]:
+    def keys_under(self, url: S3Url) -> Iterator[str]:
+        """Every key under the prefix ``url`` (all depths).
+
+        Raises:
+            StorageError: No such bucket, access denied, no credentials.
+            StorageUnavailable: The server cannot be reached or fails.
+        """
         with self._errors(url):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=url.bucket, Prefix=url.folder_prefix()
@@ -465,7 +373,13 @@ class S3Store:
             for page in pages:
                 yield from (o["Key"] for o in page.get("Contents", []))
 
-    def _delete_keys(self, bucket: str, keys: list[str]) -> None:
+    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        """Delete objects of one bucket, 1000 per request (S3's most).
+
+        Raises:
+            StorageError: A key could not be deleted; no such bucket, access denied.
+            StorageUnavailable: The server cannot be reached or fails.
+        """
         for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
             batch = keys[i : i + 1000]
             with self._errors(S3Url(bucket, batch[0])):
@@ -483,7 +397,7 @@ class S3Store:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _parallel(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    def parallel(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         """``fn`` over ``items`` on :attr:`workers` threads; the first failure cancels the files
         not started, waits for those running and is raised."""
         items = list(items)
@@ -576,28 +490,6 @@ def _cached(obj: ObjectInfo, bucket: str, cache_root: Path) -> bool:
         )
     except (OSError, ValueError):
         return False
-
-
-def publish_shot(store: S3Store, shot_dir: Path, rows: list[list], dest: S3Url) -> list[list]:
-    """Publish a shot's exported outputs to object storage with the local layout.
-
-    Args:
-        store: The store to write to.
-        shot_dir: The local shot folder the export stage published into.
-        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file (the
-            export stage's ``details["outputs"]``).
-        dest: The shot's prefix, ``s3://bucket/prefix/<shot>``.
-
-    Returns:
-        The rows, each with the file's ``s3://`` URL appended.
-
-    Raises:
-        StorageError: As :meth:`S3Store.publish_tree`.
-        StorageUnavailable: As :meth:`S3Store.publish_tree`.
-        OSError: A published file is missing or unreadable.
-    """
-    urls = store.publish_tree({row[3]: shot_dir / row[3] for row in rows}, dest)
-    return [[*row[:4], urls[row[3]]] for row in rows]
 
 
 def store_from_settings(settings, **options) -> S3Store:

@@ -13,8 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from rotoflow import __version__
-from rotoflow.objectstore import is_s3_url, parse_url
 from rotoflow.prompts import ShotPrompts
+from rotoflow.s3url import is_s3_url, parse_url
 from rotoflow.storage import fingerprint
 
 STAGES = ("ingest", "detect", "segment", "propagate", "matte", "vectorize", "export")

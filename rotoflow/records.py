@@ -126,7 +126,10 @@ def record_export(url: str, project: str, shot: str, rows: list[list], shot_dir:
     """Add re-exported files to the shot's latest finished job.
 
     Args:
-        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per written file.
+        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per written file, with the
+            file's ``s3://`` URL as a fifth item when it was published to object storage.
+        shot_dir: The local folder the relative paths are under (the files are read for their
+            sha256).
 
     Returns:
         The job's id.
@@ -152,11 +155,13 @@ def record_export(url: str, project: str, shot: str, rows: list[list], shot_dir:
         return int(job.id)
 
 
-def finished_shot_dir(url: str, project: str, shot: str) -> Path:
-    """Output folder of a shot whose latest job finished.
+def finished_shapes(url: str, project: str, shot: str) -> str:
+    """Where the shapes file (``roto/<shot>.shapes.json``) of the shot's latest finished job is:
+    the local path, or the ``s3://`` URL it was published to.
 
     Raises:
-        ExportError: the shot is unknown in the project, or has no finished job.
+        ExportError: the shot is unknown in the project, has no finished job, or its latest
+            finished job recorded no shapes file.
     """
     from rotoflow.errors import ExportError
 
@@ -168,9 +173,19 @@ def finished_shot_dir(url: str, project: str, shot: str) -> Path:
         ).first()
         if sh is None:
             raise ExportError(f"no shot {shot!r} in project {project!r}; see `rotoflow status`")
-        if not sh.output_dir:
+        job = s.exec(
+            select(db.Job)
+            .where(db.Job.shot_id == sh.id, db.Job.status == db.Status.done)
+            .order_by(db.Job.id.desc())
+        ).first()
+        if job is None:
             raise ExportError(f"shot {shot!r} has no finished job to export from")
-        return Path(sh.output_dir)
+        out = s.exec(
+            select(db.Output).where(db.Output.job_id == job.id, db.Output.kind == "shapes")
+        ).first()
+        if out is None:
+            raise ExportError(f"job {job.id} of shot {shot!r} recorded no shapes file")
+        return out.path
 
 
 def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]) -> None:

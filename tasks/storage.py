@@ -10,9 +10,10 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from rotoflow import objectstore
+from rotoflow import objectstore, publication
 from rotoflow.errors import StorageUnavailable
 from rotoflow.pipeline import ResolvedJob
+from rotoflow.s3url import parse_url
 from rotoflow.settings import get_settings
 from rotoflow.storage import StageOutput
 from tasks.roto import transient_only
@@ -53,8 +54,8 @@ def fetch_plate(job: ResolvedJob) -> ResolvedJob:
 def upload_outputs(job: ResolvedJob, exp: StageOutput) -> StageOutput:
     """Publish the shot's outputs to ``<storage_url>/<shot>/`` (the local layout, marker last);
     returns the export output whose rows carry each file's ``s3://`` URL, recorded as its path."""
-    dest = objectstore.parse_url(job.storage_url).join(job.shot)
+    dest = parse_url(job.storage_url).join(job.shot)
     store = objectstore.store_from_settings(get_settings())
-    rows = objectstore.publish_shot(store, Path(job.shot_dir), exp.details["outputs"], dest)
+    rows = publication.publish_shot(store, Path(job.shot_dir), exp.details["outputs"], dest)
     get_run_logger().info("published %d outputs of shot %s to %s", len(rows), job.shot, dest)
     return exp.model_copy(update={"details": {**exp.details, "outputs": rows}})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import exporters
@@ -60,6 +61,14 @@ def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str,
     return written
 
 
+def format_files(written: dict[str, Path]) -> Iterator[tuple[str, Path]]:
+    """``(format name, file)`` per file that :func:`write_formats` wrote; a format that writes a
+    folder (SVG: a file per frame) gives each file in it, in name order."""
+    for name, path in written.items():
+        for one in sorted(path.iterdir()) if path.is_dir() else [path]:
+            yield name, one
+
+
 def run(
     shot_name: str,
     ingest_out: StageOutput,
@@ -115,11 +124,9 @@ def run(
                 f"alpha/{object_name}/{name}",
                 matte.alpha_path(matte_out, object_name, frame),
             )
-    for name, file in done.details["files"].items():
-        src = done.dir / file
-        for one in sorted(src.iterdir()) if src.is_dir() else [src]:  # svg: a folder of frames
-            rel = one.relative_to(done.dir)
-            add(name, None, None, f"roto/{rel}", one)
+    written = {name: done.dir / file for name, file in done.details["files"].items()}
+    for name, one in format_files(written):
+        add(name, None, None, f"roto/{one.relative_to(done.dir)}", one)
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
     publish_tree(sources, ws.root)
     progress.report("export", len(objects), len(objects))

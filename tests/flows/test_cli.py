@@ -17,6 +17,7 @@ from rotoflow import db
 from rotoflow.cli import app
 from rotoflow.evaluation import read_mask
 from rotoflow.settings import get_settings
+from rotoflow.storage import sha256_file
 from tests.conftest import SHARED, davis_masks
 from tests.flows.helpers import frame_folder, use_home
 
@@ -221,12 +222,18 @@ def test_export_rewrites_roto_formats_from_the_database(home, tmp_path):
     assert invoke("run", str(plate), "--prompt", "dog").exit_code == 0
     roto = home / "out" / "dogexport" / "roto"
     (roto / "dogexport.nk").unlink()
-    result = invoke("export", "dogexport", "--format", "nuke,shapes_json")
+    result = invoke("export", "dogexport", "--format", "nuke,shapes_json,svg")
     assert result.exit_code == 0, result.output
     assert (roto / "dogexport.nk").is_file() and (roto / "dogexport.json").is_file()
+    svgs = sorted((roto / "dogexport.svg").glob("*.svg"))  # a file per frame
+    assert f"svg: 3 files in {roto / 'dogexport.svg'}" in result.stdout
     with db.session(get_settings().resolved_database_url()) as s:
-        kinds = [o.kind for o in s.exec(select(db.Output).where(db.Output.kind == "shapes_json"))]
-    assert kinds == ["shapes_json"]
+        added = s.exec(select(db.Output).where(db.Output.kind.in_(["shapes_json", "svg"]))).all()
+    assert sorted((o.kind, o.path) for o in added) == [
+        ("shapes_json", str(roto / "dogexport.json")),
+        *[("svg", str(p)) for p in svgs],
+    ]
+    assert all(o.sha256 == sha256_file(Path(o.path)) for o in added)
 
     bad = invoke("export", "dogexport", "--format", "nuke,maya")
     assert bad.exit_code == 2 and "maya" in bad.stderr and "nuke" in bad.stderr

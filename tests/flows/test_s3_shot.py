@@ -5,6 +5,7 @@ flow in this process."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,12 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from flows.roto_shot import roto_shot
-from rotoflow import db, objectstore
+from rotoflow import db, objectstore, publication
 from rotoflow.cli import app
 from rotoflow.errors import StorageError
-from rotoflow.objectstore import MARKER, S3Store, S3Url
+from rotoflow.objectstore import S3Store, S3Url
 from rotoflow.pipeline import RotoJob
+from rotoflow.publication import MARKER
 from rotoflow.settings import get_settings
 from tests.conftest import davis_frames
 from tests.flows.helpers import gt_box, use_home
@@ -94,7 +96,7 @@ def test_outputs_are_published_with_the_local_layout(s3, run):
     published = bucket_files(s3["client"])
     marker = published.pop(MARKER)
     assert published == local  # same relative paths, same bytes
-    listed = S3Store(s3["endpoint"]).published(S3Url("rotoflow-out", SHOT_PREFIX))
+    listed = publication.published(S3Store(s3["endpoint"]), S3Url("rotoflow-out", SHOT_PREFIX))
     assert listed is not None and marker
     assert {rel: f["sha256"] for rel, f in listed["files"].items()} == {
         rel: hashlib.sha256(data).hexdigest() for rel, data in local.items()
@@ -124,6 +126,41 @@ def test_database_records_the_s3_plate_and_output_urls(s3, run):
     for o in outputs:
         assert o.path.startswith(prefix), o.path
         assert hashlib.sha256(published[o.path[len(prefix) :]]).hexdigest() == o.sha256
+
+
+def test_cli_export_adds_roto_formats_to_the_publication(s3, run):
+    """``rotoflow export`` of a published shot works from its publication alone: the local shot
+    folder is moved away meanwhile, as on a machine that never ran the shot."""
+    shot_dir = Path(run["shot_dir"])
+    away = shot_dir.with_name(f"{SEQ}.away")
+    shot_dir.rename(away)
+    try:
+        result = CliRunner().invoke(app, ["export", SEQ, "--format", "silhouette,svg"])
+    finally:
+        away.rename(shot_dir)
+    assert result.exit_code == 0, result.output
+    assert f"silhouette: {STORAGE}/{SEQ}/roto/{SEQ}.fxs" in result.stdout
+    assert f"svg: {FRAMES} files in {STORAGE}/{SEQ}/roto/{SEQ}.svg" in result.stdout
+    assert not (shot_dir / "roto" / f"{SEQ}.fxs").exists()  # written in a temporary folder
+    objects = bucket_files(s3["client"])
+    marker = json.loads(objects.pop(MARKER))
+    svgs = [k for k in objects if k.startswith(f"roto/{SEQ}.svg/") and k.endswith(".svg")]
+    assert f"roto/{SEQ}.fxs" in objects and len(svgs) == FRAMES
+    assert b"<path" in objects[svgs[0]]
+    # the marker lists the new files and still every file of the run, with their sha256
+    assert {rel: f["sha256"] for rel, f in marker["files"].items()} == {
+        rel: hashlib.sha256(data).hexdigest() for rel, data in objects.items()
+    }
+    with db.session(get_settings().resolved_database_url()) as s:
+        added = s.exec(
+            select(db.Output).where(
+                db.Output.job_id == run["job_id"], db.Output.kind.in_(["silhouette", "svg"])
+            )
+        ).all()
+    prefix = f"{STORAGE}/{SEQ}/"
+    assert sorted(o.path[len(prefix) :] for o in added) == sorted([f"roto/{SEQ}.fxs", *svgs])
+    for o in added:
+        assert hashlib.sha256(objects[o.path[len(prefix) :]]).hexdigest() == o.sha256
 
 
 def test_a_failed_upload_fails_the_job_and_leaves_the_shot_unpublished(s3, run, monkeypatch):

@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 
 from rotoflow.errors import StorageError, StorageUnavailable
-from rotoflow.objectstore import MARKER, MiB, S3Store, S3Url, parse_url, plate_signature
+from rotoflow.objectstore import MiB, S3Store, S3Url, parse_url, plate_signature
 from rotoflow.pipeline import RotoJob, default_shot_name, resolve
+from rotoflow.publication import (
+    MARKER,
+    add_to_publication,
+    fetch_published,
+    publish_tree,
+    published,
+)
 from rotoflow.sequence import find_sequence
 from rotoflow.settings import Settings
 from rotoflow.stages.ingest import plate_signature as ingest_signature
@@ -152,8 +159,8 @@ def test_a_failed_publication_leaves_no_partial_object_and_no_marker(store, clie
     small = random_file(tmp_path / "mask.png", 1000)
     big = random_file(tmp_path / "big.exr", 12 * MiB)
     sources = {"masks/obj/obj.0001.png": small, "alpha/obj/obj.0001.exr": big}
-    store.publish_tree(sources, dest)
-    assert store.published(dest)["files"]["alpha/obj/obj.0001.exr"]["sha256"] == sha256_file(big)
+    publish_tree(store, sources, dest)
+    assert published(store, dest)["files"]["alpha/obj/obj.0001.exr"]["sha256"] == sha256_file(big)
     client.delete_object(Bucket=BUCKET, Key="out/sh010/alpha/obj/obj.0001.exr")
 
     calls = []
@@ -165,29 +172,82 @@ def test_a_failed_publication_leaves_no_partial_object_and_no_marker(store, clie
 
     store.client.meta.events.register("before-parameter-build.s3.UploadPart", fail_second_part)
     with pytest.raises(InjectedFailure):
-        store.publish_tree(sources, dest)
+        publish_tree(store, sources, dest)
     key = "out/sh010/alpha/obj/obj.0001.exr"
     assert "Contents" not in client.list_objects_v2(Bucket=BUCKET, Prefix=key)
     # s3transfer aborted the multipart upload: no parts are left in the bucket
     assert client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     # the earlier publication's marker went first: the shot does not look published
-    assert store.published(dest) is None
+    assert published(store, dest) is None
     assert "Contents" not in client.list_objects_v2(Bucket=BUCKET, Prefix=f"out/sh010/{MARKER}")
 
 
 def test_publication_replaces_an_earlier_one(store, client, tmp_path):
     dest = S3Url(BUCKET, "out/sh020")
     frames = {f"masks/obj/obj.{f:04d}.png": random_file(tmp_path / f"{f}.png", 500) for f in (1, 2)}
-    store.publish_tree(frames, dest)
+    publish_tree(store, frames, dest)
     one = {"masks/obj/obj.0001.png": frames["masks/obj/obj.0001.png"]}
-    urls = store.publish_tree(one, dest)
+    urls = publish_tree(store, one, dest)
     assert urls == {"masks/obj/obj.0001.png": "s3://plates/out/sh020/masks/obj/obj.0001.png"}
     listed = client.list_objects_v2(Bucket=BUCKET, Prefix="out/sh020/")["Contents"]
     assert sorted(o["Key"] for o in listed) == [
         f"out/sh020/{MARKER}",
         "out/sh020/masks/obj/obj.0001.png",
     ]
-    assert list(store.published(dest)["files"]) == ["masks/obj/obj.0001.png"]
+    assert list(published(store, dest)["files"]) == ["masks/obj/obj.0001.png"]
+
+
+def marker_during_puts(store: S3Store, client, dest: S3Url) -> list[tuple[str, bool]]:
+    """``(key, whether the shot's marker existed)`` at every PutObject the store makes."""
+    prefix = dest.join(MARKER).key
+    seen: list[tuple[str, bool]] = []
+    store.client.meta.events.register(
+        "before-parameter-build.s3.PutObject",
+        lambda params, **_: seen.append(
+            (params["Key"], "Contents" in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix))
+        ),
+    )
+    return seen
+
+
+def test_files_added_to_a_publication_keep_the_earlier_files_published(store, client, tmp_path):
+    dest = S3Url(BUCKET, "out/sh040")
+    mask, nk = random_file(tmp_path / "m.png", 300), random_file(tmp_path / "a.nk", 400)
+    publish_tree(store, {"masks/o/o.0001.png": mask, "roto/sh040.nk": nk}, dest)
+    seen = marker_during_puts(store, client, dest)
+    fxs = random_file(tmp_path / "b.fxs", 500)
+    urls = add_to_publication(store, {"roto/sh040.fxs": fxs}, dest)
+    assert urls == {"roto/sh040.fxs": "s3://plates/out/sh040/roto/sh040.fxs"}
+    assert seen[0] == ("out/sh040/roto/sh040.fxs", True)  # the marker stayed while it went up
+    files = published(store, dest)["files"]
+    assert sorted(files) == ["masks/o/o.0001.png", "roto/sh040.fxs", "roto/sh040.nk"]
+    assert files["roto/sh040.fxs"]["sha256"] == sha256_file(fxs)
+    assert files["roto/sh040.nk"]["sha256"] == sha256_file(nk)
+
+    seen.clear()  # replacing a file the marker lists: the marker goes first
+    nk2 = random_file(tmp_path / "c.nk", 450)
+    add_to_publication(store, {"roto/sh040.nk": nk2}, dest)
+    assert seen[0] == ("out/sh040/roto/sh040.nk", False)
+    files = published(store, dest)["files"]
+    assert len(files) == 3 and files["roto/sh040.nk"]["sha256"] == sha256_file(nk2)
+
+    with pytest.raises(StorageError, match="no finished publication"):
+        add_to_publication(store, {"roto/x.nk": nk}, S3Url(BUCKET, "out/sh041"))
+
+
+def test_fetch_published_checks_the_marker_sha256(store, client, tmp_path):
+    dest = S3Url(BUCKET, "out/sh050")
+    shapes = random_file(tmp_path / "sh050.shapes.json", 700)
+    publish_tree(store, {"roto/sh050.shapes.json": shapes}, dest)
+    got = fetch_published(store, dest, "roto/sh050.shapes.json", tmp_path / "got" / "s.json")
+    assert got.read_bytes() == shapes.read_bytes()
+    with pytest.raises(StorageError, match="has no roto/other.json"):
+        fetch_published(store, dest, "roto/other.json", tmp_path / "other.json")
+    put(client, "out/sh050/roto/sh050.shapes.json", b"rewritten behind the marker's back")
+    bad = tmp_path / "bad.json"
+    with pytest.raises(StorageError, match="differs from the published sha256"):
+        fetch_published(store, dest, "roto/sh050.shapes.json", bad)
+    assert not bad.exists()
 
 
 def test_sequence_prefix_pattern_and_member_download(store, client, tmp_path):

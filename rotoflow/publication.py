@@ -1,0 +1,182 @@
+"""Publishing a shot's outputs to object storage so that nothing half-written looks finished.
+
+A shot published under ``s3://bucket/prefix/<shot>/`` has the layout of the local shot folder
+(:mod:`rotoflow.storage`: ``masks/``, ``alpha/``, ``roto/``) and a marker,
+``<shot>/.rotoflow/published.json`` (:data:`MARKER`), written last, that lists every file with its
+key, size and sha256. Readers trust a shot's outputs only when its marker exists and lists them:
+
+- :func:`publish_tree` (a whole run's outputs) deletes the marker first, uploads every file,
+  deletes what an earlier publication left in the same top-level folders, and writes the marker;
+  while the files are uploading, and after a failure, the shot has no marker.
+- :func:`add_to_publication` (files added later, such as a re-export in another roto format) keeps
+  the marker while it uploads files that are new to the publication (readers go on trusting the
+  files it lists) and rewrites it, with the new files, last. When a file it lists is replaced, the
+  marker is deleted first, as in :func:`publish_tree`.
+
+Single objects are written atomically by S3 (a reader sees the old object or the new one), and a
+failed multipart upload is aborted (:meth:`rotoflow.objectstore.S3Store.upload_file`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rotoflow.errors import StorageError
+from rotoflow.objectstore import S3Store, S3Url
+from rotoflow.storage import sha256_file
+
+log = logging.getLogger(__name__)
+
+#: The marker object, relative to the shot prefix; written last.
+MARKER = ".rotoflow/published.json"
+
+
+def published(store: S3Store, dest: S3Url) -> dict | None:
+    """The marker of the shot published under ``dest``: ``{"prefix", "published_at", "files":
+    {relative path: {"key", "sha256", "size"}}}``, or None when it has none (never published,
+    being published, or a publication that failed).
+
+    Raises:
+        StorageError: No such bucket, access denied, no credentials.
+        StorageUnavailable: The server cannot be reached or fails.
+    """
+    body = store.read_bytes(dest.join(MARKER))
+    return None if body is None else json.loads(body)
+
+
+def _upload_all(store: S3Store, sources: dict[str, Path], dest: S3Url) -> dict[str, dict]:
+    """Upload ``sources`` (relative path -> local file) under ``dest``, several at once; returns
+    the marker's entry of each file."""
+
+    def upload(rel: str) -> tuple[str, dict]:
+        path, url = sources[rel], dest.join(rel)
+        digest = sha256_file(path)
+        store.upload_file(path, url, sha256=digest)
+        return rel, {"key": url.key, "sha256": digest, "size": path.stat().st_size}
+
+    return dict(store.parallel(upload, sorted(sources)))
+
+
+def _write_marker(store: S3Store, dest: S3Url, files: dict[str, dict]) -> None:
+    body = {
+        "prefix": str(dest),
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": files,
+    }
+    store.write_bytes(
+        dest.join(MARKER), json.dumps(body, indent=1, sort_keys=True).encode(), "application/json"
+    )
+
+
+def publish_tree(store: S3Store, sources: dict[str, Path], dest: S3Url) -> dict[str, str]:
+    """Publish a shot's files under ``dest``, replacing any earlier publication (module notes).
+
+    Objects left by an earlier publication under the same top-level folders (``masks/``, ...) and
+    not part of this one are deleted before the marker is written.
+
+    Args:
+        store: The store to write to.
+        sources: Relative path under ``dest`` (``"masks/dog/dog.00001.png"``) to local file.
+        dest: The shot's prefix, ``s3://bucket/prefix/<shot>``.
+
+    Returns:
+        ``{relative path: s3:// URL}`` of every published file.
+
+    Raises:
+        StorageError: As :meth:`S3Store.upload_file`; nothing is left that a marker vouches for.
+        StorageUnavailable: As :meth:`S3Store.upload_file`.
+        OSError: A source file cannot be read.
+    """
+    store.delete(dest.join(MARKER))
+    files = _upload_all(store, sources, dest)
+    keep = {f["key"] for f in files.values()}
+    for top in sorted({rel.split("/")[0] for rel in sources if "/" in rel}):
+        stale = [k for k in store.keys_under(dest.join(top)) if k not in keep]
+        store.delete_keys(dest.bucket, stale)
+    _write_marker(store, dest, files)
+    log.info("published %d files to %s", len(files), dest)
+    return {rel: str(dest.join(rel)) for rel in sources}
+
+
+def add_to_publication(store: S3Store, sources: dict[str, Path], dest: S3Url) -> dict[str, str]:
+    """Add files to the shot published under ``dest`` (module notes); the files it already lists
+    stay published.
+
+    Args:
+        store: The store to write to.
+        sources: Relative path under ``dest`` (``"roto/dog.fxs"``) to local file.
+        dest: The shot's prefix, ``s3://bucket/prefix/<shot>``.
+
+    Returns:
+        ``{relative path: s3:// URL}`` of the added files.
+
+    Raises:
+        StorageError: The shot has no marker (never published, or its last publication failed);
+            as :meth:`S3Store.upload_file`.
+        StorageUnavailable: As :meth:`S3Store.upload_file`.
+        OSError: A source file cannot be read.
+    """
+    marker = published(store, dest)
+    if marker is None:
+        raise StorageError(f"{dest}: the shot has no finished publication to add files to")
+    if set(sources) & set(marker["files"]):  # a listed file is replaced
+        store.delete(dest.join(MARKER))
+    files = _upload_all(store, sources, dest)
+    _write_marker(store, dest, {**marker["files"], **files})
+    log.info("added %d files to the publication %s", len(files), dest)
+    return {rel: str(dest.join(rel)) for rel in sources}
+
+
+def fetch_published(store: S3Store, dest: S3Url, rel: str, path: Path) -> Path:
+    """Download a file that the shot published under ``dest`` lists, checking its sha256.
+
+    Args:
+        store: The store to read from.
+        dest: The shot's prefix.
+        rel: The file's path relative to it (``"roto/dog.shapes.json"``).
+        path: Local destination.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        StorageError: The shot has no marker, the marker does not list ``rel``, or the object's
+            bytes differ from the sha256 the marker lists; as :meth:`S3Store.download_file`.
+        StorageUnavailable: As :meth:`S3Store.download_file`.
+    """
+    marker = published(store, dest)
+    if marker is None:
+        raise StorageError(f"{dest}: the shot has no finished publication")
+    entry = marker["files"].get(rel)
+    if entry is None:
+        raise StorageError(f"{dest}: the publication has no {rel}")
+    store.download_file(dest.join(rel), path)
+    if sha256_file(path) != entry["sha256"]:
+        path.unlink()
+        raise StorageError(f"{dest.join(rel)}: its content differs from the published sha256")
+    return path
+
+
+def publish_shot(store: S3Store, shot_dir: Path, rows: list[list], dest: S3Url) -> list[list]:
+    """Publish a shot's exported outputs to object storage with the local layout.
+
+    Args:
+        store: The store to write to.
+        shot_dir: The local shot folder the export stage published into.
+        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file (the
+            export stage's ``details["outputs"]``).
+        dest: The shot's prefix, ``s3://bucket/prefix/<shot>``.
+
+    Returns:
+        The rows, each with the file's ``s3://`` URL appended.
+
+    Raises:
+        StorageError: As :func:`publish_tree`.
+        StorageUnavailable: As :func:`publish_tree`.
+        OSError: A published file is missing or unreadable.
+    """
+    urls = publish_tree(store, {row[3]: shot_dir / row[3] for row in rows}, dest)
+    return [[*row[:4], urls[row[3]]] for row in rows]

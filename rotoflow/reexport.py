@@ -1,0 +1,103 @@
+"""Re-exporting a finished shot's roto shapes in other formats (``rotoflow export``), from the
+shapes file its latest finished job recorded; no model runs.
+
+A shot kept in the local folder layout gets the new files in its ``roto/`` folder. A shot whose
+outputs were published to object storage (its shapes file recorded by an ``s3://`` URL) is
+re-exported from any machine: the shapes file is downloaded (checked against the sha256 of the
+publication's marker), the formats are written in a temporary folder and added to the publication
+(:func:`rotoflow.publication.add_to_publication`), and the database records their URLs. Either way
+the files are added to the job's outputs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exporters import shapes_json
+from rotoflow import records
+from rotoflow.errors import ExportError
+from rotoflow.s3url import is_s3_url, parse_url
+from rotoflow.stages.export import check_formats, format_files, write_formats
+
+
+@dataclass
+class Reexport:
+    """What :func:`reexport` wrote.
+
+    Attributes:
+        files: Format name -> the files written for it (local paths or ``s3://`` URLs; several
+            for a format that writes a file per frame).
+        job_id: The finished job the files were recorded on.
+    """
+
+    files: dict[str, list[str]]
+    job_id: int
+
+
+def _write(shapes_file: Path, shot: str, shot_dir: Path, formats: list[str]) -> list[list]:
+    """Write ``formats`` from ``shapes_file`` into ``shot_dir/roto``; returns the output rows
+    ``[format, None, None, path relative to shot_dir]``."""
+    try:
+        text = shapes_file.read_text()
+    except OSError as exc:
+        raise ExportError(f"cannot read the shot's shapes {shapes_file}: {exc.strerror}") from exc
+    fmt, shapes = shapes_json.read_from_string(text)
+    written = write_formats(shapes, fmt, shot, shot_dir / "roto", formats)
+    return [[name, None, None, str(p.relative_to(shot_dir))] for name, p in format_files(written)]
+
+
+def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reexport:
+    """Write a finished shot's roto shapes in ``formats`` and record them (module notes).
+
+    Args:
+        settings: :class:`rotoflow.settings.Settings` (database URL; the S3 endpoint).
+        project: Project name.
+        shot: Shot name, as ``rotoflow status`` lists it.
+        formats: Roto format names (``nuke``, ``silhouette``, ...).
+
+    Returns:
+        The files written, by format, and the job they were recorded on.
+
+    Raises:
+        ExportError: An unknown or non-roto format; the shot is unknown, has no finished job, or
+            its shapes file cannot be read or is invalid.
+        StorageError: The shot's publication has no marker, does not list the shapes file, or
+            its bytes differ from the listed sha256; no such bucket, access denied.
+        StorageUnavailable: The object storage server cannot be reached or fails.
+    """
+    check_formats(formats)
+    url = settings.resolved_database_url()
+    recorded = records.finished_shapes(url, project, shot)
+    if not is_s3_url(recorded):
+        source = Path(recorded)
+        shot_dir = source.parent.parent  # <shot_dir>/roto/<shot>.shapes.json
+        rows = _write(source, shot, shot_dir, formats)
+        job = records.record_export(url, project, shot, rows, shot_dir)
+        return Reexport(_by_format([[*r, str(shot_dir / r[3])] for r in rows]), job)
+
+    from rotoflow import objectstore
+    from rotoflow.publication import add_to_publication, fetch_published
+
+    shapes_url = parse_url(recorded)
+    dest = shapes_url.parent.parent  # s3://bucket/prefix/<shot>
+    rel = f"roto/{shapes_url.name}"
+    store = objectstore.store_from_settings(settings)
+    with tempfile.TemporaryDirectory(prefix="rotoflow-export-") as tmp:
+        work = Path(tmp)
+        source = fetch_published(store, dest, rel, work / rel)
+        rows = _write(source, shot, work, formats)
+        urls = add_to_publication(store, {r[3]: work / r[3] for r in rows}, dest)
+        rows = [[*r, urls[r[3]]] for r in rows]
+        job = records.record_export(url, project, shot, rows, work)
+    return Reexport(_by_format(rows), job)
+
+
+def _by_format(rows: list[list]) -> dict[str, list[str]]:
+    """Format name -> the files of ``rows`` (their fifth item), in row order."""
+    files: dict[str, list[str]] = {}
+    for row in rows:
+        files.setdefault(row[0], []).append(row[4])
+    return files
