@@ -124,8 +124,19 @@ class _Bars:
 
 
 def _prefect_env() -> None:
-    # With no server configured Prefect starts a temporary one; its first start migrates a fresh
-    # database, which takes longer than Prefect's 20 s default on a busy laptop.
+    """Point Prefect (not imported yet) at a server: ``PREFECT_API_URL`` when set, else the one
+    ``rotoflow up`` started, so that the run shows in its UI and shares its GPU slots; else
+    Prefect starts a temporary one."""
+    from rotoflow import local
+    from rotoflow.settings import get_settings
+
+    if not os.environ.get("PREFECT_API_URL"):
+        up = local.api_url(get_settings().home)
+        if up is not None:
+            os.environ["PREFECT_API_URL"] = up
+            err.print(f"reporting to the Prefect server of `rotoflow up`: {up}", highlight=False)
+    # A temporary server's first start migrates a fresh database, which takes longer than
+    # Prefect's 20 s default on a busy laptop.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

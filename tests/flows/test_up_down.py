@@ -153,6 +153,17 @@ def test_up_submit_down(tmp_path):
         assert bad.returncode == 1, bad.stdout + bad.stderr[-3000:]
         assert "outside the 854x480 frame" in bad.stderr.strip().splitlines()[-1]
 
+        # `rotoflow run` (the flow in its own process, no worker) reports to the same server
+        here = rotoflow(env, "run", str(plate), "--box", _box("dog"), "--shot", "dog_here")
+        assert here.returncode == 0, here.stdout + here.stderr[-3000:]
+        assert f"reporting to the Prefect server of `rotoflow up`: {api}" in here.stderr
+        with db.session(f"sqlite:///{home / 'rotoflow.db'}") as s:
+            shot = s.exec(select(db.Shot).where(db.Shot.name == "dog_here")).one()
+            job = s.exec(select(db.Job).where(db.Job.shot_id == shot.id)).one()
+        assert job.status == db.Status.done
+        flow_run = api_json("GET", f"{api}/flow_runs/{job.flow_run_id}")
+        assert flow_run["state_type"] == "COMPLETED" and flow_run["deployment_id"] is None
+
         down = rotoflow(env, "down")
         assert down.returncode == 0 and "stopped the server" in down.stdout, down.stderr
         assert not any(local.is_ours(p) for p in pids)
