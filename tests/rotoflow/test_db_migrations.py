@@ -77,3 +77,45 @@ def test_concurrent_workers_file_one_project_and_shot(database_url):
         jobs = s.exec(db.select(db.Job)).all()
     assert sorted(j.parameters["n"] for j in jobs) == list(range(8))
     assert {j.shot_id for j in jobs} == {shot.id}
+
+
+def test_shots_filed_twice_before_unique_names_are_merged(database_url):
+    """A database at revision 0002 where concurrent workers filed ``sh010`` twice: the upgrade
+    keeps one shot row with every job and output, and the state and objects of the row updated
+    last."""
+    old = create_engine(database_url)
+    db.migrate(old, "0002")
+    shot_cols = "(id, project_id, name, plate_path, status, output_dir, updated_at)"
+    with old.begin() as conn:
+        for sql in (
+            "INSERT INTO project (id, name, created_at) VALUES (1, 'show', '2026-01-01')",
+            f"INSERT INTO shot {shot_cols} VALUES "
+            "(1, 1, 'sh010', '/p/a.mov', 'failed', NULL, '2026-01-02 10:00:00'),"
+            "(2, 1, 'sh010', '/p/b.mov', 'done', '/out/sh010', '2026-01-02 11:00:00'),"
+            "(3, 1, 'sh020', '/p/c.mov', 'pending', NULL, '2026-01-02 09:00:00')",
+            "INSERT INTO rotoobject (id, shot_id, object_id, name, prompt) VALUES "
+            "(1, 1, 1, 'car', '{}'), (2, 2, 1, 'dancer', '{}'), (3, 3, 1, 'dog', '{}')",
+            "INSERT INTO job (id, shot_id, plate_path, status, parameters, models, timings, "
+            "started_at) VALUES (1, 1, '/p/a.mov', 'failed', '{}', '{}', '{}', '2026-01-02'),"
+            "(2, 2, '/p/b.mov', 'done', '{}', '{}', '{}', '2026-01-02')",
+            "INSERT INTO output (id, job_id, shot_id, kind, path, sha256) VALUES "
+            "(1, 2, 2, 'mask', '/out/sh010/masks/m.png', 'aa')",
+        ):
+            conn.execute(text(sql))
+    old.dispose()
+    engine = db.get_engine(database_url)  # upgrades to head
+    assert _differences(engine) == []
+    with db.session(database_url) as s:
+        shots = {sh.name: sh for sh in s.exec(db.select(db.Shot))}
+        assert sorted(shots) == ["sh010", "sh020"] and shots["sh010"].id == 1
+        merged = shots["sh010"]
+        assert (merged.status, merged.output_dir, merged.plate_path) == (
+            db.Status.done,
+            "/out/sh010",
+            "/p/b.mov",
+        )
+        assert {j.id: j.shot_id for j in s.exec(db.select(db.Job))} == {1: 1, 2: 1}
+        assert [o.shot_id for o in s.exec(db.select(db.Output))] == [1]
+        objects = {o.shot_id: o.name for o in s.exec(db.select(db.RotoObject))}
+        assert objects == {1: "dancer", 3: "dog"}
+        assert shots["sh020"].status == db.Status.pending
