@@ -359,8 +359,8 @@ class S3Store:
         with self._errors(url):
             self.client.delete_object(Bucket=url.bucket, Key=url.key)
 
-    def keys_under(self, url: S3Url) -> Iterator[str]:
-        """Every key under the prefix ``url`` (all depths).
+    def objects_under(self, url: S3Url) -> Iterator[ObjectInfo]:
+        """Every object under the prefix ``url``, at all depths.
 
         Raises:
             StorageError: No such bucket, access denied, no credentials.
@@ -371,7 +371,8 @@ class S3Store:
                 Bucket=url.bucket, Prefix=url.folder_prefix()
             )
             for page in pages:
-                yield from (o["Key"] for o in page.get("Contents", []))
+                for o in page.get("Contents", []):
+                    yield ObjectInfo(o["Key"], int(o["Size"]), o["ETag"], o["LastModified"])
 
     def delete_keys(self, bucket: str, keys: list[str]) -> None:
         """Delete objects of one bucket, 1000 per request (S3's most).

@@ -5,13 +5,17 @@ A shot published under ``s3://bucket/prefix/<shot>/`` has the layout of the loca
 ``<shot>/.rotoflow/published.json`` (:data:`MARKER`), written last, that lists every file with its
 key, size and sha256. Readers trust a shot's outputs only when its marker exists and lists them:
 
-- :func:`publish_tree` (a whole run's outputs) deletes the marker first, uploads every file,
+- :func:`publish_tree` (a whole run's outputs) deletes the marker first, uploads the files,
   deletes what an earlier publication left in the same top-level folders, and writes the marker;
   while the files are uploading, and after a failure, the shot has no marker.
 - :func:`add_to_publication` (files added later, such as a re-export in another roto format) keeps
   the marker while it uploads files that are new to the publication (readers go on trusting the
   files it lists) and rewrites it, with the new files, last. When a file it lists is replaced, the
   marker is deleted first, as in :func:`publish_tree`.
+
+A file whose sha256 and size the earlier marker lists, and whose object is still in the bucket
+with that size, is not uploaded again: a shot re-run with other settings uploads only the frames
+that changed.
 
 Single objects are written atomically by S3 (a reader sees the old object or the new one), and a
 failed multipart upload is aborted (:meth:`rotoflow.objectstore.S3Store.upload_file`).
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,17 +52,47 @@ def published(store: S3Store, dest: S3Url) -> dict | None:
     return None if body is None else json.loads(body)
 
 
-def _upload_all(store: S3Store, sources: dict[str, Path], dest: S3Url) -> dict[str, dict]:
-    """Upload ``sources`` (relative path -> local file) under ``dest``, several at once; returns
-    the marker's entry of each file."""
+@dataclass
+class _Plan:
+    """What a publication uploads: each source's marker entry, and which sources are unchanged
+    since the earlier publication (same sha256 and size in its marker, same size in the bucket)."""
 
-    def upload(rel: str) -> tuple[str, dict]:
-        path, url = sources[rel], dest.join(rel)
+    dest: S3Url
+    entries: dict[str, dict]
+    unchanged: set[str]
+    listed: dict[str, int]  # key -> size of every object under the shot prefix
+
+    @property
+    def changed(self) -> list[str]:
+        return sorted(set(self.entries) - self.unchanged)
+
+
+def _plan(store: S3Store, sources: dict[str, Path], dest: S3Url, before: dict | None) -> _Plan:
+    """Hash the sources (several at once) and list the shot prefix."""
+    listed = {o.key: o.size for o in store.objects_under(dest)}
+
+    def entry(rel: str) -> tuple[str, dict]:
+        path = sources[rel]
         digest = sha256_file(path)
-        store.upload_file(path, url, sha256=digest)
-        return rel, {"key": url.key, "sha256": digest, "size": path.stat().st_size}
+        return rel, {"key": dest.join(rel).key, "sha256": digest, "size": path.stat().st_size}
 
-    return dict(store.parallel(upload, sorted(sources)))
+    entries = dict(store.parallel(entry, sorted(sources)))
+    earlier = before["files"] if before else {}
+    unchanged = {
+        rel
+        for rel, e in entries.items()
+        if earlier.get(rel) == e and listed.get(e["key"]) == e["size"]
+    }
+    return _Plan(dest, entries, unchanged, listed)
+
+
+def _upload(store: S3Store, sources: dict[str, Path], plan: _Plan) -> None:
+    """Upload the plan's changed files, several at once."""
+
+    def upload(rel: str) -> None:
+        store.upload_file(sources[rel], plan.dest.join(rel), sha256=plan.entries[rel]["sha256"])
+
+    store.parallel(upload, plan.changed)
 
 
 def _write_marker(store: S3Store, dest: S3Url, files: dict[str, dict]) -> None:
@@ -90,14 +125,21 @@ def publish_tree(store: S3Store, sources: dict[str, Path], dest: S3Url) -> dict[
         StorageUnavailable: As :meth:`S3Store.upload_file`.
         OSError: A source file cannot be read.
     """
+    before = published(store, dest)
     store.delete(dest.join(MARKER))
-    files = _upload_all(store, sources, dest)
-    keep = {f["key"] for f in files.values()}
-    for top in sorted({rel.split("/")[0] for rel in sources if "/" in rel}):
-        stale = [k for k in store.keys_under(dest.join(top)) if k not in keep]
-        store.delete_keys(dest.bucket, stale)
-    _write_marker(store, dest, files)
-    log.info("published %d files to %s", len(files), dest)
+    plan = _plan(store, sources, dest, before)
+    _upload(store, sources, plan)
+    keep = {e["key"] for e in plan.entries.values()}
+    tops = {f"{dest.join(rel.split('/')[0]).key}/" for rel in sources if "/" in rel}
+    stale = [k for k in plan.listed if k not in keep and k.startswith(tuple(tops))]
+    store.delete_keys(dest.bucket, sorted(stale))
+    _write_marker(store, dest, plan.entries)
+    log.info(
+        "published %d files to %s (%d unchanged, not uploaded again)",
+        len(plan.entries),
+        dest,
+        len(plan.unchanged),
+    )
     return {rel: str(dest.join(rel)) for rel in sources}
 
 
@@ -122,11 +164,12 @@ def add_to_publication(store: S3Store, sources: dict[str, Path], dest: S3Url) ->
     marker = published(store, dest)
     if marker is None:
         raise StorageError(f"{dest}: the shot has no finished publication to add files to")
-    if set(sources) & set(marker["files"]):  # a listed file is replaced
+    plan = _plan(store, sources, dest, marker)
+    if set(plan.changed) & set(marker["files"]):  # a listed file is replaced
         store.delete(dest.join(MARKER))
-    files = _upload_all(store, sources, dest)
-    _write_marker(store, dest, {**marker["files"], **files})
-    log.info("added %d files to the publication %s", len(files), dest)
+    _upload(store, sources, plan)
+    _write_marker(store, dest, {**marker["files"], **plan.entries})
+    log.info("added %d files to the publication %s", len(plan.changed), dest)
     return {rel: str(dest.join(rel)) for rel in sources}
 
 

@@ -164,13 +164,17 @@ def test_cli_export_adds_roto_formats_to_the_publication(s3, run):
 
 
 def test_a_failed_upload_fails_the_job_and_leaves_the_shot_unpublished(s3, run, monkeypatch):
-    """A second run of the shot (which reuses the cached plate and every finished stage) whose
-    upload of the alpha frames is refused."""
+    """A second run of the shot (which reuses the cached plate and every finished stage): the
+    files it published before are not uploaded again, but an alpha frame lost from the bucket is,
+    and that upload is refused."""
+
+    puts: list[str] = []
 
     def refusing_store(settings, **options):
         store = S3Store(settings.s3_endpoint_url, **options)
 
         def refuse_alpha(params, **_):
+            puts.append(params["Key"])
             if "/alpha/" in params["Key"]:
                 raise ClientError(
                     {
@@ -187,9 +191,12 @@ def test_a_failed_upload_fails_the_job_and_leaves_the_shot_unpublished(s3, run, 
     stages = {p.parent.name: p.stat().st_mtime_ns for p in work.glob("*/manifest.json")}
     cached = s3["home"] / "cache/s3/plates/shots/dog"
     frames = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cached.iterdir()}
+    lost = f"{SHOT_PREFIX}alpha/object/object.00001.exr"
+    s3["client"].delete_object(Bucket="rotoflow-out", Key=lost)
     monkeypatch.setattr(objectstore, "store_from_settings", refusing_store)
     with pytest.raises(StorageError, match="access denied"):
         roto_shot(dog_job())
+    assert puts == [lost]  # the only file missing or changed
     assert {p.parent.name: p.stat().st_mtime_ns for p in work.glob("*/manifest.json")} == stages
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cached.iterdir()} == frames
     assert MARKER not in bucket_files(s3["client"])  # the earlier publication no longer vouched for

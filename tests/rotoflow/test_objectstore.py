@@ -197,6 +197,28 @@ def test_publication_replaces_an_earlier_one(store, client, tmp_path):
     assert list(published(store, dest)["files"]) == ["masks/obj/obj.0001.png"]
 
 
+def test_a_publication_again_uploads_only_what_changed(store, client, tmp_path):
+    dest = S3Url(BUCKET, "out/sh060")
+    frames = {f"masks/o/o.{f:04d}.png": random_file(tmp_path / f"{f}.png", 400) for f in range(4)}
+    publish_tree(store, frames, dest)
+    puts = count_calls(store, "PutObject")
+    publish_tree(store, frames, dest)  # the same files: only the marker is written
+    assert puts == [f"out/sh060/{MARKER}"]
+    puts.clear()
+    random_file(frames["masks/o/o.0002.png"], 400)  # new content, same size
+    client.delete_object(Bucket=BUCKET, Key="out/sh060/masks/o/o.0003.png")  # lost from the bucket
+    publish_tree(store, frames, dest)
+    changed = ["out/sh060/masks/o/o.0002.png", "out/sh060/masks/o/o.0003.png"]
+    assert (
+        sorted(puts[:-1]) == changed and puts[-1] == f"out/sh060/{MARKER}"
+    )  # uploaded in parallel
+    files = published(store, dest)["files"]
+    for rel, path in frames.items():
+        key = f"out/sh060/{rel}"
+        assert files[rel]["sha256"] == sha256_file(path)
+        assert client.get_object(Bucket=BUCKET, Key=key)["Body"].read() == path.read_bytes()
+
+
 def marker_during_puts(store: S3Store, client, dest: S3Url) -> list[tuple[str, bool]]:
     """``(key, whether the shot's marker existed)`` at every PutObject the store makes."""
     prefix = dest.join(MARKER).key
