@@ -393,7 +393,9 @@ def up(
     step: Callable[[str], None] = lambda _: None,
 ) -> UpResult:
     """Start the local server, configure it, register the deployments and start the workers;
-    return at once when already up. A failed start stops whatever it had started.
+    return at once when already up. A failed start stops whatever it had started. Two ``up``
+    under one home never start two stacks: the second waits (``<data>/up.lock``) and then finds
+    the first one up.
 
     Args:
         settings: :class:`rotoflow.settings.Settings` (its ``home`` holds the data folder; the
@@ -409,12 +411,59 @@ def up(
         step: Called with a short description of each step (for a spinner).
 
     Raises:
-        LocalStackError: no checkout (``deployments/prefect.yaml``), the port is taken, or the
-            server or a worker did not start.
+        LocalStackError: no checkout (``deployments/prefect.yaml``), the port is taken, the
+            server or a worker did not start, or another ``up`` was still starting after
+            ``timeout`` seconds.
     """
+    data = data_dir(settings.home)
+    data.mkdir(parents=True, exist_ok=True)
+    with _exclusive(data / "up.lock", timeout):
+        return _up(settings, data, host, port, workers, gpu_slots, watch, timeout, step)
+
+
+@contextmanager
+def _exclusive(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing), waiting up to ``timeout``
+    seconds for another ``rotoflow up`` under the same home to finish starting.
+
+    Raises:
+        LocalStackError: The lock is still held after ``timeout`` seconds.
+    """
+    import fcntl
+
+    with path.open("a") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LocalStackError(
+                        f"another rotoflow up under {path.parent} is still starting after "
+                        f"{timeout:.0f} s; wait for it, or see its server.log"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _up(
+    settings: Any,
+    data: Path,
+    host: str,
+    port: int,
+    workers: int,
+    gpu_slots: int | None,
+    watch: Path | None,
+    timeout: float,
+    step: Callable[[str], None],
+) -> UpResult:
+    """:func:`up` with the start lock held."""
     from rotoflow.localdeploy import local_deployments, register_deployments
 
-    data = data_dir(settings.home)
     running = running_state(data)
     if running is not None:
         return UpResult(running, already=True)
@@ -433,7 +482,6 @@ def up(
             raise LocalStackError(f"the watch folder {watch} is not a folder")
     if not port_is_free(host, port):
         raise LocalStackError(f"port {port} on {host} is in use; stop what uses it or give --port")
-    data.mkdir(parents=True, exist_ok=True)
     base = f"http://{_url_host(host)}:{port}"
     state = UpState(
         api_url=f"{base}/api",

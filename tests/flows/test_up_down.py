@@ -223,3 +223,19 @@ def test_submit_with_no_server_or_a_bad_box_is_a_one_line_error(home, tmp_path):
     result = invoke("submit", str(tmp_path), "--box", "1,2,3")
     assert result.exit_code == 2 and "--box" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_up_waits_for_another_up_starting_under_the_same_home(home):
+    """An ``up`` that is still starting holds ``up.lock``: a second one waits for it, then gives
+    up with a one-line reason and starts nothing."""
+    import fcntl
+
+    data = local.data_dir(home)
+    data.mkdir(parents=True)
+    with (data / "up.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(local.LocalStackError, match="another rotoflow up .* still starting"):
+            local.up(get_settings(), port=free_port(), timeout=1.5)
+        assert time.monotonic() - started >= 1.5
+    assert local.read_state(data) is None and not (data / "server.log").exists()
