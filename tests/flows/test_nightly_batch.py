@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from datetime import date
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -18,7 +17,7 @@ from rotoflow import db
 from rotoflow.batch import shots_to_run
 from rotoflow.settings import get_settings
 from rotoflow.stages.ingest import plate_signature
-from tests.flows.helpers import frame_folder, use_home
+from tests.flows.helpers import api_json, frame_folder, use_home
 
 PROMPT = {"id": 1, "name": "car", "text": "car"}
 
@@ -98,7 +97,7 @@ def test_second_trigger_on_the_same_night_starts_nothing_twice(seeded, server, m
         next_night = nightly_batch(night=date(2026, 11, 22))
     assert len(first) == 2 and second == first
     assert len(set(next_night) | set(first)) == 4  # a new night is a new run per shot
-    runs = httpx.post(f"{server}/flow_runs/filter", json={}).json()
+    runs = api_json("POST", f"{server}/flow_runs/filter", json={})
     by_name = sorted(r["name"] for r in runs if r["deployment_id"])
     assert by_name == [
         "nightly-2026-11-21-changed",

@@ -7,11 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import YOLOX
-from tests.flows.helpers import frame_folder
+from tests.flows.helpers import api_json, frame_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -40,15 +39,15 @@ def test_cli_run_is_recorded_on_the_server(server, tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "out/served/roto/served.nk").is_file()
-    flows = httpx.post(f"{server}/flows/filter", json={}).json()
+    flows = api_json("POST", f"{server}/flows/filter", json={})
     assert [f["name"] for f in flows] == ["roto-shot"]
-    runs = httpx.post(f"{server}/flow_runs/filter", json={}).json()
+    runs = api_json("POST", f"{server}/flow_runs/filter", json={})
     assert [r["state_type"] for r in runs] == ["COMPLETED"]
-    tasks = httpx.post(f"{server}/task_runs/filter", json={}).json()
+    tasks = api_json("POST", f"{server}/task_runs/filter", json={})
     names = {t["task_key"].split("-")[0] for t in tasks}
     completed = {t["name"].rsplit("-", 1)[0] for t in tasks if t["state_type"] == "COMPLETED"}
     assert {*STAGES, "record"} <= completed, (names, completed)
-    artifacts = httpx.post(f"{server}/artifacts/filter", json={}).json()
+    artifacts = api_json("POST", f"{server}/artifacts/filter", json={})
     progress = [a for a in artifacts if a["type"] == "progress"]
     stage_of = {t["id"]: t["name"].rsplit("-", 1)[0] for t in tasks}
     finished = {stage_of[a["task_run_id"]] for a in progress if a["data"] == 100.0}

@@ -38,7 +38,7 @@ from rotoflow.storage import ShotWorkspace, StageOutput
 from tasks.qc import artifact_key, qc_task
 from tests.conftest import REPO
 from tests.flows.conftest import BIN, free_port
-from tests.flows.helpers import frame_folder, gt_box, use_home
+from tests.flows.helpers import api_json, frame_folder, gt_box, use_home
 
 pytestmark = pytest.mark.e2e
 
@@ -130,9 +130,9 @@ def finished_run(ui_server, tmp_path_factory):
     assert state.is_completed(), state.message
     assert state.result()["qc"]["artifacts"] == [artifact_key(SEQ), artifact_key(SEQ, "areas")]
     flow_run_id = str(state.state_details.flow_run_id)
-    artifacts = httpx.post(
-        f"{api}/artifacts/filter", json={"flow_runs": {"id": {"any_": [flow_run_id]}}}
-    ).json()
+    artifacts = api_json(
+        "POST", f"{api}/artifacts/filter", json={"flow_runs": {"id": {"any_": [flow_run_id]}}}
+    )
     kinds = {a["key"]: (a["type"], a["id"]) for a in artifacts if a["key"]}
     assert kinds[artifact_key(SEQ)][0] == "markdown"
     assert kinds[artifact_key(SEQ, "areas")][0] == "table"
