@@ -48,7 +48,12 @@ def up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Server port.")] = 4200,
     host: Annotated[str, typer.Option(help="Address the server listens on.")] = "127.0.0.1",
     workers: Annotated[
-        int, typer.Option(min=1, help="Process workers, one flow run each at a time.")
+        int,
+        typer.Option(
+            min=1,
+            help="Process workers, one flow run each at a time; with several GPUs, worker n gets "
+            "GPU n mod GPUs.",
+        ),
     ] = 1,
     gpu_slots: Annotated[
         int | None,
@@ -101,6 +106,9 @@ def up(
             f"work pool {local.WORK_POOL}: {_workers(state.worker_pids)} (pid {pids}); "
             f"limit {local.GPU_LIMIT}: {result.gpu_slots} slot{'s' * (result.gpu_slots != 1)}"
         )
+        if any(state.worker_gpus):
+            gpus = ", ".join(f"worker {n} on GPU {g}" for n, g in enumerate(state.worker_gpus, 1))
+            _say(f"CUDA_VISIBLE_DEVICES: {gpus}")
         _say(f"deployments: {', '.join(state.deployments)}")
         for name, why in result.skipped.items():
             hint = " (or give --watch FOLDER)" if "ROTOFLOW_WATCH_FOLDER" in why else ""

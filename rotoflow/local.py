@@ -59,6 +59,8 @@ class UpState:
         data: The data folder (``<ROTOFLOW_HOME>/prefect``).
         started: ISO 8601 time (UTC) of the start.
         deployments: The deployments registered, ``<flow>/<deployment>``.
+        worker_gpus: Each worker's ``CUDA_VISIBLE_DEVICES`` (None: the environment's), see
+            :func:`worker_gpus`.
     """
 
     api_url: str
@@ -70,6 +72,7 @@ class UpState:
     data: str
     started: str
     deployments: list[str] = field(default_factory=list)
+    worker_gpus: list[str | None] = field(default_factory=list)
 
 
 def data_dir(home: Path) -> Path:
@@ -276,8 +279,8 @@ def _probe_gpus() -> subprocess.Popen:
 
 
 def gpu_count(probe: subprocess.Popen | None = None) -> int:
-    """Slots of :data:`GPU_LIMIT`: the number of CUDA GPUs torch sees (``CUDA_VISIBLE_DEVICES``
-    applies), at least 1; 1 when torch is not installed.
+    """The number of CUDA GPUs torch sees (``CUDA_VISIBLE_DEVICES`` applies); 0 when torch is
+    not installed or sees none.
 
     Args:
         probe: A probe started earlier by ``_probe_gpus`` (default: start one and wait).
@@ -285,10 +288,35 @@ def gpu_count(probe: subprocess.Popen | None = None) -> int:
     probe = probe or _probe_gpus()
     try:
         output, _ = probe.communicate(timeout=300)
-        return max(1, int(output.strip().splitlines()[-1]))
+        return max(0, int(output.strip().splitlines()[-1]))
     except (subprocess.TimeoutExpired, ValueError, IndexError):
         probe.kill()
-        return 1
+        return 0
+
+
+def worker_gpus(workers: int, gpus: int, device: str, visible: str | None) -> list[str | None]:
+    """The ``CUDA_VISIBLE_DEVICES`` of each worker.
+
+    A flow run runs one stage at a time, so it uses one GPU; on a host with several, worker ``n``
+    (from 0) is given GPU ``n mod gpus`` and its runs load their models there. Without several
+    GPUs, or with a ``device`` setting other than ``auto``/``cuda`` (``cpu``, or a GPU chosen with
+    ``cuda:N``), every worker keeps this environment's (None).
+
+    Args:
+        workers: Number of workers.
+        gpus: CUDA GPUs visible here (:func:`gpu_count`).
+        device: The ``device`` setting.
+        visible: This environment's ``CUDA_VISIBLE_DEVICES`` (None: unset), whose entries (indices
+            or UUIDs) are handed out in its order.
+
+    Returns:
+        One value per worker.
+    """
+    if gpus < 2 or device not in ("auto", "cuda"):
+        return [None] * workers
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else []
+    ids = ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
+    return [ids[n % gpus] for n in range(workers)]
 
 
 @contextmanager
@@ -493,7 +521,7 @@ def _up(
         data=str(data),
         started=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    probe = _probe_gpus() if gpu_slots is None else None
+    probe = _probe_gpus()
     try:
         step("starting the Prefect server")
         argv = [*_prefect(), "server", "start", "--host", host, "--port", str(port)]
@@ -501,7 +529,8 @@ def _up(
         _write_state(data, state)  # from here on `rotoflow down` can stop it
         wait_healthy(state.api_url, state.server_pid, data / "server.log", timeout)
         step("creating the work pool and the concurrency limits")
-        slots = gpu_slots or gpu_count(probe)
+        gpus = gpu_count(probe)
+        slots = gpu_slots or max(1, gpus)
         configure(state.api_url, workers, slots)
         env = {**os.environ, "ROTOFLOW_REPO": str(REPO)}
         if watch is not None:
@@ -512,9 +541,12 @@ def _up(
         names = [f"rotoflow-{socket.gethostname()}-{n}" for n in range(1, workers + 1)]
         logs = [data / f"worker-{n}.log" for n in range(1, workers + 1)]
         wenv = worker_env(data, state.api_url, settings)
-        for name, log in zip(names, logs, strict=True):
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        state.worker_gpus = worker_gpus(workers, gpus, settings.device, visible)
+        for name, log, gpu in zip(names, logs, state.worker_gpus, strict=True):
             argv = [*_prefect(), "worker", "start", "--pool", WORK_POOL, "--limit", "1"]
-            state.worker_pids.append(_spawn([*argv, "--name", name], wenv, log, REPO))
+            env = wenv if gpu is None else {**wenv, "CUDA_VISIBLE_DEVICES": gpu}
+            state.worker_pids.append(_spawn([*argv, "--name", name], env, log, REPO))
             _write_state(data, state)
         step("waiting for the workers to reach the server")
         wait_workers(state.api_url, names, state.worker_pids, logs, since, timeout)

@@ -239,3 +239,20 @@ def test_up_waits_for_another_up_starting_under_the_same_home(home):
             local.up(get_settings(), port=free_port(), timeout=1.5)
         assert time.monotonic() - started >= 1.5
     assert local.read_state(data) is None and not (data / "server.log").exists()
+
+
+@pytest.mark.parametrize(
+    ("workers", "gpus", "device", "visible", "expected"),
+    [
+        (2, 2, "auto", None, ["0", "1"]),
+        (3, 2, "cuda", None, ["0", "1", "0"]),  # more workers than GPUs: round robin
+        (2, 2, "auto", "3,5", ["3", "5"]),  # the entries this environment made visible
+        (2, 2, "auto", "GPU-aa,GPU-bb,GPU-cc", ["GPU-aa", "GPU-bb"]),
+        (2, 1, "auto", None, [None, None]),  # one GPU: nothing to choose
+        (2, 0, "auto", None, [None, None]),
+        (2, 2, "cpu", None, [None, None]),
+        (2, 2, "cuda:1", None, [None, None]),  # a GPU chosen in the settings stays chosen
+    ],
+)
+def test_workers_are_spread_over_the_gpus(workers, gpus, device, visible, expected):
+    assert local.worker_gpus(workers, gpus, device, visible) == expected
