@@ -71,7 +71,7 @@ def up(
 ) -> None:
     """Start a local Prefect server (data in <ROTOFLOW_HOME>/prefect), the rotoflow work pool and
     concurrency limits, the deployments and the workers, in the background."""
-    from rotoflow import local
+    from rotoflow import local, procs
     from rotoflow.settings import get_settings
 
     if watch is not None and not watch.is_dir():
@@ -94,7 +94,7 @@ def up(
     state = result.state
     if result.already:
         _say(f"already up: server pid {state.server_pid}, {_workers(state.worker_pids)}")
-        stopped = [p for p in state.worker_pids if not local.is_ours(p)]
+        stopped = [p for p in state.worker_pids if not procs.is_ours(p)]
         if stopped:
             _say(f"{len(stopped)} of the workers stopped; `rotoflow down` then `rotoflow up`")
     else:

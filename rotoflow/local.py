@@ -15,19 +15,28 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rotoflow.errors import RotoflowError
+from rotoflow.procs import (
+    LockTimeout,
+    command_line,
+    exclusive,
+    is_ours,
+    log_tail,
+    port_is_free,
+    spawn,
+    stop_processes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,105 +108,14 @@ def _write_state(data: Path, state: UpState) -> None:
     tmp.replace(state_path(data))
 
 
-def _ps(pid: int) -> str | None:
-    """The command line of a live (not zombie) process, or None."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():  # Linux
-        try:
-            state = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
-            args = proc.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError):
-            return None
-        return None if state == "Z" else args.strip()
-    out = subprocess.run(  # macOS
-        ["ps", "-o", "stat=,args=", "-p", str(pid)], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    return None if not out or out.startswith("Z") else out.split(None, 1)[-1]
-
-
-def is_ours(pid: int) -> bool:
-    """Whether ``pid`` is alive and still a Prefect process that leads its own process group (as
-    ``up`` starts them), so that a recycled process id is never signalled."""
-    args = _ps(pid)
-    if args is None or "prefect" not in args:
-        return False
-    try:
-        return os.getpgid(pid) == pid
-    except ProcessLookupError:
-        return False
-
-
 def running_state(data: Path) -> UpState | None:
     """The recorded state if its server process is still running, else None."""
     state = read_state(data)
     return state if state is not None and is_ours(state.server_pid) else None
 
 
-def stop_processes(pids: list[int], timeout: float = 30.0) -> None:
-    """SIGTERM the process groups of ``pids`` (those still ours), wait up to ``timeout`` seconds
-    for them to exit, then SIGKILL what is left."""
-    ours = [p for p in pids if is_ours(p)]
-    live = ours
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in live:
-            with suppress(ProcessLookupError):
-                os.killpg(pid, sig)
-        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 10.0)
-        while live and time.monotonic() < deadline:
-            time.sleep(0.2)
-            live = [p for p in live if _ps(p) is not None]
-        if not live:
-            break
-        logger.warning("processes %s did not stop after SIGTERM; killing them", live)
-    for pid in ours:  # children left in a group whose leader exited
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """Whether ``host:port`` can be bound (nothing listens there)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is free
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    """The last ``lines`` lines of a log file ('' when it cannot be read)."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 def _prefect() -> list[str]:
     return [str(Path(sys.executable).parent / "prefect")]
-
-
-def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> int:
-    with open(log, "ab") as fh:
-        fh.write(f"--- rotoflow up, {datetime.now(UTC).isoformat()} ---\n".encode())
-        fh.flush()
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
 
 
 def server_env(data: Path) -> dict[str, str]:
@@ -254,7 +172,7 @@ def wait_healthy(api_url: str, pid: int, log: Path, timeout: float) -> None:
                 return
         except httpx.HTTPError:
             pass
-        if _ps(pid) is None:
+        if command_line(pid) is None:
             raise LocalStackError(
                 f"the Prefect server exited during start-up; end of {log}:\n{log_tail(log)}"
             )
@@ -373,7 +291,7 @@ def wait_workers(
             late = [i for i, n in enumerate(names) if n not in seen]
             if not late:
                 return
-            dead = [i for i in late if _ps(pids[i]) is None]
+            dead = [i for i in late if command_line(pids[i]) is None]
             if dead or time.monotonic() > deadline:
                 i = (dead or late)[0]
                 why = "exited" if dead else f"did not reach the server within {timeout:.0f} s"
@@ -445,37 +363,14 @@ def up(
     """
     data = data_dir(settings.home)
     data.mkdir(parents=True, exist_ok=True)
-    with _exclusive(data / "up.lock", timeout):
-        return _up(settings, data, host, port, workers, gpu_slots, watch, timeout, step)
-
-
-@contextmanager
-def _exclusive(path: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing), waiting up to ``timeout``
-    seconds for another ``rotoflow up`` under the same home to finish starting.
-
-    Raises:
-        LocalStackError: The lock is still held after ``timeout`` seconds.
-    """
-    import fcntl
-
-    with path.open("a") as f:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LocalStackError(
-                        f"another rotoflow up under {path.parent} is still starting after "
-                        f"{timeout:.0f} s; wait for it, or see its server.log"
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    try:
+        with exclusive(data / "up.lock", timeout):
+            return _up(settings, data, host, port, workers, gpu_slots, watch, timeout, step)
+    except LockTimeout:
+        raise LocalStackError(
+            f"another rotoflow up under {data} is still starting after {timeout:.0f} s; wait "
+            "for it, or see its server.log"
+        ) from None
 
 
 def _up(
@@ -525,7 +420,7 @@ def _up(
     try:
         step("starting the Prefect server")
         argv = [*_prefect(), "server", "start", "--host", host, "--port", str(port)]
-        state.server_pid = _spawn(argv, server_env(data), data / "server.log", data)
+        state.server_pid = spawn(argv, server_env(data), data / "server.log", data)
         _write_state(data, state)  # from here on `rotoflow down` can stop it
         wait_healthy(state.api_url, state.server_pid, data / "server.log", timeout)
         step("creating the work pool and the concurrency limits")
@@ -546,7 +441,7 @@ def _up(
         for name, log, gpu in zip(names, logs, state.worker_gpus, strict=True):
             argv = [*_prefect(), "worker", "start", "--pool", WORK_POOL, "--limit", "1"]
             env = wenv if gpu is None else {**wenv, "CUDA_VISIBLE_DEVICES": gpu}
-            state.worker_pids.append(_spawn([*argv, "--name", name], env, log, REPO))
+            state.worker_pids.append(spawn([*argv, "--name", name], env, log, REPO))
             _write_state(data, state)
         step("waiting for the workers to reach the server")
         wait_workers(state.api_url, names, state.worker_pids, logs, since, timeout)

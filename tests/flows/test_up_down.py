@@ -18,7 +18,7 @@ import yaml
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from rotoflow import db, local
+from rotoflow import db, local, procs
 from rotoflow.cli import app
 from rotoflow.settings import get_settings
 from tests.conftest import REPO, YOLOX
@@ -166,15 +166,15 @@ def test_up_submit_down(tmp_path):
 
         down = rotoflow(env, "down")
         assert down.returncode == 0 and "stopped the server" in down.stdout, down.stderr
-        assert not any(local.is_ours(p) for p in pids)
-        assert local.port_is_free("127.0.0.1", port)
+        assert not any(procs.is_ours(p) for p in pids)
+        assert procs.port_is_free("127.0.0.1", port)
         assert not (data / "up.json").exists()
         again = rotoflow(env, "down")
         assert again.returncode == 0 and "nothing is up" in again.stdout
     finally:  # leave nothing running, whatever failed
         leftover = local.read_state(data)
         if leftover is not None:
-            local.stop_processes([*leftover.worker_pids, leftover.server_pid], timeout=5)
+            procs.stop_processes([*leftover.worker_pids, leftover.server_pid], timeout=5)
 
 
 @pytest.fixture
