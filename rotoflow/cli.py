@@ -206,7 +206,7 @@ def run(
             tracker=tracker,
             matter=matter,
             output_root=str(out_dir) if out_dir else None,
-            formats=_format_list(formats),
+            formats=format_list(formats),
         )
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
@@ -252,7 +252,8 @@ def _check_models(job) -> None:
     staged_models(chosen, settings)
 
 
-def _format_list(text: str) -> list[str]:
+def format_list(text: str) -> list[str]:
+    """Format names of a ``--format`` value: ``"nuke, svg"`` -> ``["nuke", "svg"]``."""
     return [f.strip() for f in text.split(",") if f.strip()]
 
 
@@ -275,7 +276,7 @@ def export_shot(
 
     settings = get_settings()
     try:
-        done = reexport(settings, project or settings.project, shot, _format_list(formats))
+        done = reexport(settings, project or settings.project, shot, format_list(formats))
     except StorageUnavailable as exc:
         _fail(str(exc), EXIT_FAILURE)
     except RotoflowError as exc:

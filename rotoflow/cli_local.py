@@ -179,7 +179,7 @@ def submit(
     from pydantic import ValidationError
 
     from rotoflow import local
-    from rotoflow.cli import build_prompts
+    from rotoflow.cli import build_prompts, format_list
     from rotoflow.errors import RotoflowError
     from rotoflow.pipeline import RotoJob, default_shot_name
     from rotoflow.settings import get_settings
@@ -203,7 +203,7 @@ def submit(
             tracker=tracker,
             matter=matter,
             output_root=_absolute(str(out_dir)) if out_dir else None,
-            formats=[f.strip() for f in formats.split(",") if f.strip()],
+            formats=format_list(formats),
         )
         check_formats(job.formats)
     except ValidationError as exc:

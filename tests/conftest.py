@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 # Prefect reads its settings when first imported: keep test runs out of the user's ~/.prefect and
@@ -17,6 +20,36 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+def at_once(worker: Callable[[int], object], n: int) -> list[Exception]:
+    """Call ``worker(0)`` .. ``worker(n - 1)`` on ``n`` threads released together (a barrier);
+    returns the exceptions they raised."""
+    barrier = threading.Barrier(n)
+    errors: list[Exception] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            worker(i)
+        except Exception as exc:  # noqa: BLE001 (returned to the test, which asserts on them)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 DAVIS = SHARED / "data" / "davis2016"
 YOLOX = SHARED / "models" / "yolox-nano" / "yolox_nano.onnx"
 

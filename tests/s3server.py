@@ -8,7 +8,6 @@ and region that boto3 needs (moto accepts any, unless started with ``require_aut
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -31,12 +32,6 @@ AWS_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
 }
 _AWS_CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

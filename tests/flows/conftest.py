@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,46 +14,45 @@ from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 
 from rotoflow.local import wait_healthy
+from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@contextmanager
+def prefect_server(home: Path, *, ui: bool = False) -> Iterator[str]:
+    """A ``prefect server start`` on a free loopback port with its data in ``home``; yields its base
+    URL (``http://127.0.0.1:<port>``) once it answers, and stops it after.
+
+    Args:
+        home: ``PREFECT_HOME`` of the server (its database; ``server.log`` is written there).
+        ui: Serve the UI too (pointed at this server's API).
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    argv = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    if ui:
+        env["PREFECT_UI_API_URL"] = f"{base}/api"
+    else:
+        argv.append("--no-ui")
+    with open(home / "server.log", "wb") as log:
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_healthy(f"{base}/api", proc.pid, home / "server.log", timeout=180)
+            yield base
+        finally:
+            # runs of the tests' own process send their last logs and events before the server
+            # goes (left for a stopped server, Prefect would retry them at exit and pytest never
+            # ends)
+            APILogWorker.drain_all(timeout=10)
+            EventsWorker.drain_all(timeout=10)
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    log = open(home / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            str(BIN / "prefect"),
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-ui",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_healthy(api, proc.pid, home / "server.log", timeout=180)
-        yield api
-    finally:
-        # runs of the tests' own process send their last logs and events before the server goes
-        # (left for a stopped server, Prefect would retry them at exit and pytest never ends)
-        APILogWorker.drain_all(timeout=10)
-        EventsWorker.drain_all(timeout=10)
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    """A Prefect server without UI for the module; yields its API URL."""
+    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as base:
+        yield f"{base}/api"

@@ -25,19 +25,16 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.events.worker import EventsWorker
-from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 import tasks.qc
 from flows.roto_shot import roto_shot
-from rotoflow.local import wait_healthy
 from rotoflow.pipeline import RotoJob, resolve
 from rotoflow.settings import get_settings
 from rotoflow.storage import ShotWorkspace, StageOutput
 from tasks.qc import artifact_key, qc_task
 from tests.conftest import REPO
-from tests.flows.conftest import BIN, free_port
+from tests.flows.conftest import prefect_server
 from tests.flows.helpers import api_json, frame_folder, gt_box, use_home
 
 pytestmark = pytest.mark.e2e
@@ -50,35 +47,10 @@ SEQ = "dog"
 def ui_server(tmp_path_factory):
     """A Prefect server with its UI on loopback; yields its base URL (``http://127.0.0.1:<port>``)."""
     _chromium()  # fail before the minute spent starting the server and running the shot
-    home = tmp_path_factory.mktemp("prefect-ui-server")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_API_URL": f"{base}/api",
-    }
-    log = open(home / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_healthy(f"{base}/api", proc.pid, home / "server.log", timeout=180)
+    with prefect_server(tmp_path_factory.mktemp("prefect-ui-server"), ui=True) as base:
         settings = httpx.get(f"{base}/ui-settings", timeout=10).json()
         assert settings["default_ui"] == "v2" and settings["api_url"] == f"{base}/api"
         yield base
-    finally:
-        # the runs' last logs and events, while the server still listens (events left for a
-        # stopped server would keep pytest from exiting: Prefect drains them at exit, forever)
-        APILogWorker.drain_all(timeout=10)
-        EventsWorker.drain_all(timeout=10)
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def _finished(ws: ShotWorkspace, stage: str) -> StageOutput:

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from rotoflow import db, local, procs
 from rotoflow.cli import app
 from rotoflow.settings import get_settings
-from tests.conftest import REPO, YOLOX
-from tests.flows.conftest import BIN, free_port
+from tests.conftest import REPO, YOLOX, free_port
+from tests.flows.conftest import BIN
 from tests.flows.helpers import api_json, frame_folder, gt_box
 
 pytestmark = pytest.mark.e2e

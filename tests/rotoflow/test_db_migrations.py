@@ -4,14 +4,13 @@ migrations is stamped and upgraded with its rows kept; on SQLite and on the Post
 
 from __future__ import annotations
 
-import threading
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from rotoflow import db, records
+from tests.conftest import at_once
 
 PROMPT = {"id": 1, "name": "car", "text": "car"}
 
@@ -53,23 +52,11 @@ def test_concurrent_workers_file_one_project_and_shot(database_url):
     """Eight workers open jobs on the same new shot at once: one project and one shot row, eight
     jobs, nobody fails."""
     db.get_engine(database_url)
-    barrier = threading.Barrier(8)
-    errors = []
 
     def worker(n: int) -> None:
-        try:
-            barrier.wait()
-            records.open_job(
-                database_url, "show", "sh010", "/plates/sh010.mov", [PROMPT], {"n": n}, {}
-            )
-        except Exception as exc:  # noqa: BLE001 (collected and asserted below)
-            errors.append(exc)
+        records.open_job(database_url, "show", "sh010", "/plates/sh010.mov", [PROMPT], {"n": n}, {})
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = at_once(worker, 8)
     assert errors == []
     with db.session(database_url) as s:
         assert len(s.exec(db.select(db.Project)).all()) == 1

@@ -23,7 +23,8 @@ from rotoflow.sequence import find_sequence
 from rotoflow.settings import Settings
 from rotoflow.stages.ingest import plate_signature as ingest_signature
 from rotoflow.storage import sha256_file
-from tests.s3server import aws_env, free_port, moto_server, s3_client
+from tests.conftest import free_port
+from tests.s3server import aws_env, moto_server, s3_client
 
 BUCKET = "plates"
 
