@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
 from rotoflow.errors import ExportError
+from rotoflow.files import atomic_write_text as atomic_write_text  # the core's, for writers
 
 #: Format modules known to the facade, by module name.
 _MODULES = (
@@ -72,21 +72,6 @@ def from_path(path: str | os.PathLike) -> ModuleType:
             f"no exporter writes {Path(path).suffix!r} files; known suffixes: {', '.join(known)}"
         )
     return best[1]
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it and a rename, so a failure
-    never leaves a half-written file under the final name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_to_file(shapes, fmt, path: str | os.PathLike, name: str | None = None, **options) -> Path:

@@ -10,11 +10,8 @@ failed write never leaves a file under the final name.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -22,6 +19,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from rotoflow.errors import ExportError
+from rotoflow.files import atomic_target
 
 #: Values a float matte may stray outside ``[0, 1]`` by (float rounding) before it is refused;
 #: within it they are clipped.
@@ -49,23 +47,6 @@ def output_name(obj_name: str, frame: int, padding: int, ext: str) -> str:
             f"output names need an object name and an extension: {obj_name!r}, {ext!r}"
         )
     return f"{stem}.{int(frame):0{padding}d}.{ext}"
-
-
-@contextlib.contextmanager
-def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def as_unit(values: np.ndarray, what: str) -> np.ndarray:

@@ -1,10 +1,12 @@
 """The roto flow: one shot, from plate and prompts to masks, alpha mattes and a Nuke roto script.
 
 [fetch-plate] -> ingest -> detect -> segment -> propagate -> matte -> vectorize -> export
--> qc -> [upload-outputs] -> record
+-> qc -> [upload-outputs] -> record (publish and record)
 
 An ``s3://`` plate is fetched into the local cache first; with the ``storage_url`` setting the
-published outputs are uploaded after export and recorded by their ``s3://`` URLs.
+outputs are uploaded after QC and recorded by their ``s3://`` URLs. Nothing is published into the
+shot folder until the last step, which publishes and records under the shot's lock and withdraws
+the publication if recording fails.
 """
 
 from __future__ import annotations
@@ -45,10 +47,10 @@ def roto_shot(job: RotoJob) -> dict:
         mat = timed("matte", roto.matte_task, rj, keys, ing, prop)
         vec = timed("vectorize", roto.vectorize_task, rj, keys, ing, det, prop, mat)
         exp = timed("export", roto.export_task, rj, keys, ing, prop, mat, vec)
-        timed("qc", qc_task, rj, ing, prop, mat)
+        qc = timed("qc", qc_task, rj, ing, prop, mat)
         if rj.storage_url:
             exp = timed("upload", storage.upload_outputs, rj, exp)
-        n = roto.record(rj, job_id, ing, det, exp, timings)
+        n = roto.record(rj, job_id, ing, det, exp, timings, qc["sources"])
     except BaseException as exc:
         roto.record_failure(rj, job_id, describe_error(exc), timings)
         raise

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rotoflow.errors import ConfigError
+from rotoflow.files import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def to_display_uint8(
             raise ConfigError(f"display={display!r} view={view!r} need an OCIO config")
         encoded = srgb_oetf(np.clip(rgb, 0.0, 1.0))
     else:
-        processor = _cpu_processor(_config_name(ocio_config), src, display, view)
+        processor = _processor(_config_name(ocio_config), src, display, view)
         encoded = np.ascontiguousarray(rgb, dtype=np.float32).copy()
         processor.applyRGB(encoded)
     return np.rint(np.clip(encoded, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -92,9 +93,52 @@ def _config_name(ocio_config: str | os.PathLike) -> str:
     return name
 
 
+def config_digest(ocio_config: str | os.PathLike | None) -> str | None:
+    """What an OCIO config's results depend on, for stage keys: a built-in ``ocio://`` URI as it
+    is; a config file as the sha256 of its bytes plus OCIO's cache id (``Config.getCacheID``,
+    which covers the LUT files the config references by their file system identity). None for no
+    config. A config that does not load is keyed by its bytes alone (ingest reports why).
+
+    Raises:
+        ConfigError: The config file cannot be read.
+    """
+    if ocio_config is None:
+        return None
+    name = _config_name(ocio_config)
+    if name.startswith("ocio://"):
+        return name
+    try:
+        digest = sha256_file(name)
+    except OSError as exc:
+        raise ConfigError(f"OCIO config {name}: cannot be read ({exc.strerror})") from exc
+    try:
+        import PyOpenColorIO as ocio
+
+        return f"{digest}:{ocio.Config.CreateFromFile(name).getCacheID()}"
+    except Exception:  # noqa: BLE001 (a config that does not load fails at ingest, named)
+        return digest
+
+
+def _file_state(name: str) -> tuple | None:
+    """Size and times of a config file (None for a URI), so that an edited config gets a new
+    processor in a long-running worker."""
+    try:
+        st = os.stat(name)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _processor(config_name: str, src: str, display: str | None, view: str | None) -> Any:
+    return _cpu_processor(config_name, _file_state(config_name), src, display, view)
+
+
 @lru_cache(maxsize=8)
-def _cpu_processor(config_name: str, src: str, display: str | None, view: str | None) -> Any:
-    """A cached OCIO CPU processor for ``src -> display/view`` of ``config_name``."""
+def _cpu_processor(
+    config_name: str, state: tuple | None, src: str, display: str | None, view: str | None
+) -> Any:
+    """A cached OCIO CPU processor for ``src -> display/view`` of ``config_name`` (``state``:
+    :func:`_file_state`, part of the cache key only)."""
     try:
         import PyOpenColorIO as ocio
     except ImportError as exc:

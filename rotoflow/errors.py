@@ -38,3 +38,13 @@ class StorageError(RotoflowError):
 class StorageUnavailable(StorageError):
     """Object storage could not be reached or answered with a server error (connection refused,
     timeout, 5xx, throttling): worth retrying."""
+
+
+class InvalidName(RotoflowError):
+    """A project, shot or object name is not one safe path component (empty, too long, a ``/``,
+    a leading dot, ``..``)."""
+
+
+class UnsafePath(RotoflowError):
+    """A path Rotoflow would write resolves outside its root (through ``..`` or a symlink), or a
+    root is not among the allowed ones."""

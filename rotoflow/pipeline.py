@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from rotoflow import __version__
+from rotoflow.colour import config_digest
+from rotoflow.files import MAX_NAME, NAME_PATTERN, check_name, clean_name, inside, sha256_file
 from rotoflow.prompts import ShotPrompts
 from rotoflow.s3url import is_s3_url, parse_url
 from rotoflow.storage import fingerprint
@@ -40,14 +42,19 @@ class RotoJob(BaseModel):
     )
     shot: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$",
+        pattern=NAME_PATTERN,
+        max_length=MAX_NAME,
         title="Shot",
-        description="Shot name (default: from the plate's file name).",
+        description="Shot name: letters, digits, '_', '.', '-' (default: from the plate's file "
+        "name). The shot's folder is <output root>/<project>/<shot>.",
     )
     project: str | None = Field(
         default=None,
+        pattern=NAME_PATTERN,
+        max_length=MAX_NAME,
         title="Project",
-        description="Project the shot is filed under (default: the ROTOFLOW_PROJECT setting).",
+        description="Project the shot is filed under (default: the ROTOFLOW_PROJECT setting); "
+        "letters, digits, '_', '.', '-'.",
     )
     models: str | None = Field(
         default=None,
@@ -99,18 +106,51 @@ MOVIE_SUFFIXES = {".mp4", ".mov", ".mxf", ".mkv", ".avi", ".m4v", ".webm"}
 def default_shot_name(plate: str) -> str:
     """Shot name from a plate path: ``/a/sh010.####.exr`` -> ``sh010``; ``/a/clip.mov`` -> ``clip``;
     a folder or a sequence with no name before the frame number -> the folder's name. An ``s3://``
-    URL is named by its key the same way (``s3://b/shots/dog/`` -> ``dog``)."""
+    URL is named by its key the same way (``s3://b/shots/dog/`` -> ``dog``).
+
+    The name is one safe path component (:func:`rotoflow.files.clean_name`): accents folded,
+    other characters ``_``, never ``.`` or ``..`` (a plate ``...mp4`` or a folder ``sub/..`` is
+    named by its resolved folder, else ``shot``), at most :data:`~rotoflow.files.MAX_NAME`
+    characters.
+    """
     if is_s3_url(plate):
         plate = "/" + plate[5:].partition("/")[2].rstrip("/")
-    p = Path(plate)
+        p = Path(plate)
+    else:
+        p = Path(plate)
+        if p.is_dir() or p.name in ("", ".", ".."):
+            p = p.resolve()
     if p.is_dir():
         name = p.name
     elif p.suffix.lower() in MOVIE_SUFFIXES:
         name = p.stem
     else:
         name = _FRAME_TOKEN.sub("", p.stem if p.suffix else p.name) or p.parent.name
-    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
-    return name or "shot"
+    return clean_name(name, "shot")
+
+
+def input_digests(prompts: ShotPrompts, ocio_config: str | None) -> dict:
+    """The content of every input file besides the plate, for stage keys: the sha256 of each mask
+    prompt (``{object name: [[frame, path, sha256], ...]}``; None for a file that cannot be read,
+    which ingest then reports) and the OCIO config's :func:`~rotoflow.colour.config_digest`.
+
+    An edited mask or config therefore changes the keys, and the stages that read it run again.
+
+    Raises:
+        ConfigError: The OCIO config file cannot be read.
+    """
+    masks = {}
+    for obj in prompts.objects:
+        rows = []
+        for m in obj.masks:
+            try:
+                digest = sha256_file(m.path)
+            except OSError:
+                digest = None
+            rows.append([m.frame, m.path, digest])
+        if rows:
+            masks[obj.name] = rows
+    return {"masks": masks, "ocio_config": config_digest(ocio_config)}
 
 
 def stage_keys(
@@ -119,6 +159,7 @@ def stage_keys(
     provenance: dict[str, str],
     settings_used: dict,
     shot: str,
+    inputs: dict | None = None,
 ) -> dict[str, str]:
     """Cache keys of every stage, chained so that a change upstream changes every key below.
 
@@ -128,7 +169,9 @@ def stage_keys(
         provenance: ``ModelSet.provenance()``: ``{"detector": "name@version", ...}``.
         settings_used: Parameters that change results (movie first frame, OCIO config, band, ...).
         shot: Shot name (used in output names).
+        inputs: :func:`input_digests`: the content of the mask prompts and the OCIO config.
     """
+    inputs = inputs or {}
     v = __version__
     k: dict[str, str] = {}
     k["ingest"] = fingerprint(
@@ -137,12 +180,14 @@ def stage_keys(
         plate_fingerprint,
         settings_used.get("movie_first_frame"),
         settings_used.get("ocio_config"),
+        inputs.get("ocio_config"),
     )
     k["detect"] = fingerprint(
         "detect",
         v,
         k["ingest"],
         prompts.model_dump(mode="json"),
+        inputs.get("masks"),
         provenance["detector"],
         settings_used.get("detector_threshold"),
         settings_used.get("text_threshold"),
@@ -167,6 +212,7 @@ class ResolvedJob(BaseModel):
     plate: str
     prompts: ShotPrompts
     shot: str
+    shot_from_plate: bool = False
     project: str
     models: str
     overrides: dict[str, str] = Field(default_factory=dict)
@@ -191,27 +237,39 @@ class ResolvedJob(BaseModel):
         }
 
 
+def shot_folder(root: str | Path, project: str, shot: str) -> Path:
+    """``<root>/<project>/<shot>``: every project has its own shot folders, so one shot name in
+    two projects never shares a folder."""
+    return Path(root) / project / shot
+
+
 def resolve(job: RotoJob, settings) -> ResolvedJob:
     """Fill a job's defaults from :class:`rotoflow.settings.Settings`.
 
     Raises:
         StorageError: The plate or the ``storage_url`` setting is a malformed ``s3://`` URL.
+        InvalidName: The shot or project name is not one safe path component.
+        UnsafePath: The shot folder resolves outside the output root (a symlinked project or
+            shot folder that leads out).
     """
     if is_s3_url(job.plate):
         parse_url(job.plate)
     if settings.storage_url:
         parse_url(settings.storage_url)
-    shot = job.shot or default_shot_name(job.plate)
+    shot = check_name(job.shot or default_shot_name(job.plate), "shot")
+    project = check_name(job.project or settings.project, "project")
     root = Path(job.output_root) if job.output_root else settings.output_root
+    shot_dir = inside(root, shot_folder(root, project, shot))
     return ResolvedJob(
         plate=job.plate,
         prompts=job.prompts,
         shot=shot,
-        project=job.project or settings.project,
+        shot_from_plate=job.shot is None,
+        project=project,
         models=job.models or settings.models,
         overrides=job.overrides(),
         formats=job.formats,
-        shot_dir=str((root / shot).resolve()),
+        shot_dir=str(shot_dir),
         database_url=settings.resolved_database_url(),
         movie_first_frame=settings.movie_first_frame,
         ocio_config=str(settings.ocio_config) if settings.ocio_config else None,

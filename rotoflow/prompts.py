@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, model_validator
 
 from rotoflow.errors import PromptError
+from rotoflow.files import MAX_NAME
 from rotoflow.types import PlateInfo
 
 
@@ -68,7 +69,7 @@ class ObjectPrompt(BaseModel):
     """
 
     id: int = Field(ge=1)
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
     text: str | None = None
     frame: int | None = None
     boxes: list[BoxPrompt] = Field(default_factory=list)

@@ -203,15 +203,18 @@ def fetch_published(store: S3Store, dest: S3Url, rel: str, path: Path) -> Path:
     return path
 
 
-def publish_shot(store: S3Store, shot_dir: Path, rows: list[list], dest: S3Url) -> list[list]:
+def publish_shot(
+    store: S3Store, sources: dict[str, Path], rows: list[list], dest: S3Url
+) -> list[list]:
     """Publish a shot's exported outputs to object storage with the local layout.
 
     Args:
         store: The store to write to.
-        shot_dir: The local shot folder the export stage published into.
-        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file (the
+        sources: Path relative to the shot folder -> the local file holding its bytes (the export
+            stage's :func:`rotoflow.stages.export.sources`).
+        rows: ``[kind, object_id, frame, path relative to the shot folder]`` per output (the
             export stage's ``details["outputs"]``).
-        dest: The shot's prefix, ``s3://bucket/prefix/<shot>``.
+        dest: The shot's prefix, ``s3://bucket/prefix/<project>/<shot>``.
 
     Returns:
         The rows, each with the file's ``s3://`` URL appended.
@@ -219,7 +222,7 @@ def publish_shot(store: S3Store, shot_dir: Path, rows: list[list], dest: S3Url) 
     Raises:
         StorageError: As :func:`publish_tree`.
         StorageUnavailable: As :func:`publish_tree`.
-        OSError: A published file is missing or unreadable.
+        OSError: A source file is missing or unreadable.
     """
-    urls = publish_tree(store, {row[3]: shot_dir / row[3] for row in rows}, dest)
+    urls = publish_tree(store, {row[3]: sources[row[3]] for row in rows}, dest)
     return [[*row[:4], urls[row[3]]] for row in rows]

@@ -364,6 +364,7 @@ def run(
     n_tiles: int = 8,
     tile_width: int = 320,
     max_flagged_tiles: int = 8,
+    publish_dir: str | os.PathLike | None = None,
 ) -> QCReport:
     """QC a finished shot: areas per frame, flags, ``contact_sheet.png`` and ``qc.json`` in ``dest``.
 
@@ -381,6 +382,8 @@ def run(
         n_tiles: Regularly spaced frames on the sheet (first and last included).
         tile_width: Tile width in pixels; the height keeps the plate's display aspect.
         max_flagged_tiles: Flagged frames added to the sheet beyond the regular ones, at most.
+        publish_dir: Where the two files will be published (the report names them there);
+            None: ``dest``.
 
     Returns:
         The report, also written as ``dest/qc.json``.
@@ -438,6 +441,7 @@ def run(
             legend=names,
         )
     sheet_path = dest / SHEET_NAME
+    named = Path(publish_dir) if publish_dir is not None else dest
     with atomic_target(sheet_path) as tmp:
         if not cv2.imwrite(str(tmp), sheet):
             raise ExportError(f"cannot write contact sheet {str(sheet_path)!r}")
@@ -453,8 +457,8 @@ def run(
         min_area=min_area,
         flags=flags,
         colours={n: hex_rgb(c) for n, c in zip(names, colours, strict=True)},
-        contact_sheet=str(sheet_path),
-        json_path=str(dest / JSON_NAME),
+        contact_sheet=str(named / SHEET_NAME),
+        json_path=str(named / JSON_NAME),
         tiles=tiles,
     )
     atomic_write_text(dest / JSON_NAME, report.model_dump_json(indent=1))

@@ -219,3 +219,40 @@ def set_models(url: str, job_id: int, models: dict[str, str]) -> None:
     """Record the model names and versions a job runs with."""
     with db.session(url) as s:
         s.get(db.Job, job_id).models = models
+
+
+def check_derived_shot_name(url: str, project: str, shot: str, plate: str) -> None:
+    """Refuse a shot name derived from a plate's file name when the project already has that
+    shot for another plate: two plates whose names clean to one name (``shöt 01 ✓`` and
+    ``shöt 01 ✗``) never silently replace each other's outputs.
+
+    Args:
+        url: Project database URL.
+        project: Project name.
+        shot: The derived shot name.
+        plate: The job's plate (a local path, compared resolved, or an ``s3://`` URL).
+
+    Raises:
+        InvalidName: The shot exists in the project with another plate; the message says to name
+            the shot (``--shot``).
+    """
+    from rotoflow.errors import InvalidName
+    from rotoflow.s3url import is_s3_url
+
+    def same(a: str, b: str) -> bool:
+        if is_s3_url(a) or is_s3_url(b):
+            return a.rstrip("/") == b.rstrip("/")
+        return Path(a).resolve() == Path(b).resolve()
+
+    with db.session(url) as s:
+        found = s.exec(
+            select(db.Shot)
+            .join(db.Project, db.Shot.project_id == db.Project.id)
+            .where(db.Project.name == project, db.Shot.name == shot)
+        ).first()
+    if found is not None and not same(found.plate_path, plate):
+        raise InvalidName(
+            f"shot {shot!r}, named from plate {plate}, is already project {project!r}'s shot of "
+            f"plate {found.plate_path}; name this shot with --shot (the same name to make it a "
+            "new version of that shot)"
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from pathlib import Path
 
 import cv2
@@ -19,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from rotoflow import qc
 from rotoflow.pipeline import ResolvedJob
-from rotoflow.storage import StageOutput
+from rotoflow.storage import ShotWorkspace, StageOutput, fingerprint
 from tasks.progress import prefect_progress
 
 #: Folder of the QC files inside the shot folder.
@@ -83,20 +84,30 @@ def qc_markdown(report: qc.QCReport, image_uri: str) -> str:
 
 @task(name="qc", cache_policy=NO_CACHE)
 def qc_task(job: ResolvedJob, ing: StageOutput, prop: StageOutput, mat: StageOutput) -> dict:
-    """QC the shot into ``<shot_dir>/qc/`` and publish its markdown and table artifacts.
+    """QC the shot into a stage folder of its own and publish its markdown and table artifacts;
+    the files reach ``<shot_dir>/qc/`` with the other outputs when the job publishes.
 
     Returns:
-        ``{"contact_sheet": path, "qc_json": path, "flagged": [plate frames], "artifacts":
-        [keys published]}``.
+        ``{"contact_sheet": path, "qc_json": path (both as published), "flagged": [plate frames],
+        "artifacts": [keys published], "sources": {relative published path: stage file}}``.
     """
     logger = get_run_logger()
+    ws = ShotWorkspace(Path(job.shot_dir))
+    key = fingerprint("qc", ing.key, prop.key, mat.key, job.shot)
+    done = ws.finished(QC_DIR, key)
     with prefect_progress("qc"):
-        report = qc.run(job.shot, ing, prop, Path(job.shot_dir) / QC_DIR, matte_out=mat)
+        if done is None:
+            t0 = time.perf_counter()
+            with ws.staging(QC_DIR, key) as tmp:
+                qc.run(job.shot, ing, prop, tmp, matte_out=mat, publish_dir=ws.root / QC_DIR)
+                done = ws.commit(tmp, QC_DIR, key, started=t0, n_frames=ing.n_frames)
+        report = qc.QCReport.model_validate_json((done.dir / qc.JSON_NAME).read_text())
+    sheet = done.dir / qc.SHEET_NAME
     published = []
     try:
         key = artifact_key(job.shot)
         create_markdown_artifact(
-            qc_markdown(report, sheet_data_uri(report.contact_sheet)),
+            qc_markdown(report, sheet_data_uri(sheet)),
             key=key,
             description=f"QC of {job.shot}: contact sheet and area jumps",
         )
@@ -122,4 +133,7 @@ def qc_task(job: ResolvedJob, ing: StageOutput, prop: StageOutput, mat: StageOut
         "qc_json": report.json_path,
         "flagged": report.flagged_frames(),
         "artifacts": published,
+        "sources": {
+            f"{QC_DIR}/{name}": str(done.dir / name) for name in (qc.SHEET_NAME, qc.JSON_NAME)
+        },
     }

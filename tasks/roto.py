@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,48 +20,39 @@ from models.registry import load_model_set
 from rotoflow import objectstore, records
 from rotoflow.errors import StorageError
 from rotoflow.local import GPU_LIMIT
-from rotoflow.pipeline import ResolvedJob, stage_keys
+from rotoflow.pipeline import ResolvedJob, input_digests, stage_keys
 from rotoflow.settings import get_settings
 from rotoflow.stages import detect, export, ingest, matte, propagate, segment, vectorize
-from rotoflow.storage import ShotWorkspace, StageOutput
+from rotoflow.storage import ShotWorkspace, StageOutput, publish_tree, shot_lock
 from tasks.progress import prefect_progress
 
 _NOT_TRANSIENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+_NOT_TRANSIENT_ERRNO = {errno.ENAMETOOLONG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EINVAL}
 
 
 def transient_only(task, task_run, state) -> bool:
-    """Retry an I/O hiccup (an ``OSError`` other than a missing or forbidden file), nothing else."""
+    """Retry an I/O hiccup (an ``OSError`` other than a missing or forbidden file, a name too
+    long, a full disk or quota, a read-only file system), nothing else."""
     try:
         state.result()
     except _NOT_TRANSIENT:
         return False
-    except OSError:
-        return True
+    except OSError as exc:
+        return exc.errno not in _NOT_TRANSIENT_ERRNO
     except BaseException:
         return False
     return False
 
 
-def finished_stage_key(ctx, params) -> str | None:
-    """Prefect cache key of a stage task: its stage key, but only while its finished folder exists
-    (so a deleted work folder is rebuilt instead of answered from the cache)."""
-    job: ResolvedJob = params["job"]
-    keys: dict[str, str] = params["keys"]
-    stage = ctx.task.name
-    if ShotWorkspace(Path(job.shot_dir)).finished(stage, keys[stage]) is None:
-        return None
-    return f"{stage}-{keys[stage]}"
-
-
 stage_task = task(
-    cache_key_fn=finished_stage_key,
-    persist_result=True,
-    result_serializer="json",
-    cache_result_in_memory=False,
+    cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=5,
     retry_condition_fn=transient_only,
 )
+"""A stage task. Prefect caches nothing: each stage reuses a finished folder of the same key in
+the shot's own workspace (:meth:`rotoflow.storage.ShotWorkspace.finished`), so a result can never
+point into another shot's folders, nor at a folder that is gone."""
 
 
 def _gpu_limit_exists() -> bool:
@@ -115,7 +107,14 @@ def _plate_signature(plate: str) -> str | None:
 
 @task(name="open-job", cache_policy=NO_CACHE)
 def open_job(job: ResolvedJob) -> int:
-    """Record the shot, its objects and a running job; returns the job id."""
+    """Record the shot, its objects and a running job; returns the job id.
+
+    Raises:
+        InvalidName: The shot's name was derived from the plate's and the project already has a
+            shot of that name for another plate.
+    """
+    if job.shot_from_plate:
+        records.check_derived_shot_name(job.database_url, job.project, job.shot, job.plate)
     return records.open_job(
         job.database_url,
         job.project,
@@ -131,7 +130,14 @@ def open_job(job: ResolvedJob) -> int:
 
 @task(name="plan", cache_policy=NO_CACHE)
 def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
-    """Load the model set and compute every stage's cache key; record model provenance."""
+    """Load the model set and compute every stage's cache key (the plate's identity, the content
+    of every other input file, models, parameters); record model provenance. What killed runs of
+    this shot left behind is cleaned first (:meth:`~rotoflow.storage.ShotWorkspace.clean_stale`).
+    """
+    ws = _ws(job)
+    ws.check()
+    for p in ws.clean_stale():
+        get_run_logger().info("removed %s, left by a run that stopped", p)
     models = _models(job)
     provenance = models.provenance()
     records.set_models(
@@ -140,7 +146,12 @@ def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
         {**provenance, **{f"{s}_sha256": c for s, c in models.checksums.items()}},
     )
     return stage_keys(
-        ingest.plate_fingerprint(job.plate), job.prompts, provenance, job.settings_used(), job.shot
+        ingest.plate_fingerprint(job.plate),
+        job.prompts,
+        provenance,
+        job.settings_used(),
+        job.shot,
+        input_digests(job.prompts, job.ocio_config),
     )
 
 
@@ -218,7 +229,7 @@ def export_task(
     mat: StageOutput,
     vec: StageOutput,
 ) -> StageOutput:
-    """Write the roto script and publish the shot's outputs (never cached: always publishes)."""
+    """Write the roto formats and list the shot's outputs (published by :func:`record`)."""
     with prefect_progress("export"):
         return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys["export"], job.formats)
 
@@ -237,21 +248,42 @@ def record(
     det: StageOutput,
     exp: StageOutput,
     timings: dict[str, float],
+    extra_sources: dict[str, str] | None = None,
 ) -> int:
-    """Record the published outputs (with sha256) and mark the job and shot done."""
+    """Publish the shot's outputs and record them (with sha256), marking the job and shot done.
+
+    Publication is the job's last step, after everything else that can fail, and is held under
+    the shot's lock (:func:`rotoflow.storage.shot_lock`): runs of one shot publish one at a time.
+    If recording fails (the database locked past its retries, a full disk) the publication is
+    withdrawn and the earlier one put back, so nothing published looks finished unless the job
+    finished.
+
+    Args:
+        extra_sources: More files to publish, relative path -> stage file (QC's).
+    """
     objects = [
         {"id": o.id, "name": o.name, "prompt": {"parent": o.parent, "keyframes": len(o.keyframes)}}
         for o in detect.load(det)
     ]
-    n = records.record_outputs(
-        job.database_url,
-        job_id,
-        Path(job.shot_dir),
-        ingest.plate_info(ing),
-        exp.details["outputs"],
-        timings,
-        objects,
-    )
+    ws = _ws(job)
+    sources = export.sources(exp)
+    sources.update({rel: Path(src) for rel, src in (extra_sources or {}).items()})
+    with shot_lock(ws):
+        pub = publish_tree(sources, ws.root)
+        try:
+            n = records.record_outputs(
+                job.database_url,
+                job_id,
+                ws.root,
+                ingest.plate_info(ing),
+                exp.details["outputs"],
+                timings,
+                objects,
+            )
+        except BaseException:
+            pub.withdraw()
+            raise
+        pub.commit()
     get_run_logger().info("recorded %d outputs for shot %s (job %d)", n, job.shot, job_id)
     return n
 

@@ -5,8 +5,6 @@ else: a missing bucket or key, or rejected credentials, fail at once."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -15,6 +13,7 @@ from rotoflow.errors import StorageUnavailable
 from rotoflow.pipeline import ResolvedJob
 from rotoflow.s3url import parse_url
 from rotoflow.settings import get_settings
+from rotoflow.stages import export
 from rotoflow.storage import StageOutput
 from tasks.roto import transient_only
 
@@ -52,10 +51,12 @@ def fetch_plate(job: ResolvedJob) -> ResolvedJob:
 
 @storage_task(name="upload-outputs")
 def upload_outputs(job: ResolvedJob, exp: StageOutput) -> StageOutput:
-    """Publish the shot's outputs to ``<storage_url>/<shot>/`` (the local layout, marker last);
+    """Publish the shot's outputs to ``<storage_url>/<project>/<shot>/`` (the local layout,
+    marker last), from the shot's stage folders, before they are published locally;
     returns the export output whose rows carry each file's ``s3://`` URL, recorded as its path."""
-    dest = parse_url(job.storage_url).join(job.shot)
+    dest = parse_url(job.storage_url).join(job.project).join(job.shot)
     store = objectstore.store_from_settings(get_settings())
-    rows = publication.publish_shot(store, Path(job.shot_dir), exp.details["outputs"], dest)
+    sources = export.sources(exp)
+    rows = publication.publish_shot(store, sources, exp.details["outputs"], dest)
     get_run_logger().info("published %d outputs of shot %s to %s", len(rows), job.shot, dest)
     return exp.model_copy(update={"details": {**exp.details, "outputs": rows}})

@@ -1,4 +1,6 @@
-"""Export: write the roto script and publish masks, alpha and shapes into the shot folder."""
+"""Export: write the roto formats and list every output of the shot with the stage file it is
+published from; publication itself is the job's last step (:func:`rotoflow.storage.publish_tree`,
+after QC, the upload and everything else that can fail)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from exporters.mattes import output_name
 from rotoflow import progress
 from rotoflow.errors import ExportError
 from rotoflow.stages import ingest, matte, propagate, vectorize
-from rotoflow.storage import ShotWorkspace, StageOutput, publish_tree
+from rotoflow.storage import ShotWorkspace, StageOutput
 
 STAGE = "export"
 
@@ -79,12 +81,14 @@ def run(
     key: str,
     formats=DEFAULT_FORMATS,
 ) -> StageOutput:
-    """Write the roto formats (once per key) and publish every output of the shot (every run).
+    """Write the roto formats (once per key) and list every output of the shot (every run).
 
-    Published layout: ``masks/<object>/<object>.<frame>.png``, ``alpha/<object>/<object>.<frame>.exr``,
-    ``roto/<shot>.<suffix>`` per format in ``formats`` (``nuke`` by default) and
-    ``roto/<shot>.shapes.json``. Each top-level folder appears complete or not at all.
-    ``details["outputs"]`` lists ``[kind, object_id, frame, relative path]`` rows.
+    Layout to publish: ``masks/<object>/<object>.<frame>.png``,
+    ``alpha/<object>/<object>.<frame>.exr``, ``roto/<shot>.<suffix>`` per format in ``formats``
+    (``nuke`` by default) and ``roto/<shot>.shapes.json``. ``details["outputs"]`` lists
+    ``[kind, object_id, frame, relative path]`` rows, ``details["sources"]`` maps each relative
+    path to the file inside the shot's stage folders that :func:`~rotoflow.storage.publish_tree`
+    publishes. Nothing is published here.
     """
     t0 = time.perf_counter()
     info = ingest.plate_info(ingest_out)
@@ -128,8 +132,11 @@ def run(
     for name, one in format_files(written):
         add(name, None, None, f"roto/{one.relative_to(done.dir)}", one)
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
-    publish_tree(sources, ws.root)
     progress.report("export", len(objects), len(objects))
-    return done.model_copy(
-        update={"seconds": time.perf_counter() - t0, "details": {"outputs": rows}}
-    )
+    details = {"outputs": rows, "sources": {rel: str(src) for rel, src in sources.items()}}
+    return done.model_copy(update={"seconds": time.perf_counter() - t0, "details": details})
+
+
+def sources(out: StageOutput) -> dict[str, Path]:
+    """Relative published path -> stage file, of a finished :func:`run`."""
+    return {rel: Path(src) for rel, src in out.details["sources"].items()}

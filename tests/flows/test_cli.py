@@ -57,7 +57,7 @@ def assert_failed_cleanly(result, home: Path, shot: str, *words: str) -> None:
     job = last_job(shot)
     assert job.status == db.Status.failed
     assert job.error and job.error in message
-    shot_dir = home / "out" / shot
+    shot_dir = home / "out" / "default" / shot
     for published in ("masks", "alpha", "roto"):
         assert not (shot_dir / published).exists()
     assert not list(shot_dir.glob(".rotoflow/*.partial-*"))
@@ -129,7 +129,7 @@ def test_movie_file_writes_every_output(home, tmp_path):
     clip = short_movie(tmp_path / "bedroom_short.mp4", 8)
     result = invoke("run", str(clip), "--prompt", "person")
     assert result.exit_code == 0, result.output
-    shot = home / "out" / "bedroom_short"
+    shot = home / "out" / "default" / "bedroom_short"
     masks = sorted(p.name for p in (shot / "masks" / "person").iterdir())
     alphas = sorted(p.name for p in (shot / "alpha" / "person").iterdir())
     assert len(masks) == len(alphas) == 8
@@ -172,7 +172,7 @@ def test_several_objects_and_keyframes_from_a_prompts_file(home, tmp_path):
     )
     result = invoke("run", str(plate), "--prompts", str(prompts))
     assert result.exit_code == 0, result.output
-    shot = home / "out" / "roundabout"
+    shot = home / "out" / "default" / "roundabout"
     for name in ("hero_car", "car"):
         assert len(list((shot / "masks" / name).iterdir())) == 8
         assert len(list((shot / "alpha" / name).iterdir())) == 8
@@ -190,7 +190,7 @@ def test_all_matches_makes_every_detection_its_own_object(home, tmp_path):
     plate = frame_folder("car-roundabout", tmp_path / "cars", range(3))
     result = invoke("run", str(plate), "--prompt", "car", "--all-matches")
     assert result.exit_code == 0, result.output
-    shot = home / "out" / "cars"
+    shot = home / "out" / "default" / "cars"
     names = sorted(p.name for p in (shot / "masks").iterdir())
     assert len(names) >= 3 and names[:3] == ["car_1", "car_2", "car_3"]
     assert all(len(list((shot / "masks" / n).iterdir())) == 3 for n in names)
@@ -205,7 +205,7 @@ def test_mask_prompt_is_the_keyframe_mask(home, tmp_path):
     gt = davis_masks("dog") / "00000.png"
     result = invoke("run", str(plate), "--mask", str(gt), "--name", "dog")
     assert result.exit_code == 0, result.output
-    first = home / "out" / "dogmask" / "masks" / "dog" / "dog.00000.png"
+    first = home / "out" / "default" / "dogmask" / "masks" / "dog" / "dog.00000.png"
     assert (read_mask(first) == read_mask(gt)).all()
 
 
@@ -220,7 +220,7 @@ def test_mask_prompt_of_another_size_is_rejected(home, tmp_path):
 def test_export_rewrites_roto_formats_from_the_database(home, tmp_path):
     plate = frame_folder("dog", tmp_path / "dogexport", range(3))
     assert invoke("run", str(plate), "--prompt", "dog").exit_code == 0
-    roto = home / "out" / "dogexport" / "roto"
+    roto = home / "out" / "default" / "dogexport" / "roto"
     (roto / "dogexport.nk").unlink()
     result = invoke("export", "dogexport", "--format", "nuke,shapes_json,svg")
     assert result.exit_code == 0, result.output
@@ -247,7 +247,7 @@ def test_svg_roto_format_writes_one_file_per_frame(home, tmp_path):
     plate = frame_folder("dog", tmp_path / "dogsvg", range(3))
     result = invoke("run", str(plate), "--prompt", "dog", "--format", "nuke,svg")
     assert result.exit_code == 0, result.output
-    svgs = sorted((home / "out" / "dogsvg" / "roto" / "dogsvg.svg").glob("*.svg"))
+    svgs = sorted((home / "out" / "default" / "dogsvg" / "roto" / "dogsvg.svg").glob("*.svg"))
     assert [p.name for p in svgs] == [f"dogsvg.{f:04d}.svg" for f in range(3)]
     assert "<path" in svgs[1].read_text()
 
@@ -262,9 +262,9 @@ def test_unreadable_mask_fails_the_rerun_with_its_path(home, tmp_path, monkeypat
     get_settings.cache_clear()
     plate = frame_folder("dog", tmp_path / shot, range(3))
     assert invoke("run", str(plate), "--prompt", "dog").exit_code == 0
-    (mask,) = (home / "out" / shot / ".rotoflow").glob("propagate-*/dog/dog.00001.png")
+    (mask,) = (home / "out" / "default" / shot / ".rotoflow").glob("propagate-*/dog/dog.00001.png")
     mask.write_bytes(b"\x89PNG not a mask" if damage == "garbage" else b"")
-    roto = home / "out" / shot / "roto" / f"{shot}.nk"
+    roto = home / "out" / "default" / shot / "roto" / f"{shot}.nk"
     before = roto.read_bytes()
     monkeypatch.setenv("ROTOFLOW_TRIMAP_BAND", "20")  # the matte, vectorize and export re-run
     get_settings.cache_clear()
@@ -278,4 +278,4 @@ def test_unreadable_mask_fails_the_rerun_with_its_path(home, tmp_path, monkeypat
     job = last_job(shot)
     assert job.status == db.Status.failed and job.error in message
     assert roto.read_bytes() == before
-    assert not list((home / "out" / shot).glob(".rotoflow/*.partial-*"))
+    assert not list((home / "out" / "default" / shot).glob(".rotoflow/*.partial-*"))

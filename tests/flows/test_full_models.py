@@ -56,7 +56,7 @@ def invoke(*args: str):
 def test_text_prompt_runs_every_stage_with_the_full_set(home, plate):
     result = invoke("run", str(plate), "--prompt", "the car", "--models", "full", "--shot", "c1")
     assert result.exit_code == 0, result.output
-    shot = home / "out" / "c1"
+    shot = home / "out" / "default" / "c1"
     masks = sorted((shot / "masks" / "car").glob("car.*.png"))
     alphas = sorted((shot / "alpha" / "car").glob("car.*.exr"))
     assert [p.name for p in masks] == [f"car.{f:05d}.png" for f in range(N)]
@@ -92,7 +92,11 @@ def test_a_correction_repropagates_only_the_runs_it_splits(home, plate):
     run([0, 4])
     run([0, 4, 6])
     folders = sorted(
-        (d for d in (home / "out" / "c2" / ".rotoflow").glob("propagate-*") if d.is_dir()),
+        (
+            d
+            for d in (home / "out" / "default" / "c2" / ".rotoflow").glob("propagate-*")
+            if d.is_dir()
+        ),
         key=lambda d: d.stat().st_mtime,
     )
     first, second = folders[-2:]

@@ -143,6 +143,6 @@ def test_changed_parameters_rerun_only_downstream_stages(runs, monkeypatch):
         for p in work.glob("*/manifest.json")
         if p.parent.name not in before
     )
-    assert added == ["export", "matte", "vectorize"]  # the feather comes from the alpha
+    assert added == ["export", "matte", "qc", "vectorize"]  # the feather comes from the alpha
     alpha = read_alpha_exr(Path(runs[seq]["shot_dir"]) / "alpha/object/object.00005.exr")
     assert np.isfinite(alpha).all()

@@ -31,7 +31,7 @@ SEQ = "dog"
 FRAMES = 4
 PLATE = "s3://plates/shots/dog/"
 STORAGE = "s3://rotoflow-out/projects/test"
-SHOT_PREFIX = "projects/test/dog/"
+SHOT_PREFIX = "projects/test/default/dog/"
 
 
 def dog_job() -> RotoJob:

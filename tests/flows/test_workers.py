@@ -153,8 +153,8 @@ def test_six_shots_through_two_process_workers(server, database_url, tmp_path, m
         "no two runs overlapped"
     )
     for seq in SEQUENCES:
-        assert (tmp_path / "out" / seq / "roto" / f"{seq}.nk").is_file()
-        assert len(list((tmp_path / "out" / seq / "masks" / "object").glob("*.png"))) == 4
+        assert (tmp_path / "out" / "show" / seq / "roto" / f"{seq}.nk").is_file()
+        assert len(list((tmp_path / "out" / "show" / seq / "masks" / "object").glob("*.png"))) == 4
     with db.session(database_url) as s:
         shots = s.exec(select(db.Shot)).all()
         jobs = s.exec(select(db.Job)).all()

@@ -1,7 +1,12 @@
+import cv2
+import numpy as np
 import pytest
 
-from rotoflow.pipeline import default_shot_name, stage_keys
+from rotoflow.errors import InvalidName, UnsafePath
+from rotoflow.files import MAX_NAME, check_name
+from rotoflow.pipeline import RotoJob, default_shot_name, input_digests, resolve, stage_keys
 from rotoflow.prompts import ShotPrompts
+from rotoflow.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -22,6 +27,84 @@ def test_default_shot_name(plate, name):
 def test_default_shot_name_of_a_folder(tmp_path):
     (tmp_path / "cows").mkdir()
     assert default_shot_name(str(tmp_path / "cows")) == "cows"
+
+
+@pytest.mark.parametrize(
+    "plate, name",
+    [
+        ("/plates/...mp4", "shot"),
+        ("/plates/..mov", "shot"),
+        ("/plates/.hidden.mp4", "hidden"),
+        ("/plates/-rf.mp4", "rf"),
+        ("/plates/shöt 01 ✓.mp4", "shot_01_"),
+        ("/plates/" + "x" * 300 + ".mp4", "x" * MAX_NAME),
+        ("s3://bucket/shots/../", "shot"),
+    ],
+)
+def test_a_derived_shot_name_is_one_safe_path_component(plate, name):
+    assert default_shot_name(plate) == name
+    assert check_name(name, "shot") == name
+
+
+def test_a_folder_plate_ending_in_dots_is_named_by_the_folder_it_resolves_to(tmp_path):
+    (tmp_path / "sh020" / "sub").mkdir(parents=True)
+    assert default_shot_name(str(tmp_path / "sh020" / "sub" / "..")) == "sh020"
+    assert default_shot_name(str(tmp_path / "sh020" / ".")) == "sh020"
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "", ".rotoflow", "-x", "a b", "s" * 101])
+def test_an_unsafe_given_name_is_refused(name):
+    with pytest.raises(InvalidName):
+        check_name(name, "shot")
+
+
+def _job(tmp_path, **kw) -> RotoJob:
+    return RotoJob(
+        plate=str(tmp_path / "p.mp4"),
+        prompts={"objects": [{"id": 1, "name": "car", "text": "car"}]},
+        **kw,
+    )
+
+
+def test_resolve_puts_each_project_in_its_own_folder_inside_the_root(tmp_path):
+    settings = Settings(home=tmp_path, output_root=tmp_path / "out")
+    a = resolve(_job(tmp_path, shot="sh010", project="showA"), settings)
+    b = resolve(_job(tmp_path, shot="sh010", project="showB"), settings)
+    assert a.shot_dir == str((tmp_path / "out" / "showA" / "sh010").resolve())
+    assert b.shot_dir != a.shot_dir
+    assert a.shot_from_plate is False and resolve(_job(tmp_path), settings).shot_from_plate
+
+
+def test_resolve_refuses_a_shot_folder_a_symlink_leads_out_of_the_root(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out" / "show").symlink_to(tmp_path / "elsewhere")
+    settings = Settings(home=tmp_path, output_root=tmp_path / "out")
+    with pytest.raises(UnsafePath):
+        resolve(_job(tmp_path, shot="sh010", project="show"), settings)
+
+
+def test_an_edited_mask_prompt_or_ocio_config_changes_the_keys(tmp_path):
+    hero = tmp_path / "hero.png"
+    cv2.imwrite(str(hero), np.full((4, 4), 255, np.uint8))
+    prompts = ShotPrompts.model_validate(
+        {"objects": [{"id": 1, "name": "hero", "masks": [{"path": str(hero), "frame": 1}]}]}
+    )
+    config = tmp_path / "config.ocio"
+    config.write_text("ocio_profile_version: 2\n")
+    plate = {"path": "/p", "files": [["a", 1, 2]]}
+
+    def k():
+        inputs = input_digests(prompts, str(config))
+        return stage_keys(plate, prompts, PROV, SET, "sh010", inputs)
+
+    first = k()
+    assert k() == first
+    cv2.imwrite(str(hero), np.zeros((4, 4), np.uint8))  # same path, new content
+    second = k()
+    assert second["ingest"] == first["ingest"] and second["detect"] != first["detect"]
+    config.write_text("ocio_profile_version: 2\n# edited\n")
+    assert k()["ingest"] != second["ingest"]
 
 
 PROV = {"detector": "d@1", "segmenter": "s@1", "tracker": "t@1", "matter": "m@1"}
