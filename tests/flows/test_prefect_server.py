@@ -38,7 +38,7 @@ def test_cli_run_is_recorded_on_the_server(server, tmp_path):
         timeout=900,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert (tmp_path / "out/served/roto/served.nk").is_file()
+    assert (tmp_path / "out/default/served/roto/served.nk").is_file()
     flows = api_json("POST", f"{server}/flows/filter", json={})
     assert [f["name"] for f in flows] == ["roto-shot"]
     runs = api_json("POST", f"{server}/flow_runs/filter", json={})

@@ -122,7 +122,7 @@ def test_database_records_the_s3_plate_and_output_urls(s3, run):
         assert {"fetch", "upload"} <= set(job.timings)
         outputs = s.exec(select(db.Output).where(db.Output.job_id == job.id)).all()
     assert len(outputs) == 2 * FRAMES + 2
-    prefix = f"{STORAGE}/{SEQ}/"
+    prefix = f"{STORAGE}/default/{SEQ}/"
     for o in outputs:
         assert o.path.startswith(prefix), o.path
         assert hashlib.sha256(published[o.path[len(prefix) :]]).hexdigest() == o.sha256
@@ -139,8 +139,8 @@ def test_cli_export_adds_roto_formats_to_the_publication(s3, run):
     finally:
         away.rename(shot_dir)
     assert result.exit_code == 0, result.output
-    assert f"silhouette: {STORAGE}/{SEQ}/roto/{SEQ}.fxs" in result.stdout
-    assert f"svg: {FRAMES} files in {STORAGE}/{SEQ}/roto/{SEQ}.svg" in result.stdout
+    assert f"silhouette: {STORAGE}/default/{SEQ}/roto/{SEQ}.fxs" in result.stdout
+    assert f"svg: {FRAMES} files in {STORAGE}/default/{SEQ}/roto/{SEQ}.svg" in result.stdout
     assert not (shot_dir / "roto" / f"{SEQ}.fxs").exists()  # written in a temporary folder
     objects = bucket_files(s3["client"])
     marker = json.loads(objects.pop(MARKER))
@@ -157,7 +157,7 @@ def test_cli_export_adds_roto_formats_to_the_publication(s3, run):
                 db.Output.job_id == run["job_id"], db.Output.kind.in_(["silhouette", "svg"])
             )
         ).all()
-    prefix = f"{STORAGE}/{SEQ}/"
+    prefix = f"{STORAGE}/default/{SEQ}/"
     assert sorted(o.path[len(prefix) :] for o in added) == sorted([f"roto/{SEQ}.fxs", *svgs])
     for o in added:
         assert hashlib.sha256(objects[o.path[len(prefix) :]]).hexdigest() == o.sha256
