@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from rotoflow.pipeline import RotoJob, resolve
 from rotoflow.records import describe_error
@@ -28,6 +28,7 @@ def roto_shot(job: RotoJob) -> dict:
     """Roto one shot and record it; returns ``{"job_id", "shot_dir", "outputs"}``."""
     rj = resolve(job, get_settings())
     job_id = roto.open_job(rj)
+    beat = roto.start_heartbeat(rj, job_id)
     timings: dict[str, float] = {}
 
     def timed(name, fn, *args):
@@ -52,8 +53,13 @@ def roto_shot(job: RotoJob) -> dict:
             exp = timed("upload", storage.upload_outputs, rj, exp)
         n = roto.record(rj, job_id, ing, det, exp, timings, qc["sources"])
     except BaseException as exc:
-        roto.record_failure(rj, job_id, describe_error(exc), timings)
+        try:
+            roto.record_failure(rj, job_id, describe_error(exc), timings)
+        except Exception:  # noqa: BLE001 (the run's own error goes up, not this one)
+            get_run_logger().exception("job %d: failure not recorded", job_id)
         raise
+    finally:
+        beat.stop()
     return {"job_id": job_id, "shot_dir": rj.shot_dir, "outputs": n}
 
 

@@ -1,9 +1,11 @@
 """The nightly batch: which shots need roto, and the run each of them gets.
 
-A shot needs roto when its status is ``pending``, or when its last job finished (``done`` or
-``failed``) on a plate whose files have changed since (:func:`rotoflow.objectstore.plate_signature`,
-files or ``s3://`` objects, differs from the one the job recorded). Running shots are left alone, and so are shots without
-prompted objects (nothing to roto yet: they stay pending until prompts arrive). Each selected shot
+A shot needs roto when its status is ``pending``, when its last run ``crashed`` (its worker
+stopped without recording an end: jobs whose worker is gone are marked so first, see
+:func:`rotoflow.liveness.reap_crashed`), or when its last job finished (``done`` or ``failed``) on a
+plate whose files have changed since (:func:`rotoflow.objectstore.plate_signature`, files or
+``s3://`` objects, differs from the one the job recorded). Running shots are left alone, and so are
+shots without prompted objects (nothing to roto yet: they stay pending until prompts arrive). Each selected shot
 gets one :class:`rotoflow.pipeline.RotoJob` (its objects' prompts, and the model set, overrides and
 formats of its last job), and an idempotency key made of the night, the shot and the plate's
 signature: the orchestrator starts one run per key, so a second trigger on the same night starts
@@ -20,6 +22,7 @@ from sqlmodel import select
 
 from rotoflow import db
 from rotoflow.errors import StorageError
+from rotoflow.liveness import reap_crashed
 from rotoflow.objectstore import plate_signature
 from rotoflow.pipeline import RotoJob
 from rotoflow.settings import get_settings
@@ -35,7 +38,7 @@ class BatchShot:
 
     shot_id: int
     shot: str
-    reason: str  # "pending" or "plate changed"
+    reason: str  # "pending", "crashed" or "plate changed"
     signature: str
     job: RotoJob
 
@@ -45,11 +48,13 @@ class BatchShot:
 
 
 def shots_to_run(url: str) -> list[BatchShot]:
-    """The shots of the project database at ``url`` that need roto, by shot id.
+    """The shots of the project database at ``url`` that need roto, by shot id (after marking the
+    jobs whose worker stopped as crashed).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database cannot be read.
     """
+    reap_crashed(url)
     out = []
     with db.session(url) as s:
         projects = {p.id: p.name for p in s.exec(select(db.Project))}
@@ -64,8 +69,8 @@ def shots_to_run(url: str) -> list[BatchShot]:
             except StorageError as exc:
                 log.warning("shot %s: plate not readable, left for later: %s", shot.name, exc)
                 continue
-            if shot.status == db.Status.pending:
-                reason = "pending"
+            if shot.status in (db.Status.pending, db.Status.crashed):
+                reason = shot.status.value
             elif last is not None and last.plate_signature not in (None, signature):
                 reason = "plate changed"
             else:

@@ -340,18 +340,28 @@ def watch(
 def status(
     limit: Annotated[int, typer.Option(help="Most recent jobs to list.")] = 20,
 ) -> None:
-    """Shots and recent jobs from the project database."""
+    """Shots and recent jobs from the project database; running jobs whose worker stopped are
+    marked crashed first, with the reason."""
+    from sqlalchemy.exc import DBAPIError
     from sqlmodel import select
 
     from rotoflow import db
+    from rotoflow.liveness import reap_crashed
     from rotoflow.settings import get_settings
 
     url = get_settings().resolved_database_url()
+    try:
+        for crashed in reap_crashed(url):
+            err.print(
+                f"job {crashed.job_id} crashed: {crashed.reason}", markup=False, soft_wrap=True
+            )
+    except DBAPIError as exc:
+        err.print(f"could not look for crashed jobs: {exc.orig}", markup=False, soft_wrap=True)
     with db.session(url) as s:
         shots = s.exec(select(db.Shot, db.Project).join(db.Project)).all()
         jobs = s.exec(select(db.Job).order_by(db.Job.id.desc()).limit(limit)).all()
         names = {sh.id: sh.name for sh, _ in shots}
-    t = Table(title=f"Shots ({url})")
+    t = Table(title=f"Shots ({db.redacted(url)})")
     for c in ("project", "shot", "status", "frames", "size", "updated", "error"):
         t.add_column(c)
     for sh, p in shots:

@@ -9,19 +9,27 @@ nothing already recorded.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import JSON, Column, Text, UniqueConstraint, func, inspect, text, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from rotoflow.s3url import is_s3_url
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -35,6 +43,7 @@ class Status(enum.StrEnum):
     running = "running"
     done = "done"
     failed = "failed"
+    crashed = "crashed"  # its worker stopped without recording an end (see records.reap_crashed)
 
 
 class Project(SQLModel, table=True):
@@ -90,6 +99,9 @@ class Job(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     plate_signature: str | None = None  # ingest.plate_signature of the plate the job ran on
+    heartbeat_at: datetime | None = None  # last sign of life of the worker running the job
+    host: str | None = None  # host name of the worker process
+    pid: int | None = None  # process id of the worker on that host
 
 
 class Output(SQLModel, table=True):
@@ -106,6 +118,7 @@ class Output(SQLModel, table=True):
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30.0  # how long a SQLite connection waits for another writer
 _FIRST_REVISION = "0001"  # the schema as created before migrations existed
 _MIGRATION_LOCK = 0x526F746F  # PostgreSQL advisory lock key held while migrating
 
@@ -114,13 +127,15 @@ _MIGRATION_LOCK = 0x526F746F  # PostgreSQL advisory lock key held while migratin
 def get_engine(url: str) -> Engine:
     """An engine for ``url`` with the schema migrated to the newest revision (cached per URL).
 
-    SQLite files get their parent folder created and a busy timeout so the CLI and a flow run can
-    share one file.
+    SQLite files get their parent folder created and a busy timeout (30 s, or the URL's
+    ``?timeout=SECONDS``) so the CLI and a flow run can share one file.
     """
     kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if "timeout" not in parsed.query:
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     engine = create_engine(url, **kwargs)
     migrate(engine)
     return engine
@@ -177,9 +192,18 @@ def get_or_create_project(s: Session, name: str) -> Project:
     )
 
 
+def plate_location(plate: str) -> str:
+    """How a plate is recorded: a local path made absolute and normalised (so that the nightly
+    batch finds it from any working folder; symbolic links are kept, so a re-pointed link reads as
+    a changed plate), an ``s3://`` URL as it is."""
+    return plate if is_s3_url(plate) else os.path.abspath(plate)
+
+
 def get_or_create_shot(s: Session, project: Project, name: str, plate_path: str) -> Shot:
-    """The shot called ``name`` in ``project`` with its plate set to ``plate_path``, created if
-    there is none; safe against concurrent creation as :func:`get_or_create_project`."""
+    """The shot called ``name`` in ``project`` with its plate set to ``plate_path`` (recorded as
+    :func:`plate_location`), created if there is none; safe against concurrent creation as
+    :func:`get_or_create_project`."""
+    plate_path = plate_location(plate_path)
     shot = _get_or_create(
         s,
         select(Shot).where(Shot.project_id == project.id, Shot.name == name),
@@ -226,3 +250,69 @@ def _get_or_create(s: Session, query, make):
     except IntegrityError:
         return s.exec(query).one()
     return row
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 (not a URL SQLAlchemy can parse: show nothing of it)
+        return "<database URL>"
+
+
+_PG_LOCK_STATES = {"55P03", "40P01", "40001"}  # lock not available, deadlock, serialization
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is another writer holding a lock: SQLite's "database is locked" (busy
+    timeout passed), or PostgreSQL's lock timeout, deadlock or serialization failure."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _PG_LOCK_STATES:
+        return True
+    return isinstance(exc, OperationalError) and "locked" in str(orig).lower()
+
+
+LOCK_TRIES = 5
+"""How many times :func:`retry_locked` tries a write that meets a held lock."""
+LOCK_BACKOFF_S = 0.5
+"""Seconds :func:`retry_locked` waits after the first locked try; doubled after each one."""
+
+
+def retry_locked(fn: Callable[[], T], what: str) -> T:
+    """``fn()``, tried again with exponential backoff while another writer holds a lock.
+
+    ``fn`` must be one whole transaction (a :func:`session` block), so that a try that met the
+    lock was rolled back and can be repeated as it is. It is tried :data:`LOCK_TRIES` times, with
+    waits of :data:`LOCK_BACKOFF_S`, twice that, ... between tries; each try on SQLite also waits
+    the busy timeout of :func:`get_engine` for the lock.
+
+    Args:
+        fn: The transaction.
+        what: What it does, for the log (``"record job 12"``).
+
+    Returns:
+        What ``fn`` returns.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the lock was still held at the last try (:func:`is_lock_error`),
+            or any other database error at once.
+    """
+    attempt = 1
+    while True:
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if not is_lock_error(exc) or attempt >= LOCK_TRIES:
+                raise
+            delay = LOCK_BACKOFF_S * 2 ** (attempt - 1)
+            attempt += 1
+            log.warning(
+                "%s: database locked by another writer; try %d of %d in %.1f s",
+                what,
+                attempt,
+                LOCK_TRIES,
+                delay,
+            )
+            time.sleep(delay)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from rotoflow import __version__
 from rotoflow.colour import config_digest
@@ -218,7 +218,7 @@ class ResolvedJob(BaseModel):
     overrides: dict[str, str] = Field(default_factory=dict)
     formats: list[str] = Field(default_factory=lambda: ["nuke"])
     shot_dir: str
-    database_url: str
+    database_url: SecretStr  # shown and JSON-serialised as "**********" (it may hold a password)
     movie_first_frame: int
     ocio_config: str | None
     detector_threshold: float

@@ -1,14 +1,24 @@
-"""Job records in the project database: open a job, record its outputs, or its failure."""
+"""Job records in the project database: open a job, record its outputs, or its failure.
+
+Writes that meet a lock held by another writer are tried again (:func:`rotoflow.db.retry_locked`);
+a job opened here carries its worker's heartbeat (:mod:`rotoflow.liveness`).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from rotoflow import db
+from rotoflow.liveness import reap_crashed, worker_host
 from rotoflow.storage import sha256_file
 from rotoflow.types import PlateInfo
+
+log = logging.getLogger(__name__)
 
 
 def open_job(
@@ -27,30 +37,45 @@ def open_job(
     ``plate_signature`` (:func:`rotoflow.stages.ingest.plate_signature`) is recorded with the job,
     so that a batch can tell whether the plate changed since. The shot row is locked
     (:func:`rotoflow.db.lock_shot`) while the job is added, so the new job is the shot's newest
-    for every later update.
+    for every later update. The job records this process as its worker (:func:`worker_host`,
+    ``os.getpid()``) with a first heartbeat. Jobs whose worker stopped are marked crashed first
+    (:func:`reap_crashed`). A local plate is recorded by its absolute path
+    (:func:`rotoflow.db.plate_location`).
 
     Returns:
         The new job's id.
     """
-    with db.session(url) as s:
-        p = db.get_or_create_project(s, project)
-        sh = db.lock_shot(s, db.get_or_create_shot(s, p, shot, plate).id)
-        sh.status, sh.error, sh.updated_at = db.Status.running, None, db.utcnow()
-        for old in s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id)):
-            s.delete(old)
-        for o in objects:
-            s.add(db.RotoObject(shot_id=sh.id, object_id=o["id"], name=o["name"], prompt=o))
-        job = db.Job(
-            shot_id=sh.id,
-            plate_path=plate,
-            parameters=parameters,
-            models=models,
-            flow_run_id=flow_run_id,
-            plate_signature=plate_signature,
-        )
-        s.add(job)
-        s.flush()
-        return int(job.id)
+    try:
+        reap_crashed(url)
+    except DBAPIError as exc:  # the run goes on; the next one or `rotoflow status` reaps
+        log.warning("could not look for crashed jobs: %s", exc.orig)
+    plate = db.plate_location(plate)
+
+    def write() -> int:
+        with db.session(url) as s:
+            p = db.get_or_create_project(s, project)
+            sh = db.lock_shot(s, db.get_or_create_shot(s, p, shot, plate).id)
+            sh.status, sh.error, sh.updated_at = db.Status.running, None, db.utcnow()
+            for old in s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id)):
+                s.delete(old)
+            for o in objects:
+                s.add(db.RotoObject(shot_id=sh.id, object_id=o["id"], name=o["name"], prompt=o))
+            job = db.Job(
+                shot_id=sh.id,
+                plate_path=plate,
+                parameters=parameters,
+                models=models,
+                flow_run_id=flow_run_id,
+                plate_signature=plate_signature,
+                heartbeat_at=db.utcnow(),
+                host=worker_host(),
+                pid=os.getpid(),
+            )
+            s.add(job)
+            s.flush()
+            return int(job.id)
+
+    return db.retry_locked(write, f"open a job on shot {shot}")
 
 
 def _add_outputs(s, job_id: int, shot_id: int, rows: list[list], shot_dir: Path) -> None:
@@ -85,7 +110,9 @@ def record_outputs(
 
     The shot row is locked while it is updated, and its status, output folder and plate metadata
     follow this job only if it is still the shot's newest (an older run finishing late never
-    overwrites a newer one's state).
+    overwrites a newer one's state). A job marked crashed meanwhile (its heartbeat late) is done
+    after all. The write is tried again while another writer holds the database
+    (:func:`rotoflow.db.retry_locked`).
 
     Args:
         rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file, with
@@ -97,29 +124,49 @@ def record_outputs(
 
     Returns:
         Number of outputs recorded.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database stayed locked through every try, or failed
+            otherwise.
     """
-    with db.session(url) as s:
-        job = s.get(db.Job, job_id)
-        sh = db.lock_shot(s, job.shot_id)
-        known = {
-            o.object_id for o in s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id))
-        }
-        for o in objects or []:
-            if o["id"] not in known:
-                s.add(
-                    db.RotoObject(
-                        shot_id=sh.id, object_id=o["id"], name=o["name"], prompt=o["prompt"]
+
+    def write() -> int:
+        with db.session(url) as s:
+            job = s.get(db.Job, job_id)
+            sh = db.lock_shot(s, job.shot_id)
+            job = _fresh_job(s, job_id)
+            known = {
+                o.object_id
+                for o in s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id))
+            }
+            for o in objects or []:
+                if o["id"] not in known:
+                    s.add(
+                        db.RotoObject(
+                            shot_id=sh.id, object_id=o["id"], name=o["name"], prompt=o["prompt"]
+                        )
                     )
-                )
-        _add_outputs(s, job_id, sh.id, rows, shot_dir)
-        job.status, job.timings, job.finished_at = db.Status.done, timings, db.utcnow()
-        if db.latest_job_id(s, sh.id) != job_id:
+            _add_outputs(s, job_id, sh.id, rows, shot_dir)
+            job.status, job.error, job.timings = db.Status.done, None, timings
+            job.finished_at = db.utcnow()
+            if db.latest_job_id(s, sh.id) != job_id:
+                return len(rows)
+            sh.status, sh.error, sh.output_dir = db.Status.done, None, str(shot_dir)
+            sh.updated_at = db.utcnow()
+            sh.width, sh.height, sh.pixel_aspect = plate.width, plate.height, plate.pixel_aspect
+            sh.fps, sh.first_frame, sh.last_frame = plate.fps, plate.first_frame, plate.last_frame
+            sh.colourspace = plate.colourspace
             return len(rows)
-        sh.status, sh.output_dir, sh.updated_at = db.Status.done, str(shot_dir), db.utcnow()
-        sh.width, sh.height, sh.pixel_aspect = plate.width, plate.height, plate.pixel_aspect
-        sh.fps, sh.first_frame, sh.last_frame = plate.fps, plate.first_frame, plate.last_frame
-        sh.colourspace = plate.colourspace
-        return len(rows)
+
+    return db.retry_locked(write, f"record job {job_id}")
+
+
+def _fresh_job(s, job_id: int) -> db.Job:
+    """The job row read again (after :func:`rotoflow.db.lock_shot`: what other writers
+    committed meanwhile)."""
+    return s.exec(
+        select(db.Job).where(db.Job.id == job_id).execution_options(populate_existing=True)
+    ).one()
 
 
 def record_export(url: str, project: str, shot: str, rows: list[list], shot_dir: Path) -> int:
@@ -188,21 +235,46 @@ def finished_shapes(url: str, project: str, shot: str) -> str:
         return out.path
 
 
-def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]) -> None:
+def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]) -> bool:
     """Mark a job failed with a readable reason, and its shot too if the job is the shot's newest
-    (the shot row locked meanwhile, as in :func:`record_outputs`)."""
-    with db.session(url) as s:
-        job = s.get(db.Job, job_id)
-        sh = db.lock_shot(s, job.shot_id)
-        job.status, job.error, job.timings, job.finished_at = (
-            db.Status.failed,
+    (the shot row locked meanwhile, as in :func:`record_outputs`).
+
+    It runs while another error is on its way up, so a database that stays locked through every
+    try (:func:`rotoflow.db.retry_locked`) does not raise: the failure is logged and the job left
+    running, to be marked crashed by :func:`reap_crashed` once its worker has stopped.
+
+    Returns:
+        Whether the failure was recorded.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: a database error other than a held lock.
+    """
+
+    def write() -> None:
+        with db.session(url) as s:
+            job = s.get(db.Job, job_id)
+            sh = db.lock_shot(s, job.shot_id)
+            job = _fresh_job(s, job_id)
+            job.status, job.error, job.timings = db.Status.failed, reason, timings
+            job.finished_at = db.utcnow()
+            if db.latest_job_id(s, sh.id) != job_id:
+                return
+            sh.status, sh.error, sh.updated_at = db.Status.failed, reason, db.utcnow()
+
+    try:
+        db.retry_locked(write, f"record the failure of job {job_id}")
+    except DBAPIError as exc:
+        if not db.is_lock_error(exc):
+            raise
+        log.error(
+            "could not record the failure of job %d (database locked through %d tries): %s; "
+            "it will be marked crashed once its worker has stopped",
+            job_id,
+            db.LOCK_TRIES,
             reason,
-            timings,
-            db.utcnow(),
         )
-        if db.latest_job_id(s, sh.id) != job_id:
-            return
-        sh.status, sh.error, sh.updated_at = db.Status.failed, reason, db.utcnow()
+        return False
+    return True
 
 
 def describe_error(exc: BaseException) -> str:
@@ -217,8 +289,12 @@ def describe_error(exc: BaseException) -> str:
 
 def set_models(url: str, job_id: int, models: dict[str, str]) -> None:
     """Record the model names and versions a job runs with."""
-    with db.session(url) as s:
-        s.get(db.Job, job_id).models = models
+
+    def write() -> None:
+        with db.session(url) as s:
+            s.get(db.Job, job_id).models = models
+
+    db.retry_locked(write, f"record the models of job {job_id}")
 
 
 def check_derived_shot_name(url: str, project: str, shot: str, plate: str) -> None:

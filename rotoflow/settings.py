@@ -47,6 +47,9 @@ class Settings(BaseSettings):
             usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``,
             ``AWS_DEFAULT_REGION``, ...), never from Rotoflow's settings. Plates given as
             ``s3://`` URLs are read through the same endpoint.
+        heartbeat_timeout: Seconds without a heartbeat after which a running job of a worker on
+            another host is marked crashed (a worker on this host is checked by its process id at
+            once); a running job beats every tenth of it. See :mod:`rotoflow.liveness`.
     """
 
     model_config = SettingsConfigDict(env_prefix="ROTOFLOW_", env_file=".env", extra="ignore")
@@ -67,6 +70,7 @@ class Settings(BaseSettings):
     trimap_band: int = 12
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
+    heartbeat_timeout: float = Field(default=300.0, gt=0)
 
     def resolved_model_dir(self) -> Path:
         """The model store folder, defaulting to ``<home>/models``."""

@@ -29,7 +29,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +37,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from rotoflow.files import atomic_write_text, inside, owner_is_gone, owner_tag
+from rotoflow.files import atomic_write_text, inside, owner_tag
+from rotoflow.files import owner_is_gone as process_is_gone
 from rotoflow.files import sha256_file as sha256_file  # the core's, used by the stages
 
 MANIFEST = "manifest.json"
@@ -113,15 +114,24 @@ class ShotWorkspace:
         self.work.mkdir(parents=True, exist_ok=True)
         return inside(self.root, self.work)
 
-    def clean_stale(self) -> list[Path]:
+    def clean_stale(self, gone: Iterable[str] = ()) -> list[Path]:
         """Remove what processes of this host that no longer run left behind: ``.partial-``
         stage folders and ``.publish-`` folders; a publication they had swapped in but not
         committed (:class:`Publication`) is withdrawn, the earlier one put back. Resumable
         ``.partial`` folders (no owner) are kept for the next run to resume.
 
+        Args:
+            gone: More ``<host>-<pid>`` owners known to have stopped (a crashed job of another
+                host, :func:`rotoflow.liveness.reap_crashed`).
+
         Returns:
             The paths removed or restored.
         """
+        gone = set(gone)
+
+        def owner_is_gone(tag: str) -> bool:
+            return tag in gone or process_is_gone(tag)
+
         done: list[Path] = []
         if self.work.is_dir():
             for p in self.work.iterdir():

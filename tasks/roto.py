@@ -17,7 +17,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 
 from models.registry import load_model_set
-from rotoflow import objectstore, records
+from rotoflow import liveness, objectstore, records
 from rotoflow.errors import StorageError
 from rotoflow.local import GPU_LIMIT
 from rotoflow.pipeline import ResolvedJob, input_digests, stage_keys
@@ -107,21 +107,24 @@ def _plate_signature(plate: str) -> str | None:
 
 @task(name="open-job", cache_policy=NO_CACHE)
 def open_job(job: ResolvedJob) -> int:
-    """Record the shot, its objects and a running job; returns the job id.
+    """Record the shot, its objects and a running job (its parameters without the database URL);
+    returns the job id.
 
     Raises:
         InvalidName: The shot's name was derived from the plate's and the project already has a
             shot of that name for another plate.
     """
     if job.shot_from_plate:
-        records.check_derived_shot_name(job.database_url, job.project, job.shot, job.plate)
+        records.check_derived_shot_name(
+            job.database_url.get_secret_value(), job.project, job.shot, job.plate
+        )
     return records.open_job(
-        job.database_url,
+        job.database_url.get_secret_value(),
         job.project,
         job.shot,
         job.plate,
         [o.model_dump(mode="json") for o in job.prompts.objects],
-        job.model_dump(mode="json"),
+        job.model_dump(mode="json", exclude={"database_url"}),
         {},
         flow_run_id=str(flow_run.get_id()) if flow_run.get_id() else None,
         plate_signature=_plate_signature(job.plate),
@@ -141,7 +144,7 @@ def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
     models = _models(job)
     provenance = models.provenance()
     records.set_models(
-        job.database_url,
+        job.database_url.get_secret_value(),
         job_id,
         {**provenance, **{f"{s}_sha256": c for s, c in models.checksums.items()}},
     )
@@ -272,7 +275,7 @@ def record(
         pub = publish_tree(sources, ws.root)
         try:
             n = records.record_outputs(
-                job.database_url,
+                job.database_url.get_secret_value(),
                 job_id,
                 ws.root,
                 ingest.plate_info(ing),
@@ -290,5 +293,14 @@ def record(
 
 @task(name="record-failure", cache_policy=NO_CACHE)
 def record_failure(job: ResolvedJob, job_id: int, reason: str, timings: dict[str, float]) -> None:
-    """Mark the job and shot failed with a one-line reason."""
-    records.record_failure(job.database_url, job_id, reason, timings)
+    """Mark the job and shot failed with a one-line reason (a database locked through every try
+    is logged, and the job left to be marked crashed: see :func:`rotoflow.records.record_failure`).
+    """
+    records.record_failure(job.database_url.get_secret_value(), job_id, reason, timings)
+
+
+def start_heartbeat(job: ResolvedJob, job_id: int) -> liveness.Heartbeat:
+    """Start renewing the running job's heartbeat in a background thread (every tenth of the
+    ``heartbeat_timeout`` setting); call ``stop()`` on the result when the run ends."""
+    interval = liveness.heartbeat_interval(get_settings().heartbeat_timeout)
+    return liveness.Heartbeat(job.database_url.get_secret_value(), job_id, interval).start()

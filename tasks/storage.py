@@ -38,7 +38,7 @@ storage_task = task(
 )
 
 
-@storage_task(name="fetch-plate")
+@storage_task(name="fetch-plate", persist_result=False)  # a job, with its database URL
 def fetch_plate(job: ResolvedJob) -> ResolvedJob:
     """Download the job's ``s3://`` plate into ``<home>/cache/s3`` (unchanged objects are not
     downloaded again); returns the job with the local plate path, which the stages read."""

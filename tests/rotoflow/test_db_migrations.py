@@ -4,7 +4,9 @@ migrations is stamped and upgraded with its rows kept; on SQLite and on the Post
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
@@ -13,6 +15,14 @@ from rotoflow import db, records
 from tests.conftest import at_once
 
 PROMPT = {"id": 1, "name": "car", "text": "car"}
+
+
+def _downgrade(engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
 
 
 def _differences(engine) -> list:
@@ -24,7 +34,7 @@ def test_new_database_gets_the_models_schema(database_url):
     engine = db.get_engine(database_url)
     assert _differences(engine) == []
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0003"
+        assert MigrationContext.configure(conn).get_current_revision() == "0004"
     with db.session(database_url) as s:
         project = db.get_or_create_project(s, "show")
         shot = db.get_or_create_shot(s, project, "sh010", "/plates/sh010.####.exr")
@@ -106,3 +116,42 @@ def test_shots_filed_twice_before_unique_names_are_merged(database_url):
         objects = {o.shot_id: o.name for o in s.exec(db.select(db.RotoObject))}
         assert objects == {1: "dancer", 3: "dog"}
         assert shots["sh020"].status == db.Status.pending
+
+
+def test_heartbeat_revision_keeps_jobs_and_downgrades_crashed_to_failed(database_url):
+    """0003 -> 0004: a running job from before heartbeats keeps its row (no heartbeat yet) and can
+    become crashed; back to 0003, crashed jobs and shots read as failed with their reason."""
+    old = create_engine(database_url)
+    db.migrate(old, "0003")
+    with old.begin() as conn:
+        for sql in (
+            "INSERT INTO project (id, name, created_at) VALUES (1, 'show', '2026-01-01')",
+            "INSERT INTO shot (id, project_id, name, plate_path, status, updated_at) VALUES "
+            "(1, 1, 'sh010', '/p/a.mov', 'running', '2026-01-02 10:00:00')",
+            "INSERT INTO job (id, shot_id, plate_path, status, parameters, models, timings, "
+            "started_at) VALUES (1, 1, '/p/a.mov', 'running', '{}', '{}', '{}', '2026-01-02')",
+        ):
+            conn.execute(text(sql))
+    db.migrate(old, "0004")
+    assert _differences(old) == []
+    with db.session(database_url) as s:
+        job = s.get(db.Job, 1)
+        assert (job.status, job.heartbeat_at, job.host, job.pid) == (
+            db.Status.running,
+            None,
+            None,
+            None,
+        )
+        job.status, job.error = db.Status.crashed, "worker stopped"
+        s.get(db.Shot, 1).status = db.Status.crashed
+    db.get_engine.cache_clear()
+    _downgrade(old, "0003")
+    with old.connect() as conn:
+        assert conn.execute(text("SELECT status, error FROM job")).one() == (
+            "failed",
+            "worker stopped",
+        )
+        assert conn.execute(text("SELECT status FROM shot")).scalar_one() == "failed"
+        assert "heartbeat_at" not in {c["name"] for c in inspect(conn).get_columns("job")}
+    db.migrate(old, "0004")
+    old.dispose()

@@ -48,3 +48,24 @@ def test_concurrent_runs_of_one_shot_lose_no_update(database_url):
     newest = max(j.id for j in jobs)
     shot = _shot(database_url)
     assert (shot.status, shot.error) == (db.Status.failed, f"job {newest} failed")
+
+
+def test_plates_are_recorded_by_absolute_path(database_url, tmp_path, monkeypatch):
+    """A plate given relative to the working folder is recorded absolute (shot and job), so that
+    the nightly batch finds it from any folder; an s3:// URL is kept as it is."""
+    monkeypatch.chdir(tmp_path)
+    local = records.open_job(
+        database_url, "show", "sh010", "plates/sh010.####.exr", [PROMPT], {}, {}
+    )
+    remote = records.open_job(database_url, "show", "sh020", "s3://bucket/sh020/", [PROMPT], {}, {})
+    with db.session(database_url) as s:
+        jobs = {j.id: j for j in s.exec(db.select(db.Job))}
+        shots = {sh.name: sh for sh in s.exec(db.select(db.Shot))}
+    expected = str(tmp_path / "plates" / "sh010.####.exr")
+    assert jobs[local].plate_path == shots["sh010"].plate_path == expected
+    assert jobs[remote].plate_path == shots["sh020"].plate_path == "s3://bucket/sh020/"
+    with db.session(database_url) as s:  # a shot filed without a job (a watched folder)
+        project = db.get_or_create_project(s, "show")
+        assert db.get_or_create_shot(s, project, "sh030", "../sh030.mov").plate_path == str(
+            tmp_path.parent / "sh030.mov"
+        )
