@@ -210,6 +210,8 @@ def run(
         )
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
+    if out_dir:  # the user's own shell may write where it likes; runs from the API may not
+        _allow_output_root(out_dir)
     try:
         _check_models(job)
         from rotoflow.stages.export import check_formats
@@ -239,6 +241,15 @@ def run(
         f"{result['shot_dir']} (job {result['job_id']})",
         highlight=False,
     )
+
+
+def _allow_output_root(root: Path) -> None:
+    """Add ``--out`` to the output roots this process allows (see :mod:`rotoflow.roots`): the
+    flow of ``rotoflow run`` runs here, for the user who typed it."""
+    from rotoflow.settings import get_settings
+
+    settings = get_settings()
+    settings.output_roots = [*settings.output_roots, root.absolute()]
 
 
 def _check_models(job) -> None:

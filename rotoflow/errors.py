@@ -38,3 +38,8 @@ class StorageError(RotoflowError):
 class StorageUnavailable(StorageError):
     """Object storage could not be reached or answered with a server error (connection refused,
     timeout, 5xx, throttling): worth retrying."""
+
+
+class RootNotAllowed(ConfigError):
+    """A run asks for an output root or a plate outside the folders the settings allow
+    (``ROTOFLOW_OUTPUT_ROOTS``, ``ROTOFLOW_PLATE_ROOTS``)."""

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from rotoflow import __version__
 from rotoflow.prompts import ShotPrompts
+from rotoflow.roots import check_output_root, check_plate
 from rotoflow.s3url import is_s3_url, parse_url
 from rotoflow.storage import fingerprint
 
@@ -196,13 +197,15 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
 
     Raises:
         StorageError: The plate or the ``storage_url`` setting is a malformed ``s3://`` URL.
+        RootNotAllowed: The plate or the output root is outside the settings' allow-lists.
     """
+    check_plate(job.plate, settings)
     if is_s3_url(job.plate):
         parse_url(job.plate)
     if settings.storage_url:
         parse_url(settings.storage_url)
     shot = job.shot or default_shot_name(job.plate)
-    root = Path(job.output_root) if job.output_root else settings.output_root
+    root = check_output_root(job.output_root or settings.output_root, settings)
     return ResolvedJob(
         plate=job.plate,
         prompts=job.prompts,
