@@ -126,15 +126,21 @@ class _Bars:
 def _prefect_env() -> None:
     """Point Prefect (not imported yet) at a server: ``PREFECT_API_URL`` when set, else the one
     ``rotoflow up`` started, so that the run shows in its UI and shares its GPU slots; else
-    Prefect starts a temporary one."""
+    Prefect starts a temporary one. The server of ``rotoflow up`` is sent its auth string
+    (``PREFECT_API_AUTH_STRING``), and no other server is."""
     from rotoflow import local
     from rotoflow.settings import get_settings
 
+    home = get_settings().home
     if not os.environ.get("PREFECT_API_URL"):
-        up = local.api_url(get_settings().home)
+        up = local.api_url(home)
         if up is not None:
             os.environ["PREFECT_API_URL"] = up
             err.print(f"reporting to the Prefect server of `rotoflow up`: {up}", highlight=False)
+    if os.environ.get("PREFECT_API_URL"):
+        auth = local.api_auth(home, os.environ["PREFECT_API_URL"])
+        if auth is not None:
+            os.environ["PREFECT_API_AUTH_STRING"] = auth
     # A temporary server's first start migrates a fresh database, which takes longer than
     # Prefect's 20 s default on a busy laptop.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
@@ -210,6 +216,8 @@ def run(
         )
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
+    if out_dir:  # the user's own shell may write where it likes; runs from the API may not
+        _allow_output_root(out_dir)
     try:
         _check_models(job)
         from rotoflow.stages.export import check_formats
@@ -239,6 +247,15 @@ def run(
         f"{result['shot_dir']} (job {result['job_id']})",
         highlight=False,
     )
+
+
+def _allow_output_root(root: Path) -> None:
+    """Add ``--out`` to the output roots this process allows (see :mod:`rotoflow.roots`): the
+    flow of ``rotoflow run`` runs here, for the user who typed it."""
+    from rotoflow.settings import get_settings
+
+    settings = get_settings()
+    settings.output_roots = [*settings.output_roots, root.absolute()]
 
 
 def _check_models(job) -> None:
@@ -314,6 +331,7 @@ def watch(
     settings = get_settings()
     start = None
     if deployment:
+        _prefect_env()  # the server of `rotoflow up`, with its auth string
         from flows.watch_folder import deployment_starter
 
         start = deployment_starter(deployment)

@@ -2,7 +2,9 @@
 
 ``up`` starts a local Prefect server (UI at http://127.0.0.1:4200), the ``rotoflow`` work pool and
 its concurrency limits, the deployments of ``deployments/prefect.yaml`` and process workers;
-``down`` stops them; ``submit`` starts a ``roto-shot`` run on the server and waits for it.
+``down`` stops them; ``submit`` starts a ``roto-shot`` run on the server and waits for it. The
+server's API asks for the auth string ``up`` keeps in ``<ROTOFLOW_HOME>/prefect/api-auth``
+(see :mod:`rotoflow.localauth`); ``submit`` and ``down`` read it from there.
 
 Errors caused by the input print one line on stderr and exit with status 2; a server that does
 not start, or a run that fails, exits with status 1.
@@ -11,6 +13,7 @@ not start, or a run that fails, exits with status 1.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated
@@ -46,7 +49,13 @@ def _workers(pids: list[int]) -> str:
 @local_app.command()
 def up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Server port.")] = 4200,
-    host: Annotated[str, typer.Option(help="Address the server listens on.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address the server listens on (another than loopback is reachable from other "
+            "machines, over plain HTTP; the API asks for the auth string all the same)."
+        ),
+    ] = "127.0.0.1",
     workers: Annotated[
         int,
         typer.Option(
@@ -70,8 +79,9 @@ def up(
     ] = 180.0,
 ) -> None:
     """Start a local Prefect server (data in <ROTOFLOW_HOME>/prefect), the rotoflow work pool and
-    concurrency limits, the deployments and the workers, in the background."""
-    from rotoflow import local, procs
+    concurrency limits, the deployments and the workers, in the background. Its API and UI ask
+    for the auth string in <ROTOFLOW_HOME>/prefect/api-auth."""
+    from rotoflow import local, localauth, procs
     from rotoflow.settings import get_settings
 
     if watch is not None and not watch.is_dir():
@@ -113,8 +123,16 @@ def up(
         for name, why in result.skipped.items():
             hint = " (or give --watch FOLDER)" if "ROTOFLOW_WATCH_FOLDER" in why else ""
             _say(f"deployment {name} not registered: {why}{hint}")
-    _say(f"UI: {state.ui_url}")
+    auth_file = localauth.auth_path(Path(state.data))
+    if not localauth.is_loopback(state.host):
+        _say(
+            f"listening on {state.host}: other machines reach the API over plain HTTP, so its auth "
+            "string crosses the network in the clear; put TLS in front for anything but a "
+            "trusted network"
+        )
+    _say(f"UI: {state.ui_url} (log in with the auth string in {auth_file})")
     _say(f"export PREFECT_API_URL={state.api_url}")
+    _say(f'export PREFECT_API_AUTH_STRING="$(cat {shlex.quote(str(auth_file))})"')
 
 
 @local_app.command()
@@ -167,7 +185,12 @@ def submit(
     shot: opt.Shot = None,
     project: opt.Project = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output root folder (default: the worker's).")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output root folder (default: the worker's); it must be in the worker's "
+            "output_root or ROTOFLOW_OUTPUT_ROOTS.",
+        ),
     ] = None,
     deployment: Annotated[
         str, typer.Option(help="Deployment to run, <flow>/<deployment>.")
@@ -214,7 +237,8 @@ def submit(
     api = local.api_url(settings.home)
     if api is None:
         _fail("no Prefect server: run `rotoflow up`, or set PREFECT_API_URL", EXIT_FAILURE)
-    run_id, state, name = _submit(api, deployment, job, wait)
+    auth = local.api_auth(settings.home, api)
+    run_id, state, name = _submit(api, auth, deployment, job, wait)
     ui = f"{api.removesuffix('/').removesuffix('/api')}/runs/flow-run/{run_id}"
     if not wait:
         _say(f"run {name} submitted: {ui}")
@@ -223,13 +247,14 @@ def submit(
     shot_name = recorded[0] if recorded else job.shot or default_shot_name(job.plate)
     if state.type.value != "COMPLETED":
         reason = (recorded and recorded[2]) or state.message or state.name
+        reason = reason.removeprefix("Flow run encountered an exception: ")
         _fail(f"shot {shot_name}: run {state.name.lower()}: {reason} ({ui})", EXIT_FAILURE)
     where = f": outputs in {recorded[1]}" if recorded and recorded[1] else ""
     _say(f"shot {shot_name} completed{where}")
     _say(f"run: {ui}")
 
 
-def _submit(api: str, deployment: str, job, wait: bool):
+def _submit(api: str, auth: str | None, deployment: str, job, wait: bool):
     """Start the run and, with ``wait``, poll it to a final state, showing it on a spinner."""
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
@@ -238,7 +263,7 @@ def _submit(api: str, deployment: str, job, wait: bool):
 
     run = None
     try:
-        with local.prefect_api(api) as client:
+        with local.prefect_api(api, auth) as client:
             run = run_deployment(
                 deployment,
                 parameters={"job": job.model_dump(mode="json", exclude_none=True)},

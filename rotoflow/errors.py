@@ -48,3 +48,8 @@ class InvalidName(RotoflowError):
 class UnsafePath(RotoflowError):
     """A path Rotoflow would write resolves outside its root (through ``..`` or a symlink), or a
     root is not among the allowed ones."""
+
+
+class RootNotAllowed(ConfigError):
+    """A run asks for an output root or a plate outside the folders the settings allow
+    (``ROTOFLOW_OUTPUT_ROOTS``, ``ROTOFLOW_PLATE_ROOTS``)."""

@@ -3,8 +3,10 @@ limits, the deployments of ``deployments/prefect.yaml`` (registered by :mod:`rot
 and process workers, started and stopped together (``rotoflow up`` / ``rotoflow down``).
 
 Everything lives in ``<ROTOFLOW_HOME>/prefect``: the server's SQLite database (``prefect.db``), its
-log (``server.log``), the workers' logs (``worker-<n>.log``) and ``up.json``, which records the
-process ids so that ``down`` (from any shell) can stop them. The server and each worker run in
+log (``server.log``), the workers' logs (``worker-<n>.log``), ``up.json``, which records the
+process ids so that ``down`` (from any shell) can stop them, and ``api-auth``, the API's auth
+string (mode 0600; see :mod:`rotoflow.localauth`): the server answers 401 to any request without
+it. The server and each worker run in
 their own session (process group), so they outlive the shell that started them.
 
 Only the standard library is imported at module level: tasks import :data:`GPU_LIMIT` from here.
@@ -16,7 +18,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -27,15 +28,19 @@ from pathlib import Path
 from typing import Any
 
 from rotoflow.errors import RotoflowError
+from rotoflow.localauth import ensure_auth, read_auth
 from rotoflow.procs import (
     LockTimeout,
     command_line,
     exclusive,
+    gpu_count,
     is_ours,
     log_tail,
     port_is_free,
+    probe_gpus,
     spawn,
     stop_processes,
+    worker_gpus,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,7 +74,7 @@ class UpState:
         started: ISO 8601 time (UTC) of the start.
         deployments: The deployments registered, ``<flow>/<deployment>``.
         worker_gpus: Each worker's ``CUDA_VISIBLE_DEVICES`` (None: the environment's), see
-            :func:`worker_gpus`.
+            :func:`rotoflow.procs.worker_gpus`.
     """
 
     api_url: str
@@ -118,9 +123,10 @@ def _prefect() -> list[str]:
     return [str(Path(sys.executable).parent / "prefect")]
 
 
-def server_env(data: Path) -> dict[str, str]:
-    """The server's environment: its home, SQLite database and settings in ``data``, and no
-    ``PREFECT_API_URL`` (the UI would call that API instead of its own). The rest of this
+def server_env(data: Path, auth: str) -> dict[str, str]:
+    """The server's environment: its home, SQLite database and settings in ``data``, its API's
+    auth string ``auth`` (``PREFECT_SERVER_API_AUTH_STRING``; also the one its own clients send),
+    and no ``PREFECT_API_URL`` (the UI would call that API instead of its own). The rest of this
     process's environment passes through, so server settings set there apply, e.g.
     ``PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS`` (how often the scheduler creates the runs
     of scheduled deployments; 60 s by default)."""
@@ -130,29 +136,40 @@ def server_env(data: Path) -> dict[str, str]:
         "PREFECT_HOME": str(data),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{data / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_AUTH_STRING": auth,
+        "PREFECT_API_AUTH_STRING": auth,
     }
 
 
-def worker_env(data: Path, api_url: str, settings: Any) -> dict[str, str]:
-    """A worker's environment: the server's API, and the Rotoflow settings of this process
-    (``.env`` included) with relative paths made absolute, since workers run in :data:`REPO`."""
+def _setting_value(value: Any) -> str:
+    """A Rotoflow setting as its environment variable: paths absolute, booleans lower case,
+    lists as JSON lists."""
+    if isinstance(value, Path):
+        return str(value.expanduser().absolute())
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return json.dumps([_setting_value(v) for v in value])
+    return str(value)
+
+
+def worker_env(data: Path, api_url: str, settings: Any, auth: str) -> dict[str, str]:
+    """A worker's environment: the server's API and its auth string ``auth``
+    (``PREFECT_API_AUTH_STRING``), and the Rotoflow settings of this process (``.env`` included)
+    with relative paths made absolute, since workers run in :data:`REPO`."""
     env = {
         **os.environ,
         "PREFECT_HOME": str(data),
         "PREFECT_API_URL": api_url,
+        "PREFECT_API_AUTH_STRING": auth,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "ROTOFLOW_REPO": str(REPO),
     }
     env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "5")
     for name in settings.model_fields_set | {"home", "output_root"}:
         value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, Path):
-            value = value.expanduser().absolute()
-        elif isinstance(value, bool):
-            value = str(value).lower()
-        env[f"ROTOFLOW_{name.upper()}"] = str(value)
+        if value is not None:
+            env[f"ROTOFLOW_{name.upper()}"] = _setting_value(value)
     return env
 
 
@@ -184,77 +201,29 @@ def wait_healthy(api_url: str, pid: int, log: Path, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def _probe_gpus() -> subprocess.Popen:
-    """Count CUDA GPUs in a child process (importing torch takes seconds; this runs meanwhile)."""
-    code = "import torch; print(torch.cuda.device_count())"
-    return subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def gpu_count(probe: subprocess.Popen | None = None) -> int:
-    """The number of CUDA GPUs torch sees (``CUDA_VISIBLE_DEVICES`` applies); 0 when torch is
-    not installed or sees none.
-
-    Args:
-        probe: A probe started earlier by ``_probe_gpus`` (default: start one and wait).
-    """
-    probe = probe or _probe_gpus()
-    try:
-        output, _ = probe.communicate(timeout=300)
-        return max(0, int(output.strip().splitlines()[-1]))
-    except (subprocess.TimeoutExpired, ValueError, IndexError):
-        probe.kill()
-        return 0
-
-
-def worker_gpus(workers: int, gpus: int, device: str, visible: str | None) -> list[str | None]:
-    """The ``CUDA_VISIBLE_DEVICES`` of each worker.
-
-    A flow run runs one stage at a time, so it uses one GPU; on a host with several, worker ``n``
-    (from 0) is given GPU ``n mod gpus`` and its runs load their models there. Without several
-    GPUs, or with a ``device`` setting other than ``auto``/``cuda`` (``cpu``, or a GPU chosen with
-    ``cuda:N``), every worker keeps this environment's (None).
-
-    Args:
-        workers: Number of workers.
-        gpus: CUDA GPUs visible here (:func:`gpu_count`).
-        device: The ``device`` setting.
-        visible: This environment's ``CUDA_VISIBLE_DEVICES`` (None: unset), whose entries (indices
-            or UUIDs) are handed out in its order.
-
-    Returns:
-        One value per worker.
-    """
-    if gpus < 2 or device not in ("auto", "cuda"):
-        return [None] * workers
-    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else []
-    ids = ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
-    return [ids[n % gpus] for n in range(workers)]
-
-
 @contextmanager
-def prefect_api(api_url: str) -> Iterator[Any]:
+def prefect_api(api_url: str, auth: str | None = None) -> Iterator[Any]:
     """A synchronous Prefect client on ``api_url`` (and the Prefect settings pointing there while
-    the block runs, for ``RunnerDeployment.apply`` and ``run_deployment``)."""
+    the block runs, for ``RunnerDeployment.apply`` and ``run_deployment``), sending the auth
+    string ``auth`` (None: ``PREFECT_API_AUTH_STRING``'s, if any)."""
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+    updates: dict[Any, Any] = {PREFECT_API_URL: api_url}
+    if auth is not None:
+        updates[PREFECT_API_AUTH_STRING] = auth
+    with temporary_settings(updates), get_client(sync_client=True) as client:
         yield client
 
 
-def configure(api_url: str, workers: int, gpu_slots: int) -> None:
+def configure(api_url: str, workers: int, gpu_slots: int, auth: str | None = None) -> None:
     """Create (or update) the process work pool :data:`WORK_POOL` with a concurrency limit of
-    ``workers`` runs, and the global concurrency limit :data:`GPU_LIMIT` with ``gpu_slots``."""
+    ``workers`` runs, and the global concurrency limit :data:`GPU_LIMIT` with ``gpu_slots``
+    (``auth``: the API's auth string)."""
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectNotFound
 
-    with prefect_api(api_url) as client:
+    with prefect_api(api_url, auth) as client:
         try:
             client.read_work_pool(WORK_POOL)
         except ObjectNotFound:
@@ -273,15 +242,17 @@ def wait_workers(
     logs: list[Path],
     since: datetime,
     timeout: float,
+    auth: str | None = None,
 ) -> None:
-    """Wait until every named worker has sent the work pool a heartbeat after ``since``.
+    """Wait until every named worker has sent the work pool a heartbeat after ``since``
+    (``auth``: the API's auth string).
 
     Raises:
         LocalStackError: a worker process exited, or ``timeout`` seconds passed (the worker's log
             tail is in the message).
     """
     deadline = time.monotonic() + timeout
-    with prefect_api(api_url) as client:
+    with prefect_api(api_url, auth) as client:
         while True:
             seen = {
                 w.name
@@ -339,14 +310,17 @@ def up(
     step: Callable[[str], None] = lambda _: None,
 ) -> UpResult:
     """Start the local server, configure it, register the deployments and start the workers;
-    return at once when already up. A failed start stops whatever it had started. Two ``up``
+    return at once when already up. The server's API asks for the auth string of
+    :func:`rotoflow.localauth.ensure_auth` (made on the first ``up`` under a home), which the
+    workers are given, whatever ``host`` it listens on. A failed start stops whatever it had started. Two ``up``
     under one home never start two stacks: the second waits (``<data>/up.lock``) and then finds
     the first one up.
 
     Args:
         settings: :class:`rotoflow.settings.Settings` (its ``home`` holds the data folder; the
             workers get its values).
-        host: Address the server listens on.
+        host: Address the server listens on (loopback by default; any other is reachable from
+            other machines, over plain HTTP).
         port: Its port.
         workers: Process workers to start, each running one flow run at a time; also the work
             pool's concurrency limit.
@@ -416,26 +390,29 @@ def _up(
         data=str(data),
         started=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    probe = _probe_gpus()
+    auth = ensure_auth(data)
+    probe = probe_gpus()
     try:
         step("starting the Prefect server")
         argv = [*_prefect(), "server", "start", "--host", host, "--port", str(port)]
-        state.server_pid = spawn(argv, server_env(data), data / "server.log", data)
+        state.server_pid = spawn(argv, server_env(data, auth), data / "server.log", data)
         _write_state(data, state)  # from here on `rotoflow down` can stop it
         wait_healthy(state.api_url, state.server_pid, data / "server.log", timeout)
         step("creating the work pool and the concurrency limits")
         gpus = gpu_count(probe)
         slots = gpu_slots or max(1, gpus)
-        configure(state.api_url, workers, slots)
+        configure(state.api_url, workers, slots, auth)
         env = {**os.environ, "ROTOFLOW_REPO": str(REPO)}
         if watch is not None:
             env["ROTOFLOW_WATCH_FOLDER"] = str(watch)
-        state.deployments, skipped = register_deployments(state.api_url, specs, env, step)
+        state.deployments, skipped = register_deployments(
+            state.api_url, specs, env, step, auth=auth
+        )
         step(f"starting {workers} worker{'s' * (workers != 1)}")
         since = datetime.now(UTC).replace(microsecond=0)
         names = [f"rotoflow-{socket.gethostname()}-{n}" for n in range(1, workers + 1)]
         logs = [data / f"worker-{n}.log" for n in range(1, workers + 1)]
-        wenv = worker_env(data, state.api_url, settings)
+        wenv = worker_env(data, state.api_url, settings, auth)
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         state.worker_gpus = worker_gpus(workers, gpus, settings.device, visible)
         for name, log, gpu in zip(names, logs, state.worker_gpus, strict=True):
@@ -444,7 +421,7 @@ def _up(
             state.worker_pids.append(spawn([*argv, "--name", name], env, log, REPO))
             _write_state(data, state)
         step("waiting for the workers to reach the server")
-        wait_workers(state.api_url, names, state.worker_pids, logs, since, timeout)
+        wait_workers(state.api_url, names, state.worker_pids, logs, since, timeout, auth)
     except BaseException as exc:
         stop_processes([*state.worker_pids, state.server_pid] if state.server_pid else [])
         state_path(data).unlink(missing_ok=True)
@@ -458,9 +435,10 @@ def _up(
 _ACTIVE = ("PENDING", "RUNNING", "CANCELLING")
 
 
-def cancel_active_runs(api_url: str, timeout: float = 30.0) -> list[str]:
+def cancel_active_runs(api_url: str, timeout: float = 30.0, auth: str | None = None) -> list[str]:
     """Cancel the flow runs that are pending or running (the workers stop their processes) and
-    wait up to ``timeout`` seconds for them to end; returns their names."""
+    wait up to ``timeout`` seconds for them to end; returns their names (``auth``: the API's
+    auth string)."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterState,
@@ -473,7 +451,7 @@ def cancel_active_runs(api_url: str, timeout: float = 30.0) -> list[str]:
     types = FlowRunFilterStateType(any_=[StateType(t) for t in _ACTIVE])
     active = FlowRunFilter(state=FlowRunFilterState(type=types))
     query = {"flow_run_filter": active, "sort": FlowRunSort.ID_DESC, "limit": 200}
-    with prefect_api(api_url) as client:
+    with prefect_api(api_url, auth) as client:
         runs = client.read_flow_runs(**query)
         for run in runs:
             client.set_flow_run_state(run.id, Cancelling(), force=True)
@@ -509,7 +487,7 @@ def down(home: Path, timeout: float = 30.0) -> DownResult:
     result = DownResult(state, was_running=is_ours(state.server_pid))
     if result.was_running:
         try:
-            result.cancelled = cancel_active_runs(state.api_url, timeout)
+            result.cancelled = cancel_active_runs(state.api_url, timeout, read_auth(data))
         except Exception as exc:  # a server that does not answer is stopped all the same
             logger.warning("could not cancel the runs in progress: %s", exc)
     stop_processes(state.worker_pids, timeout)
@@ -525,3 +503,14 @@ def api_url(home: Path) -> str | None:
         return os.environ["PREFECT_API_URL"]
     state = running_state(data_dir(home))
     return state.api_url if state is not None else None
+
+
+def api_auth(home: Path, url: str) -> str | None:
+    """The auth string a client of the API at ``url`` sends: that of the server ``rotoflow up``
+    started under ``home`` when ``url`` is its API and it is running (never sent to another
+    server), else None (``PREFECT_API_AUTH_STRING``, if set, applies)."""
+    data = data_dir(home)
+    state = running_state(data)
+    if state is None or url.rstrip("/") != state.api_url:
+        return None
+    return read_auth(data)

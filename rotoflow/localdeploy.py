@@ -97,10 +97,13 @@ def register_deployments(
     specs: list[dict],
     env: dict[str, str],
     step: Callable[[str], None] = lambda _: None,
+    *,
+    auth: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Create or update deployments (from :func:`local_deployments`) on the server, run by process
     workers in :data:`REPO` (the ``working_dir`` job variable stands for the file's
-    ``set_working_directory`` pull step). ``{{ $VAR }}`` templates are filled from ``env``.
+    ``set_working_directory`` pull step). ``{{ $VAR }}`` templates are filled from ``env``;
+    ``auth`` is the API's auth string.
 
     Returns:
         The registered deployments (``<flow>/<deployment>``), and the skipped ones with the reason
@@ -144,7 +147,7 @@ def register_deployments(
         # as `prefect deploy` from the repository root records them; the workers run in REPO
         deployment.entrypoint = spec["entrypoint"]
         deployment._path = str(REPO)
-        with prefect_api(api_url):
+        with prefect_api(api_url, auth):
             try:
                 deployment.apply()
             except Exception as exc:

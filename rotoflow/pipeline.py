@@ -16,6 +16,7 @@ from rotoflow import __version__
 from rotoflow.colour import config_digest
 from rotoflow.files import MAX_NAME, NAME_PATTERN, check_name, clean_name, inside, sha256_file
 from rotoflow.prompts import ShotPrompts
+from rotoflow.roots import check_output_root, check_plate
 from rotoflow.s3url import is_s3_url, parse_url
 from rotoflow.storage import fingerprint
 
@@ -251,14 +252,16 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         InvalidName: The shot or project name is not one safe path component.
         UnsafePath: The shot folder resolves outside the output root (a symlinked project or
             shot folder that leads out).
+        RootNotAllowed: The plate or the output root is outside the settings' allow-lists.
     """
+    check_plate(job.plate, settings)
     if is_s3_url(job.plate):
         parse_url(job.plate)
     if settings.storage_url:
         parse_url(settings.storage_url)
     shot = check_name(job.shot or default_shot_name(job.plate), "shot")
     project = check_name(job.project or settings.project, "project")
-    root = Path(job.output_root) if job.output_root else settings.output_root
+    root = check_output_root(job.output_root or settings.output_root, settings)
     shot_dir = inside(root, shot_folder(root, project, shot))
     return ResolvedJob(
         plate=job.plate,

@@ -1,6 +1,6 @@
 """Processes that ``rotoflow up`` starts and stops: spawned in their own session, recognised by
 process id without ever signalling a recycled one, stopped by process group; a file lock for one
-starter at a time; ports and logs."""
+starter at a time; ports and logs; the GPUs the workers are given."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -139,3 +140,56 @@ def exclusive(path: Path, timeout: float) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def probe_gpus() -> subprocess.Popen:
+    """Count CUDA GPUs in a child process (importing torch takes seconds; this runs meanwhile)."""
+    code = "import torch; print(torch.cuda.device_count())"
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def gpu_count(probe: subprocess.Popen | None = None) -> int:
+    """The number of CUDA GPUs torch sees (``CUDA_VISIBLE_DEVICES`` applies); 0 when torch is
+    not installed or sees none.
+
+    Args:
+        probe: A probe started earlier by ``probe_gpus`` (default: start one and wait).
+    """
+    probe = probe or probe_gpus()
+    try:
+        output, _ = probe.communicate(timeout=300)
+        return max(0, int(output.strip().splitlines()[-1]))
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        probe.kill()
+        return 0
+
+
+def worker_gpus(workers: int, gpus: int, device: str, visible: str | None) -> list[str | None]:
+    """The ``CUDA_VISIBLE_DEVICES`` of each worker.
+
+    A flow run runs one stage at a time, so it uses one GPU; on a host with several, worker ``n``
+    (from 0) is given GPU ``n mod gpus`` and its runs load their models there. Without several
+    GPUs, or with a ``device`` setting other than ``auto``/``cuda`` (``cpu``, or a GPU chosen with
+    ``cuda:N``), every worker keeps this environment's (None).
+
+    Args:
+        workers: Number of workers.
+        gpus: CUDA GPUs visible here (:func:`gpu_count`).
+        device: The ``device`` setting.
+        visible: This environment's ``CUDA_VISIBLE_DEVICES`` (None: unset), whose entries (indices
+            or UUIDs) are handed out in its order.
+
+    Returns:
+        One value per worker.
+    """
+    if gpus < 2 or device not in ("auto", "cuda"):
+        return [None] * workers
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else []
+    ids = ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
+    return [ids[n % gpus] for n in range(workers)]

@@ -5,11 +5,29 @@ Nothing here runs at import time: call :func:`get_settings`.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_LIST_SEPARATOR = re.compile(rf"[,{re.escape(os.pathsep)}](?!//)")  # not the ':' of s3://
+
+
+def folder_list(value: object) -> object:
+    """A list setting from the environment: a JSON list, or entries separated by commas or
+    ``os.pathsep`` (``/shots:/mnt/plates``, ``/shots,s3://plates/incoming``); other values pass
+    through to pydantic."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part.strip() for part in _LIST_SEPARATOR.split(text) if part.strip()]
 
 
 class Settings(BaseSettings):
@@ -20,6 +38,11 @@ class Settings(BaseSettings):
         database_url: SQLAlchemy URL of the project database (SQLite file by default, PostgreSQL in
             a studio: ``postgresql+psycopg://user@host/rotoflow``).
         output_root: Folder that receives one sub-folder per shot.
+        output_roots: Further folders (besides ``output_root``) that a run's own output root may
+            be in (``ROTOFLOW_OUTPUT_ROOTS``: a JSON list, or folders separated by ``:`` or
+            ``,``); a run asking for any other is refused (see :mod:`rotoflow.roots`).
+        plate_roots: Folders and ``s3://bucket/prefix`` locations that plates must be in
+            (``ROTOFLOW_PLATE_ROOTS``, the same format); empty (the default): any plate.
         project: Project name that new shots are filed under.
         models: Model set name: ``"lite"`` (runs on any CPU) or ``"full"`` (SAM 2, Grounding DINO,
             ViTMatte; weights from the model store).
@@ -57,6 +80,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".rotoflow")
     database_url: str | None = None
     output_root: Path = Path("rotoflow_output")
+    output_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    plate_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
     project: str = "default"
     models: str = "lite"
     model_dir: Path | None = None
@@ -71,6 +96,8 @@ class Settings(BaseSettings):
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
     heartbeat_timeout: float = Field(default=300.0, gt=0)
+
+    _lists = field_validator("output_roots", "plate_roots", mode="before")(folder_list)
 
     def resolved_model_dir(self) -> Path:
         """The model store folder, defaulting to ``<home>/models``."""

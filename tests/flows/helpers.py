@@ -50,13 +50,21 @@ def frame_folder(seq: str, dest: Path, frames: range, *, start: int = 0) -> Path
     return dest
 
 
-def api_json(method: str, url: str, json: dict | None = None, attempts: int = 5):
+def api_json(
+    method: str,
+    url: str,
+    json: dict | None = None,
+    attempts: int = 5,
+    auth: tuple[str, str] | None = None,
+):
     """The JSON answer of a Prefect server REST call made while runs load the server: a 30 s
     timeout, and up to ``attempts`` tries when the answer times out or the connection drops (a
-    SQLite-backed server on two cores can stall for seconds while two workers write to it)."""
+    SQLite-backed server on two cores can stall for seconds while two workers write to it).
+    ``auth``: the ``(user, password)`` of a server with basic authentication."""
     for attempt in range(attempts):
         try:
-            return httpx.request(method, url, json=json, timeout=30).raise_for_status().json()
+            answer = httpx.request(method, url, json=json, timeout=30, auth=auth)
+            return answer.raise_for_status().json()
         except httpx.TransportError:
             if attempt == attempts - 1:
                 raise

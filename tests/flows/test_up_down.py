@@ -1,13 +1,16 @@
 """``rotoflow up`` / ``submit`` / ``down`` as a user runs them (the real command, in subprocesses):
 a local Prefect server with its database under the Rotoflow home, the work pool, the GPU limit and
 the deployments of ``deployments/prefect.yaml``; one shot rotoed through the server; everything
-stopped and the port free afterwards. Idempotent ``up``, ``down`` with nothing up, a stale
-``up.json`` and a submit with no server are checked too."""
+stopped and the port free afterwards. The API asks for the auth string that ``up`` generates
+(401 without it), and a run asking for an output root outside the worker's allow-list fails with
+the reason. Idempotent ``up``, ``down`` with nothing up, a stale ``up.json`` and a submit with no
+server are checked too."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -65,7 +68,7 @@ def _box(seq: str) -> str:
     return ",".join(str(float(b[k])) for k in ("x0", "y0", "x1", "y1"))
 
 
-def scheduled_runs(api: str, deployment_id: str, timeout: float) -> list[dict]:
+def scheduled_runs(api: str, deployment_id: str, timeout: float, auth) -> list[dict]:
     """The SCHEDULED flow runs of a deployment, once the server's scheduler has created some
     (empty after ``timeout`` seconds)."""
     query = {
@@ -76,7 +79,7 @@ def scheduled_runs(api: str, deployment_id: str, timeout: float) -> list[dict]:
     }
     deadline = time.monotonic() + timeout
     while True:
-        runs = api_json("POST", f"{api}/flow_runs/filter", json=query)
+        runs = api_json("POST", f"{api}/flow_runs/filter", json=query, auth=auth)
         if runs or time.monotonic() > deadline:
             return runs
         time.sleep(1)
@@ -94,6 +97,13 @@ def test_up_submit_down(tmp_path):
         assert first.returncode == 0, first.stderr[-3000:]
         assert f"UI: http://127.0.0.1:{port}" in first.stdout
         assert f"export PREFECT_API_URL={api}" in first.stdout
+        auth_file = data / "api-auth"
+        assert f'export PREFECT_API_AUTH_STRING="$(cat {auth_file})"' in first.stdout
+        assert stat.S_IMODE(auth_file.stat().st_mode) == 0o600
+        secret = auth_file.read_text().strip()
+        user, _, password = secret.partition(":")
+        auth = (user, password)
+        assert user == "rotoflow" and len(password) >= 40
         assert "deployment watch-folder not registered" in first.stdout  # no folder to watch
         for spec in SPEC["deployments"]:
             if spec["name"] not in LOCAL:
@@ -103,13 +113,31 @@ def test_up_submit_down(tmp_path):
         assert state["api_url"] == api and len(state["worker_pids"]) == 1
         pids = [state["server_pid"], *state["worker_pids"]]
 
-        pool = api_json("GET", f"{api}/work_pools/{local.WORK_POOL}")
+        # the API asks for the auth string (the health probe excepted); the UI says so
+        deployments_filter = f"{api}/deployments/filter"
+        assert httpx.post(deployments_filter, json={}, timeout=30).status_code == 401
+        wrong = (user, password[::-1])
+        assert httpx.post(deployments_filter, json={}, auth=wrong, timeout=30).status_code == 401
+        assert httpx.post(deployments_filter, json={}, auth=auth, timeout=30).status_code == 200
+        assert httpx.get(f"{api}/health", timeout=30).status_code == 200
+        ui_settings = httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=30).json()
+        assert ui_settings["auth"] == "BASIC"
+        # the secret is in no command line (`ps` shows those), no log and not in up.json
+        for pid in pids:
+            assert secret not in (procs.command_line(pid) or "")
+        for name in ("up.json", "server.log", "worker-1.log"):
+            assert secret not in (data / name).read_text(errors="replace"), name
+
+        pool = api_json("GET", f"{api}/work_pools/{local.WORK_POOL}", auth=auth)
         assert pool["type"] == "process" and pool["concurrency_limit"] == 1
-        limit = api_json("GET", f"{api}/v2/concurrency_limits/{local.GPU_LIMIT}")
+        limit = api_json("GET", f"{api}/v2/concurrency_limits/{local.GPU_LIMIT}", auth=auth)
         assert limit["limit"] == 2 and limit["active"]
-        workers = api_json("POST", f"{api}/work_pools/{local.WORK_POOL}/workers/filter", json={})
+        workers = api_json(
+            "POST", f"{api}/work_pools/{local.WORK_POOL}/workers/filter", json={}, auth=auth
+        )
         assert [w["status"] for w in workers] == ["ONLINE"]
-        deployments = {d["name"]: d for d in api_json("POST", f"{api}/deployments/filter", json={})}
+        found = api_json("POST", deployments_filter, json={}, auth=auth)
+        deployments = {d["name"]: d for d in found}
         assert set(deployments) == set(LOCAL) >= {"roto-shot", "nightly-batch"}
         for spec in LOCAL.values():
             d = deployments[spec["name"]]
@@ -122,7 +150,7 @@ def test_up_submit_down(tmp_path):
         (nightly,) = deployments["nightly-batch"]["schedules"]
         assert nightly["schedule"]["cron"] == SPEC["definitions"]["schedules"]["nightly"]["cron"]
         # the server's scheduler creates its runs (under SQLAlchemy 2.1 its bulk insert failed)
-        runs = scheduled_runs(api, deployments["nightly-batch"]["id"], timeout=60)
+        runs = scheduled_runs(api, deployments["nightly-batch"]["id"], timeout=60, auth=auth)
         server_log = (data / "server.log").read_text(errors="replace")
         assert runs, f"no scheduled nightly-batch run; end of server.log:\n{server_log[-3000:]}"
         assert "Can't evaluate bulk DML" not in server_log, server_log[-3000:]
@@ -144,24 +172,56 @@ def test_up_submit_down(tmp_path):
             shot = s.exec(select(db.Shot).where(db.Shot.name == "dog")).one()
             job = s.exec(select(db.Job).where(db.Job.shot_id == shot.id)).one()
         assert shot.status == db.Status.done and job.status == db.Status.done
-        flow_run = api_json("GET", f"{api}/flow_runs/{job.flow_run_id}")
+        flow_run = api_json("GET", f"{api}/flow_runs/{job.flow_run_id}", auth=auth)
         assert flow_run["state_type"] == "COMPLETED"
         assert flow_run["deployment_id"] == deployments["roto-shot"]["id"]
+
+        # a run asking for an output root outside the worker's allow-list writes nothing there
+        elsewhere = tmp_path / "elsewhere"
+        refused = rotoflow(
+            env,
+            "submit",
+            str(plate),
+            "--box",
+            _box("dog"),
+            "--shot",
+            "far",
+            "--out",
+            str(elsewhere),
+        )
+        assert refused.returncode == 1, refused.stdout + refused.stderr[-3000:]
+        reason = refused.stderr.strip().splitlines()
+        assert len(reason) == 1, refused.stderr
+        assert f"output root {elsewhere}" in reason[0] and "is not allowed" in reason[0]
+        assert f"output roots must be in {(home / 'out').resolve()}" in reason[0]
+        assert not elsewhere.exists()
 
         # a run that fails (box outside the frame) is a non-zero exit with its reason
         bad = rotoflow(env, "submit", str(plate), "--box", "900,10,1000,50", "--shot", "bad")
         assert bad.returncode == 1, bad.stdout + bad.stderr[-3000:]
         assert "outside the 854x480 frame" in bad.stderr.strip().splitlines()[-1]
 
-        # `rotoflow run` (the flow in its own process, no worker) reports to the same server
-        here = rotoflow(env, "run", str(plate), "--box", _box("dog"), "--shot", "dog_here")
+        # `rotoflow run` (the flow in its own process, no worker) reports to the same server,
+        # sending its auth string; its user's own --out is allowed
+        here = rotoflow(
+            env,
+            "run",
+            str(plate),
+            "--box",
+            _box("dog"),
+            "--shot",
+            "dog_here",
+            "--out",
+            str(elsewhere),
+        )
         assert here.returncode == 0, here.stdout + here.stderr[-3000:]
         assert f"reporting to the Prefect server of `rotoflow up`: {api}" in here.stderr
+        assert list((elsewhere / "dog_here" / "roto").glob("*.nk"))
         with db.session(f"sqlite:///{home / 'rotoflow.db'}") as s:
             shot = s.exec(select(db.Shot).where(db.Shot.name == "dog_here")).one()
             job = s.exec(select(db.Job).where(db.Job.shot_id == shot.id)).one()
         assert job.status == db.Status.done
-        flow_run = api_json("GET", f"{api}/flow_runs/{job.flow_run_id}")
+        flow_run = api_json("GET", f"{api}/flow_runs/{job.flow_run_id}", auth=auth)
         assert flow_run["state_type"] == "COMPLETED" and flow_run["deployment_id"] is None
 
         down = rotoflow(env, "down")
