@@ -164,7 +164,7 @@ def test_up_submit_down(tmp_path):
         # PREFECT_API_URL is unset: submit finds the server through up.json
         run = rotoflow(env, "submit", str(plate), "--box", _box("dog"), "--name", "dog")
         assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-        shot_dir = home / "out" / "dog"
+        shot_dir = home / "out" / "default" / "dog"
         assert f"shot dog completed: outputs in {shot_dir}" in run.stdout
         assert len(list((shot_dir / "masks" / "dog").glob("*.png"))) == 4
         assert (shot_dir / "roto" / "dog.nk").is_file()

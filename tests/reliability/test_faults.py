@@ -56,13 +56,12 @@ class Home:
         self.path = path
         self.out = out or path / "out"
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "ROTOFLOW_DATABASE_URL"},
             "ROTOFLOW_HOME": str(path),
             "ROTOFLOW_OUTPUT_ROOT": str(self.out),
             "PREFECT_API_URL": api,
             **env,
         }
-        self.env.pop("ROTOFLOW_DATABASE_URL", None)
 
     @property
     def url(self) -> str:
@@ -147,7 +146,10 @@ def test_killed_at_each_stage(tmp_path, api, plate, undisturbed, stage):
 
 
 def test_database_locked_at_record(tmp_path, api, plate, undisturbed):
-    home = Home(tmp_path, api)
+    # a 1 s busy timeout per try (30 s by default) keeps the retries short
+    home = Home(
+        tmp_path, api, ROTOFLOW_DATABASE_URL=f"sqlite:///{tmp_path / 'rotoflow.db'}?timeout=1"
+    )
     result = home.run(plate, fault="lock:record")
     assert result.returncode == 1, result.stderr[-3000:]
     assert_failed_then_recovers(home, plate, result, undisturbed)

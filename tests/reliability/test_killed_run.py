@@ -31,7 +31,7 @@ def test_a_run_killed_mid_propagation_is_marked_crashed_and_runs_again(tmp_path,
     b = gt_box("dog")
     args = [str(plate), "--box", f"{b['x0']},{b['y0']},{b['x1']},{b['y1']}"]
     env = run_env(tmp_path)
-    work = tmp_path / "out" / "dog" / ".rotoflow"
+    work = tmp_path / "out" / "default" / "dog" / ".rotoflow"
     run = start_run(args, env, tmp_path / "run1.log")
     try:
         deadline = time.monotonic() + 300
@@ -52,7 +52,7 @@ def test_a_run_killed_mid_propagation_is_marked_crashed_and_runs_again(tmp_path,
         url = get_settings().resolved_database_url()
         ((job, shot),) = _jobs(url)
         assert job.status == shot.status == db.Status.running  # what the kill left
-        assert job.pid == run.pid and not (tmp_path / "out" / "dog" / "masks").exists()
+        assert job.pid == run.pid and not (tmp_path / "out" / "default" / "dog" / "masks").exists()
 
         status = CliRunner().invoke(app, ["status"], catch_exceptions=False)
         assert status.exit_code == 0, status.output
@@ -69,7 +69,7 @@ def test_a_run_killed_mid_propagation_is_marked_crashed_and_runs_again(tmp_path,
         (first, (job2, shot)) = _jobs(url)
         assert first[0].status == db.Status.crashed
         assert job2.status == shot.status == db.Status.done
-        masks = tmp_path / "out" / "dog" / "masks" / "object1"
+        masks = tmp_path / "out" / "default" / "dog" / "masks" / "object1"
         assert len(list(masks.glob("*.png"))) == FRAMES
         assert not list(work.glob("*.partial*"))
     finally:

@@ -137,9 +137,9 @@ def _job(plate: str, **kw) -> RotoJob:
 
 def test_resolve_refuses_an_output_root_or_a_plate_outside_the_allow_lists(settings, tmp_path):
     rj = resolve(_job(str(tmp_path / "p.mp4"), output_root=str(tmp_path / "out" / "x")), settings)
-    assert rj.shot_dir == str((tmp_path / "out" / "x" / "sh").resolve())
+    assert rj.shot_dir == str((tmp_path / "out" / "x" / "default" / "sh").resolve())
     assert resolve(_job(str(tmp_path / "p.mp4")), settings).shot_dir == str(
-        (tmp_path / "out" / "sh").resolve()
+        (tmp_path / "out" / "default" / "sh").resolve()
     )
     with pytest.raises(RootNotAllowed, match="output root"):
         resolve(_job(str(tmp_path / "p.mp4"), output_root=str(tmp_path / "other")), settings)

@@ -75,7 +75,7 @@ def _install() -> None:
             held = threading.Event()
 
             def hold() -> None:
-                conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=60)
+                conn = sqlite3.connect(url.removeprefix("sqlite:///").split("?")[0], timeout=60)
                 conn.isolation_level = None
                 conn.execute("BEGIN EXCLUSIVE")
                 held.set()
