@@ -22,7 +22,7 @@ from sqlmodel import select
 from rotoflow import db
 from tests.flows.conftest import prefect_server
 from tests.flows.helpers import frame_folder, gt_box
-from tests.s3server import AWS_ENV, moto_server, s3_client
+from tests.s3server import AWS_ENV, aws_env, moto_server, s3_client
 
 pytestmark = pytest.mark.e2e
 
@@ -189,7 +189,7 @@ def test_disk_full(tmp_path, api, plate, undisturbed, stage):
 
 
 def test_object_storage_fails_during_upload(tmp_path, api, plate, undisturbed):
-    with moto_server() as endpoint:
+    with aws_env(), moto_server() as endpoint:
         s3_client(endpoint).create_bucket(Bucket="out")
         env = {**AWS_ENV, "ROTOFLOW_STORAGE_URL": "s3://out/shots"}
         env["ROTOFLOW_S3_ENDPOINT_URL"] = endpoint
