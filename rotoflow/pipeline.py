@@ -255,6 +255,9 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         RootNotAllowed: The plate or the output root is outside the settings' allow-lists.
     """
     check_plate(job.plate, settings)
+    for obj in job.prompts.objects:
+        for m in obj.masks:
+            check_plate(m.path, settings, f"object {obj.name!r}: mask prompt")
     if is_s3_url(job.plate):
         parse_url(job.plate)
     if settings.storage_url:

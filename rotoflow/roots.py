@@ -69,13 +69,15 @@ def _s3_inside(url: S3Url, root: S3Url) -> bool:
     return not prefix or url.key.rstrip("/") == prefix.rstrip("/") or url.key.startswith(prefix)
 
 
-def check_plate(plate: str, settings: Any) -> str:
-    """Check that a plate is in one of the ``plate_roots`` (any plate when there are none).
+def check_plate(plate: str, settings: Any, what: str = "plate") -> str:
+    """Check that a plate (or another input file: a mask prompt) is in one of the
+    ``plate_roots`` (any plate when there are none).
 
     Args:
         plate: Movie, sequence pattern, member file or folder (absolute, or relative to the
             working folder), or an ``s3://bucket/key`` URL.
         settings: :class:`rotoflow.settings.Settings` of the process that reads.
+        what: What ``plate`` is, for the message (``"mask prompt"``).
 
     Returns:
         ``plate``, unchanged.
@@ -99,6 +101,6 @@ def check_plate(plate: str, settings: Any) -> str:
             return plate
         shown = plate if plate == str(resolved) else f"{plate} (resolves to {resolved})"
     raise RootNotAllowed(
-        f"plate {shown} is not allowed: plates must be in {', '.join(roots)} "
+        f"{what} {shown} is not allowed: plates and prompt files must be in {', '.join(roots)} "
         "(ROTOFLOW_PLATE_ROOTS of the process that runs the shot)"
     )

@@ -7,6 +7,7 @@ import pytest
 
 from rotoflow.errors import RootNotAllowed, StorageError
 from rotoflow.pipeline import RotoJob, resolve
+from rotoflow.prompts import ShotPrompts
 from rotoflow.roots import allowed_output_roots, check_output_root, check_plate
 from rotoflow.settings import Settings
 
@@ -86,7 +87,7 @@ def test_local_plates_must_be_in_a_plate_root(settings, tmp_path):
     settings = settings.model_copy(update={"plate_roots": [str(plates)]})
     assert check_plate(str(plates / "dog"), settings) == str(plates / "dog")
     assert check_plate(str(plates / "sh010.####.exr"), settings) == str(plates / "sh010.####.exr")
-    with pytest.raises(RootNotAllowed, match=f"plates must be in {plates}"):
+    with pytest.raises(RootNotAllowed, match=f"plates and prompt files must be in {plates}"):
         check_plate(str(plates / ".." / "other" / "dog.mp4"), settings)
     (plates / "link").symlink_to(tmp_path / "other", target_is_directory=True)
     with pytest.raises(RootNotAllowed, match="resolves to"):
@@ -146,3 +147,34 @@ def test_resolve_refuses_an_output_root_or_a_plate_outside_the_allow_lists(setti
     limited = settings.model_copy(update={"plate_roots": [str(tmp_path / "plates")]})
     with pytest.raises(RootNotAllowed, match="plate"):
         resolve(_job(str(tmp_path / "p.mp4")), limited)
+
+
+def test_a_mask_prompt_outside_the_plate_roots_is_refused(settings, tmp_path):
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    limited = settings.model_copy(update={"plate_roots": [str(plates)]})
+    job = RotoJob(
+        plate=str(plates / "p.mp4"),
+        prompts={
+            "objects": [{"id": 1, "name": "dog", "masks": [{"path": "/etc/passwd", "frame": 1}]}]
+        },
+        shot="sh",
+    )
+    with pytest.raises(RootNotAllowed, match="'dog': mask prompt /etc/passwd is not allowed"):
+        resolve(job, limited)
+    inside = job.model_copy(
+        update={
+            "prompts": ShotPrompts.model_validate(
+                {
+                    "objects": [
+                        {
+                            "id": 1,
+                            "name": "dog",
+                            "masks": [{"path": str(plates / "dog.png"), "frame": 1}],
+                        }
+                    ]
+                }
+            )
+        }
+    )
+    assert resolve(inside, limited).shot == "sh"
