@@ -72,7 +72,7 @@ def build_prompts(
     """The :class:`ShotPrompts` of the command line (one object) or of a JSON file (any number)."""
     from pydantic import ValidationError
 
-    from rotoflow.prompts import ShotPrompts
+    from rotoflow.prompts import ShotPrompts, describe_validation_error
 
     try:
         if prompts_file is not None:
@@ -103,9 +103,7 @@ def build_prompts(
         }
         return ShotPrompts.model_validate({"objects": [obj]})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        _fail(f"invalid prompt ({where}): {first['msg']}", EXIT_INPUT)
+        _fail(describe_validation_error(exc), EXIT_INPUT)
     except OSError as exc:
         _fail(f"cannot read {prompts_file}: {exc.strerror}", EXIT_INPUT)
 

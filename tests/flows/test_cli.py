@@ -109,6 +109,33 @@ def test_malformed_box_is_rejected_before_any_work(home, tmp_path):
     assert "--box" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_unknown_prompt_key_is_an_error_naming_it(home, tmp_path):
+    """A typo ``"frme"`` in a prompts file used to move the box to the first frame silently."""
+    prompts = tmp_path / "typo.json"
+    prompts.write_text(
+        '{"objects": [{"id": 1, "name": "car", "boxes": '
+        '[{"frme": 3, "x0": 250, "y0": 177, "x1": 690, "y1": 358}]}]}'
+    )
+    result = invoke("run", str(tmp_path), "--prompts", str(prompts))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: invalid prompt (objects.0.boxes.0.frme): Extra inputs are not permitted"
+    ), line
+    assert "frame, x0, y0, x1, y1" in line
+
+
+@pytest.mark.parametrize(
+    "args, where",
+    [(("--box", "inf,0,10,10"), "boxes.0.x0"), (("--point", "5,nan"), "points.0.y")],
+)
+def test_non_finite_coordinates_are_rejected_before_any_work(home, tmp_path, args, where):
+    result = invoke("run", str(tmp_path), *args)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert f"invalid prompt (objects.0.{where})" in line and "finite number" in line, line
+
+
 def short_movie(path: Path, frames: int) -> Path:
     """The first ``frames`` frames of bedroom.mp4, re-encoded with PyAV."""
     with av.open(str(SHARED / "data/sam2/bedroom.mp4")) as src, av.open(str(path), "w") as dst:

@@ -2,9 +2,10 @@ import pytest
 from pydantic import ValidationError
 
 from rotoflow.errors import PromptError
-from rotoflow.prompts import ShotPrompts
+from rotoflow.prompts import ShotPrompts, describe_validation_error
 from rotoflow.types import PlateInfo
 
+BOX = {"x0": 10, "y0": 20, "x1": 30, "y1": 40}
 PLATE = PlateInfo("sh010.%04d.exr", "sequence", 1920, 1080, 1.0, 24.0, 1001, 1100, "scene_linear")
 
 
@@ -52,3 +53,46 @@ def test_invalid_prompts_are_rejected():
                 ]
             }
         )
+
+
+@pytest.mark.parametrize(
+    "shot, where, valid",
+    [
+        (
+            {"objects": [{"id": 1, "name": "a", "boxes": [BOX | {"frme": 1005}]}]},
+            "objects.0.boxes.0.frme",
+            "frame, x0, y0, x1, y1",
+        ),
+        (
+            {"objects": [{"id": 1, "name": "a", "points": [{"x": 1, "y": 2, "postive": False}]}]},
+            "objects.0.points.0.postive",
+            "frame, x, y, positive",
+        ),
+        (
+            {"objects": [{"id": 1, "name": "a", "masks": [{"path": "m.png", "fram": 2}]}]},
+            "objects.0.masks.0.fram",
+            "frame, path",
+        ),
+        ({"objects": [{"id": 1, "name": "a", "txt": "car"}]}, "objects.0.txt", "text"),
+        ({"objects": [{"id": 1, "name": "a", "text": "car"}], "object": []}, "object", "objects"),
+    ],
+)
+def test_unknown_keys_are_refused_and_named(shot, where, valid):
+    """A typo is an error naming the key (``"frme"`` used to move the box to the first frame)."""
+    with pytest.raises(ValidationError) as info:
+        ShotPrompts.model_validate(shot)
+    message = describe_validation_error(info.value)
+    assert message.startswith(f"invalid prompt ({where}): Extra inputs are not permitted")
+    assert valid in message.split("valid keys: ")[1]
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "Infinity", "NaN"])
+@pytest.mark.parametrize("where", ["boxes", "points"])
+def test_non_finite_coordinates_are_refused(number, where):
+    item = '{"x0": 1, "y0": 2, "x1": N, "y1": 9}' if where == "boxes" else '{"x": N, "y": 2}'
+    text = f'{{"objects": [{{"id": 1, "name": "a", "{where}": [{item.replace("N", number)}]}}]}}'
+    with pytest.raises(ValidationError) as info:
+        ShotPrompts.model_validate_json(text)
+    message = describe_validation_error(info.value)
+    assert message.startswith(f"invalid prompt (objects.0.{where}.0.") and "finite" in message
