@@ -4,6 +4,7 @@ recorded with their reason, and nothing published that looks finished."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import av
@@ -19,6 +20,7 @@ from rotoflow.evaluation import read_mask
 from rotoflow.settings import get_settings
 from rotoflow.storage import sha256_file
 from tests.conftest import SHARED, davis_masks
+from tests.flows.conftest import BIN
 from tests.flows.helpers import frame_folder, use_home
 
 pytestmark = pytest.mark.e2e
@@ -134,6 +136,55 @@ def test_non_finite_coordinates_are_rejected_before_any_work(home, tmp_path, arg
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
     assert f"invalid prompt (objects.0.{where})" in line and "finite number" in line, line
+
+
+#: A progress bar line as rich draws it on a non-terminal stderr ("ingest   ━━━╸   2/3 0:00:01").
+PROGRESS_LINE = re.compile(r"^[a-z][a-z-]* +[━╸╺ ]* +\d+/\d+( |$)")
+
+
+def test_mixed_resolutions_fail_with_one_line_and_nothing_after(home, tmp_path):
+    """A real ``rotoflow`` process: the error is the last line of stderr, with only progress bars
+    before it; OpenImageIO's bindings used to print ~20 "nanobind: leaked" lines after it at exit
+    (a header object kept alive by the failed task's traceback)."""
+    plate = tmp_path / "mixedres"
+    plate.mkdir()
+    for i, height in enumerate((48, 48, 24)):
+        cv2.imwrite(str(plate / f"mixedres.{i:04d}.png"), np.full((height, 64, 3), 90, np.uint8))
+    run = subprocess.run(
+        [str(BIN / "rotoflow"), "run", str(plate), "--box", "1,1,20,20"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    expected = f"error: {plate / 'mixedres.0002.png'}: frame 2 is 64x24, the plate is 64x48"
+    assert lines[-1] == expected, lines
+    assert [line for line in lines[:-1] if not PROGRESS_LINE.match(line)] == [], lines
+
+
+def write_exr(path: Path, pixels: np.ndarray) -> None:
+    """A half-float EXR of ``(H, W, C)`` pixels."""
+    import OpenImageIO as oiio
+
+    h, w, c = pixels.shape
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), oiio.ImageSpec(w, h, c, "half")), oiio.geterror()
+    assert out.write_image(pixels), out.geterror()
+    out.close()
+
+
+def test_damaged_exr_header_fails_with_the_file_named(home, tmp_path):
+    """A header OpenImageIO cannot parse, whose error message quotes bytes that are not UTF-8:
+    exit 2 naming the file (it was exit 1 with a bare UnicodeDecodeError)."""
+    plate = tmp_path / "badexr"
+    plate.mkdir()
+    for frame in range(3):
+        write_exr(plate / f"badexr.{frame:04d}.exr", np.full((48, 64, 3), 0.18, np.float32))
+    damaged = plate / "badexr.0001.exr"
+    damaged.write_bytes(damaged.read_bytes().replace(b"chlist", b"\xff\xfelist", 1))
+    result = invoke("run", str(plate), "--box", "1,1,20,20")
+    assert_failed_cleanly(result, home, "badexr", f"{damaged}: frame 1 cannot be read")
 
 
 def short_movie(path: Path, frames: int) -> Path:
