@@ -268,12 +268,12 @@ def read_header(path: Path, frame: int) -> ImageHeader:
     return header
 
 
-def read_channels(path: Path, frame: int) -> tuple[np.ndarray, ImageHeader]:
+def read_channels(path: Path, frame: int | None = None) -> tuple[np.ndarray, ImageHeader]:
     """Read every channel of one image file as stored, placed into the full (display) window.
 
     Args:
         path: Image file.
-        frame: Its frame number (for messages).
+        frame: Its frame number (for messages); None for a file outside a sequence.
 
     Returns:
         ``(height, width, channels)`` pixels over the full window, 0 outside the data window
@@ -285,7 +285,8 @@ def read_channels(path: Path, frame: int) -> tuple[np.ndarray, ImageHeader]:
     """
     header, pixels, error = _read(path, pixels=True)
     if error is not None:
-        raise PlateError(f"{path}: frame {frame} cannot be read ({error})")
+        which = "" if frame is None else f" frame {frame}"
+        raise PlateError(f"{path}:{which} cannot be read ({error})")
     return pixels, header
 
 
