@@ -3,6 +3,8 @@ recorded with their reason, and nothing published that looks finished."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -19,9 +21,10 @@ from rotoflow.cli import app
 from rotoflow.evaluation import read_mask
 from rotoflow.settings import get_settings
 from rotoflow.storage import sha256_file
-from tests.conftest import SHARED, davis_masks
+from tests.conftest import SHARED, davis_masks, free_port
 from tests.flows.conftest import BIN
 from tests.flows.helpers import frame_folder, use_home
+from tests.s3server import aws_env
 
 pytestmark = pytest.mark.e2e
 
@@ -47,8 +50,10 @@ def last_job(shot: str) -> db.Job:
         return job
 
 
-def assert_failed_cleanly(result, home: Path, shot: str, *words: str) -> None:
-    assert result.exit_code == 2, result.output
+def assert_failed_cleanly(result, home: Path, shot: str, *words: str, code: int = 2) -> None:
+    """Exit ``code``, one error line (the last) holding ``words``, the job failed with a reason
+    the line holds (``code`` 1: a reason naming what the line names), nothing published."""
+    assert result.exit_code == code, result.output
     # stderr may hold the progress bars drawn before the failure; the error is one line, the last.
     lines = result.stderr.strip().splitlines()
     assert [line for line in lines if "error" in line.lower()] == lines[-1:], lines
@@ -58,7 +63,10 @@ def assert_failed_cleanly(result, home: Path, shot: str, *words: str) -> None:
         assert w in message, message
     job = last_job(shot)
     assert job.status == db.Status.failed
-    assert job.error and job.error in message
+    if code == 2:
+        assert job.error and job.error in message
+    else:  # the line says what happened in words; the job records the error as raised
+        assert job.error and job.error.split(": ")[-1].strip("'") in message, job.error
     shot_dir = home / "out" / shot
     for published in ("masks", "alpha", "roto"):
         assert not (shot_dir / published).exists()
@@ -185,6 +193,43 @@ def test_damaged_exr_header_fails_with_the_file_named(home, tmp_path):
     damaged.write_bytes(damaged.read_bytes().replace(b"chlist", b"\xff\xfelist", 1))
     result = invoke("run", str(plate), "--box", "1,1,20,20")
     assert_failed_cleanly(result, home, "badexr", f"{damaged}: frame 1 cannot be read")
+
+
+def test_full_disk_exits_1_naming_the_file(home, tmp_path, monkeypatch):
+    """The disk fills while ingest writes its proxy frames: exit 1 (not the bad-input 2, as when
+    OpenCV's writer reported only "cannot write proxy frame") with what happened and where."""
+    plate = frame_folder("dog", tmp_path / "fulldisk", range(3))
+    write_bytes = Path.write_bytes
+
+    def full_disk(path: Path, data) -> int:
+        if path.name.startswith("frame.") and ".partial-" in path.parent.name:
+            path.touch()  # what a full disk leaves: a file cut short
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    result = invoke("run", str(plate), "--box", "100,100,300,300")
+    monkeypatch.undo()
+    ingest = home / "out" / "fulldisk" / ".rotoflow" / "ingest-"
+    assert_failed_cleanly(
+        result, home, "fulldisk", f"error: no space left on device writing {ingest}", code=1
+    )
+    assert re.search(r"\.partial-\d+/frame\.00000\.png$", result.stderr.strip()), result.stderr
+    assert not list((home / "out" / "fulldisk" / ".rotoflow").glob("ingest-*"))
+
+
+def test_unreachable_object_storage_exits_1(home):
+    """An ``s3://`` plate on a server that does not answer: exit 1 (it was 2, as for bad input)
+    saying that object storage cannot be reached."""
+    with aws_env(), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROTOFLOW_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+        get_settings.cache_clear()
+        result = invoke("run", "s3://plates/shots/nowhere/", "--box", "1,1,20,20")
+    get_settings.cache_clear()
+    assert_failed_cleanly(
+        result, home, "nowhere", "error: object storage unreachable: s3://plates/", code=1
+    )
+    assert "cannot reach http://127.0.0.1:" in result.stderr
 
 
 def short_movie(path: Path, frames: int) -> Path:
