@@ -209,6 +209,10 @@ def run(
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
     try:
+        from rotoflow.prompts import check_object_count
+        from rotoflow.settings import get_settings
+
+        check_object_count(len(shot_prompts.objects), get_settings().max_objects)
         _check_models(job)
         from rotoflow.stages.export import check_formats
 

@@ -155,6 +155,24 @@ class ShotPrompts(_Strict):
                     )
 
 
+def check_object_count(count: int, limit: int, what: str = "the prompts give") -> None:
+    """Refuse a shot with more objects than ``limit`` (the ``max_objects`` setting).
+
+    Args:
+        count: The shot's number of objects.
+        limit: The most allowed.
+        what: What gives the objects, for the message.
+
+    Raises:
+        PromptError: ``count > limit``; names both and the setting.
+    """
+    if count > limit:
+        raise PromptError(
+            f"{what} {count} objects, more than the limit of {limit} per shot "
+            f"(ROTOFLOW_MAX_OBJECTS); split the shot's objects over several runs or raise the limit"
+        )
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """The first error of a prompts validation as one line, ``invalid prompt (<where>): <what>``.
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
             usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``,
             ``AWS_DEFAULT_REGION``, ...), never from Rotoflow's settings. Plates given as
             ``s3://`` URLs are read through the same endpoint.
+        max_objects: Most objects one shot may have (``ROTOFLOW_MAX_OBJECTS``), counted from its
+            prompts and again once an ``all_matches`` text prompt has become one object per
+            detection; more is a prompt error before the work starts.
     """
 
     model_config = SettingsConfigDict(env_prefix="ROTOFLOW_", env_file=".env", extra="ignore")
@@ -67,6 +70,7 @@ class Settings(BaseSettings):
     trimap_band: int = 12
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
+    max_objects: int = Field(default=100, ge=1)
 
     def resolved_model_dir(self) -> Path:
         """The model store folder, defaulting to ``<home>/models``."""

@@ -4,6 +4,7 @@ recorded with their reason, and nothing published that looks finished."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import subprocess
@@ -230,6 +231,33 @@ def test_unreachable_object_storage_exits_1(home):
         result, home, "nowhere", "error: object storage unreachable: s3://plates/", code=1
     )
     assert "cannot reach http://127.0.0.1:" in result.stderr
+
+
+def test_too_many_objects_are_refused_before_any_work(home, tmp_path):
+    """1000 objects on a 3-frame shot used to run for minutes; the cap is ROTOFLOW_MAX_OBJECTS."""
+    prompts = tmp_path / "crowd.json"
+    box = {"x0": 10, "y0": 10, "x1": 20, "y1": 20}
+    objects = [{"id": i, "name": f"o{i}", "boxes": [box]} for i in range(1, 1001)]
+    prompts.write_text(json.dumps({"objects": objects}))
+    result = invoke("run", str(tmp_path), "--prompts", str(prompts))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "1000 objects" in line and "limit of 100" in line and "ROTOFLOW_MAX_OBJECTS" in line
+
+
+def test_all_matches_beyond_the_object_limit_fail_at_detect(home, tmp_path, monkeypatch):
+    plate = frame_folder("car-roundabout", tmp_path / "manycars", range(3))
+    monkeypatch.setenv("ROTOFLOW_MAX_OBJECTS", "2")
+    get_settings.cache_clear()
+    result = invoke("run", str(plate), "--prompt", "car", "--all-matches")
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    assert_failed_cleanly(
+        result, home, "manycars", "'car''s text prompt 'car' found", "limit of 2", "MAX_OBJECTS"
+    )
+    assert re.search(
+        r"found (\d+) matches on frame 0: the shot would have \1 objects", result.stderr
+    )
 
 
 def short_movie(path: Path, frames: int) -> Path:

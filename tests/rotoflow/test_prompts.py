@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from rotoflow.errors import PromptError
-from rotoflow.prompts import ShotPrompts, describe_validation_error
+from rotoflow.prompts import ShotPrompts, check_object_count, describe_validation_error
 from rotoflow.stages.detect import Keyframe
 from rotoflow.stages.segment import prompt_mask
 from rotoflow.types import PlateInfo
@@ -201,3 +201,11 @@ def test_mask_prompt_errors_name_the_object_and_the_file(tmp_path):
             prompt_mask("dancer", Keyframe(frame=1001, mask=str(path)), shape)
         assert words in str(info.value)
         assert "\n" not in str(info.value)
+
+
+def test_object_count_over_the_limit_is_named():
+    check_object_count(100, 100)
+    with pytest.raises(PromptError) as info:
+        check_object_count(101, 100)
+    assert str(info.value).startswith("the prompts give 101 objects, more than the limit of 100")
+    assert "ROTOFLOW_MAX_OBJECTS" in str(info.value)
