@@ -10,8 +10,10 @@ failed write never leaves a file under the final name.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -24,6 +26,8 @@ from rotoflow.files import atomic_target
 #: Values a float matte may stray outside ``[0, 1]`` by (float rounding) before it is refused;
 #: within it they are clipped.
 RANGE_TOLERANCE = 1e-4
+#: A failed EXR write with less free space than this on its disk is reported as a full disk.
+FULL_DISK_BYTES = 16 * 2**20
 
 
 def output_name(obj_name: str, frame: int, padding: int, ext: str) -> str:
@@ -122,10 +126,15 @@ def _write_exr(path: Path, alpha: np.ndarray, pixel_aspect: float) -> None:
     if out is None or not out.open(str(path), spec):
         raise ExportError(f"cannot open {str(path)!r} for EXR writing: {oiio.geterror()}")
     try:
-        if not out.write_image(alpha[:, :, np.newaxis]):
-            raise ExportError(f"EXR write failed for {str(path)!r}: {out.geterror()}")
+        written = out.write_image(alpha[:, :, np.newaxis])
+        reason = "" if written else out.geterror()
     finally:
         out.close()
+    del out  # no OpenImageIO object in a traceback (its bindings report it as leaked at exit)
+    if not written:
+        if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES:  # OpenImageIO gives no errno
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        raise ExportError(f"EXR write failed for {str(path)!r}: {reason}")
 
 
 def write_alpha_exr(

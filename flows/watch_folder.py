@@ -13,6 +13,8 @@ from prefect.deployments import run_deployment
 
 from rotoflow.pipeline import RotoJob
 from rotoflow.settings import get_settings
+from rotoflow.stages.ingest import plate_signature
+from rotoflow.storage import fingerprint
 from rotoflow.watch import SETTLE, Watcher
 
 ROTO_SHOT = "roto-shot/roto-shot"
@@ -20,14 +22,16 @@ ROTO_SHOT = "roto-shot/roto-shot"
 
 def deployment_starter(deployment: str = ROTO_SHOT) -> Callable[[RotoJob], str]:
     """A ``start`` for :class:`rotoflow.watch.Watcher`: starts a run of ``deployment`` (without
-    waiting for it) keyed by project and shot, so that a shot's run is started once however often
-    it is asked for; returns the flow run id."""
+    waiting for it) keyed by project, shot and version (plate signature and prompts), so that a
+    version's run is started once however often it is asked for, and a new version (a plate
+    delivered again, prompts given after take-in) gets its own; returns the flow run id."""
 
     def start(job: RotoJob) -> str:
+        version = fingerprint(plate_signature(job.plate), job.prompts.model_dump(mode="json"))
         run = run_deployment(
             deployment,
             parameters={"job": job.model_dump(mode="json", exclude_none=True)},
-            idempotency_key=f"watch-{job.project}-{job.shot}",
+            idempotency_key=f"watch-{job.project}-{job.shot}-{version[:16]}",
             flow_run_name=f"watch-{job.shot}",
             timeout=0,
             as_subflow=False,

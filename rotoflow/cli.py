@@ -7,11 +7,13 @@ print one line on stderr and exit with status 2; other failures exit with status
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
 import re
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,7 +74,7 @@ def build_prompts(
     """The :class:`ShotPrompts` of the command line (one object) or of a JSON file (any number)."""
     from pydantic import ValidationError
 
-    from rotoflow.prompts import ShotPrompts
+    from rotoflow.prompts import ShotPrompts, describe_validation_error
 
     try:
         if prompts_file is not None:
@@ -103,9 +105,7 @@ def build_prompts(
         }
         return ShotPrompts.model_validate({"objects": [obj]})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        _fail(f"invalid prompt ({where}): {first['msg']}", EXIT_INPUT)
+        _fail(describe_validation_error(exc), EXIT_INPUT)
     except OSError as exc:
         _fail(f"cannot read {prompts_file}: {exc.strerror}", EXIT_INPUT)
 
@@ -196,9 +196,7 @@ def run(
 
     from flows.roto_shot import roto_shot
     from rotoflow import progress as progress_mod
-    from rotoflow.errors import RotoflowError
     from rotoflow.pipeline import RotoJob
-    from rotoflow.records import describe_error
 
     try:
         job = RotoJob(
@@ -219,12 +217,16 @@ def run(
     if out_dir:  # the user's own shell may write where it likes; runs from the API may not
         _allow_output_root(out_dir)
     try:
+        from rotoflow.prompts import check_object_count
+        from rotoflow.settings import get_settings
+
+        check_object_count(len(shot_prompts.objects), get_settings().max_objects)
         _check_models(job)
         from rotoflow.stages.export import check_formats
 
         check_formats(job.formats)
-    except RotoflowError as exc:
-        _fail(describe_error(exc), EXIT_INPUT)
+    except Exception as exc:
+        _fail(*_failure(exc, job))
     columns = (
         TextColumn("{task.description:<22}"),
         BarColumn(),
@@ -238,10 +240,8 @@ def run(
             progress_mod.reporting(_Bars(bars)),
         ):
             result = roto_shot(job)
-    except RotoflowError as exc:
-        _fail(describe_error(exc), EXIT_INPUT)
     except Exception as exc:
-        _fail(describe_error(exc), EXIT_FAILURE)
+        _fail(*_failure(exc, job))
     out.print(
         f"shot [bold]{Path(result['shot_dir']).name}[/]: {result['outputs']} outputs in "
         f"{result['shot_dir']} (job {result['job_id']})",
@@ -256,6 +256,47 @@ def _allow_output_root(root: Path) -> None:
 
     settings = get_settings()
     settings.output_roots = [*settings.output_roots, root.absolute()]
+
+
+def _failure(exc: BaseException, job) -> tuple[str, int]:
+    """The one-line message and exit status of a failed run: 2 for bad input (our own errors),
+    1 for the rest, including a full disk and object storage that cannot be reached, which our
+    errors may wrap. The frames of its traceback are cleared, so that nothing they held (an
+    OpenImageIO object) is still alive at exit, where its bindings would report it as leaked."""
+    from rotoflow.errors import RotoflowError, StorageUnavailable
+    from rotoflow.records import describe_error
+    from rotoflow.settings import get_settings
+
+    chain = _chain(exc)
+    for e in chain:
+        if e.__traceback__ is not None:
+            traceback.clear_frames(e.__traceback__)
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            root = job.output_root or get_settings().output_root
+            where = e.filename or f"under {root}"
+            what = "no space left on device" if e.errno == errno.ENOSPC else "disk quota exceeded"
+            return f"{what} writing {where}", EXIT_FAILURE
+        if "database or disk is full" in str(e):  # SQLite's message; it gives no errno
+            return "no space left on device writing the project database", EXIT_FAILURE
+    for e in chain:
+        if isinstance(e, StorageUnavailable):
+            return f"object storage unreachable: {describe_error(e)}", EXIT_FAILURE
+    if isinstance(exc, RotoflowError):
+        return describe_error(exc), EXIT_INPUT
+    return describe_error(exc), EXIT_FAILURE
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during (``__cause__``, ``__context__``)."""
+    out: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is not None and all(e is not seen for seen in out):
+            out.append(e)
+            todo += [e.__cause__, e.__context__]
+    return out
 
 
 def _check_models(job) -> None:

@@ -32,7 +32,6 @@ from pathlib import Path
 import av
 import av.logging
 import numpy as np
-import OpenImageIO as oiio
 
 from rotoflow.colour import to_display_uint8
 from rotoflow.errors import PlateError
@@ -165,12 +164,10 @@ class SequencePlate(Plate):
     def __init__(self, sequence: ImageSequence, *, ocio_config: str | os.PathLike | None = None):
         self._sequence = sequence
         self._ocio_config = ocio_config
-        spec = read_header(sequence.path_for(sequence.first), sequence.first)
-        is_float = spec.format.basetype not in (oiio.UINT8, oiio.UINT16)
+        header = read_header(sequence.path_for(sequence.first), sequence.first)
         is_exr = sequence.suffix.lower().endswith(".exr")
-        transfer = spec.get_string_attribute("dpx:Transfer").lower()
-        declared = spec.get_string_attribute("oiio:ColorSpace").lower()
-        if (is_float and is_exr) or transfer == "linear" or declared.startswith("lin"):
+        transfer, declared = header.transfer, header.colourspace
+        if (not header.integer and is_exr) or transfer == "linear" or declared.startswith("lin"):
             colourspace = "scene_linear"
         elif "log" in transfer or "density" in transfer:
             colourspace = "Cineon"
@@ -179,12 +176,10 @@ class SequencePlate(Plate):
         self.info = PlateInfo(
             path=sequence.pattern,
             kind="sequence",
-            width=spec.full_width,
-            height=spec.full_height,
-            pixel_aspect=spec.get_float_attribute("PixelAspectRatio", 1.0) or 1.0,
-            fps=spec.get_float_attribute("FramesPerSecond", 0.0)
-            or spec.get_float_attribute("dpx:FrameRate", 0.0)
-            or 24.0,
+            width=header.width,
+            height=header.height,
+            pixel_aspect=header.pixel_aspect,
+            fps=header.fps or 24.0,
             first_frame=sequence.first,
             last_frame=sequence.last,
             colourspace=colourspace,
@@ -211,11 +206,11 @@ class SequencePlate(Plate):
 
     def _read_stored(self, frame: int) -> np.ndarray:
         """``(H, W, 3)`` of the full (display) window: uint8, uint16 or float32 as stored."""
-        pixels, spec = read_image(self._sequence.path_for(frame), frame)
-        if (spec.full_width, spec.full_height) != (self.info.width, self.info.height):
+        pixels, header = read_image(self._sequence.path_for(frame), frame)
+        if (header.width, header.height) != (self.info.width, self.info.height):
             raise PlateError(
-                f"{self._sequence.path_for(frame)}: frame {frame} is {spec.full_width}x"
-                f"{spec.full_height}, the plate is {self.info.width}x{self.info.height}"
+                f"{self._sequence.path_for(frame)}: frame {frame} is {header.width}x"
+                f"{header.height}, the plate is {self.info.width}x{self.info.height}"
             )
         return pixels
 

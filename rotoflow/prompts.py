@@ -1,21 +1,30 @@
 """Prompts: what the user tells Rotoflow about each object to roto.
 
 Coordinates are image space (plate pixels, origin top-left corner, y down); frames are plate frame
-numbers.
+numbers. Every model refuses keys it does not know (a typo such as ``"frme"`` is an error naming the
+key, not a box silently moved to the first frame) and numbers that are not finite (``inf``,
+``NaN``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args, get_origin
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rotoflow.errors import PromptError
 from rotoflow.files import MAX_NAME
 from rotoflow.types import PlateInfo
 
 
-class BoxPrompt(BaseModel):
+class _Strict(BaseModel):
+    """Unknown keys and non-finite numbers are validation errors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class BoxPrompt(_Strict):
     """A box ``(x0, y0, x1, y1)`` around the object on one plate frame (None: the first frame)."""
 
     frame: int | None = None
@@ -36,7 +45,7 @@ class BoxPrompt(BaseModel):
         return (self.x0, self.y0, self.x1, self.y1)
 
 
-class PointPrompt(BaseModel):
+class PointPrompt(_Strict):
     """A click on one plate frame (None: the first frame): positive (on the object) or negative."""
 
     frame: int | None = None
@@ -45,7 +54,7 @@ class PointPrompt(BaseModel):
     positive: bool = True
 
 
-class MaskPrompt(BaseModel):
+class MaskPrompt(_Strict):
     """A mask of the object on one plate frame (None: the first frame): a single-channel or RGB
     image file at the plate's resolution; nonzero pixels are the object."""
 
@@ -53,7 +62,7 @@ class MaskPrompt(BaseModel):
     path: str
 
 
-class ObjectPrompt(BaseModel):
+class ObjectPrompt(_Strict):
     """Everything said about one object. At least one of text, boxes or points is required.
 
     Attributes:
@@ -86,7 +95,7 @@ class ObjectPrompt(BaseModel):
         return self
 
 
-class ShotPrompts(BaseModel):
+class ShotPrompts(_Strict):
     """The prompts of one shot: one entry per object."""
 
     objects: list[ObjectPrompt] = Field(min_length=1)
@@ -145,3 +154,61 @@ class ShotPrompts(BaseModel):
                         f"object {obj.name!r}: point ({p.x:g}, {p.y:g}) on frame {p.frame} is "
                         f"outside the {plate.width}x{plate.height} frame"
                     )
+
+
+def check_object_count(count: int, limit: int, what: str = "the prompts give") -> None:
+    """Refuse a shot with more objects than ``limit`` (the ``max_objects`` setting).
+
+    Args:
+        count: The shot's number of objects.
+        limit: The most allowed.
+        what: What gives the objects, for the message.
+
+    Raises:
+        PromptError: ``count > limit``; names both and the setting.
+    """
+    if count > limit:
+        raise PromptError(
+            f"{what} {count} objects, more than the limit of {limit} per shot "
+            f"(ROTOFLOW_MAX_OBJECTS); split the shot's objects over several runs or raise the limit"
+        )
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first error of a prompts validation as one line, ``invalid prompt (<where>): <what>``.
+
+    An unknown key also lists the keys valid at that place, for example ``invalid prompt
+    (objects.0.boxes.0.frme): Extra inputs are not permitted (valid keys: frame, x0, y0, x1, y1)``.
+
+    Args:
+        exc: The error raised by validating :class:`ShotPrompts` input.
+
+    Returns:
+        The line, without a trailing full stop.
+    """
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "prompts"
+    text = f"invalid prompt ({where}): {first['msg']}"
+    if first["type"] == "extra_forbidden":
+        model = _model_at(ShotPrompts, first["loc"][:-1])
+        if model is not None:
+            text += f" (valid keys: {', '.join(model.model_fields)})"
+    return text
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The prompt model that validates the value at ``loc`` inside ``model`` (None if unknown)."""
+    current: object = model
+    for part in loc:
+        if isinstance(part, int):
+            args = [a for a in get_args(current) if a is not type(None)]
+            current = args[0] if args else None
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            current = field.annotation if field is not None else None
+        else:
+            return None
+        while get_origin(current) is not None and get_origin(current) is not list:
+            args = [a for a in get_args(current) if a is not type(None)]  # X | None -> X
+            current = args[0] if len(args) == 1 else None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None

@@ -16,6 +16,7 @@ do not start with ``0`` (``%04d`` gives ``9999`` then ``10000``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections import defaultdict
@@ -225,21 +226,71 @@ def _sequences_in(directory: Path) -> list[ImageSequence]:
     return sorted(sequences, key=lambda s: s.name)
 
 
-def read_header(path: Path, frame: int) -> oiio.ImageSpec:
-    """The OpenImageIO header of one image file.
+@dataclass(frozen=True)
+class ImageHeader:
+    """What Rotoflow uses of an image file's header, as plain values: no OpenImageIO object
+    outlives a read (one kept alive by a traceback makes its bindings print "leaked" lines at
+    exit).
+
+    Attributes:
+        width: Width of the full (display) window in pixels.
+        height: Height of the full (display) window in pixels.
+        channels: Channel names in file order (``("R", "G", "B", "A")``).
+        alpha: Index of the alpha channel in ``channels``; -1 when the file has none.
+        integer: True for 8- and 16-bit integer pixels, False for half, float and other types.
+        pixel_aspect: Pixel aspect ratio (1.0 when the header gives none).
+        fps: Frame rate from ``FramesPerSecond`` or ``dpx:FrameRate``; 0.0 when the header gives
+            none.
+        transfer: DPX transfer characteristic, lower case (``"linear"``, ``"logarithmic"``, ``""``).
+        colourspace: ``oiio:ColorSpace``, lower case (``""`` when not given).
+    """
+
+    width: int
+    height: int
+    channels: tuple[str, ...]
+    alpha: int
+    integer: bool
+    pixel_aspect: float
+    fps: float
+    transfer: str
+    colourspace: str
+
+
+def read_header(path: Path, frame: int) -> ImageHeader:
+    """The header of one image file.
 
     Raises:
         PlateError: The file cannot be opened as an image (names the file, the frame and why).
     """
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        raise PlateError(f"{path}: frame {frame} cannot be read ({_oiio_error()})")
-    spec = inp.spec()
-    inp.close()
-    return spec
+    header, _, error = _read(path, pixels=False)
+    if error is not None:
+        raise PlateError(f"{path}: frame {frame} cannot be read ({error})")
+    return header
 
 
-def read_image(path: Path, frame: int) -> tuple[np.ndarray, oiio.ImageSpec]:
+def read_channels(path: Path, frame: int | None = None) -> tuple[np.ndarray, ImageHeader]:
+    """Read every channel of one image file as stored, placed into the full (display) window.
+
+    Args:
+        path: Image file.
+        frame: Its frame number (for messages); None for a file outside a sequence.
+
+    Returns:
+        ``(height, width, channels)`` pixels over the full window, 0 outside the data window
+        (``uint8`` or ``uint16`` for 8/16-bit integer files, 10/12-bit DPX scaled to ``uint16``
+        by OpenImageIO; ``float32`` for half, float and other types) and the file's header.
+
+    Raises:
+        PlateError: The file cannot be opened or decoded (names the file, the frame and why).
+    """
+    header, pixels, error = _read(path, pixels=True)
+    if error is not None:
+        which = "" if frame is None else f" frame {frame}"
+        raise PlateError(f"{path}:{which} cannot be read ({error})")
+    return pixels, header
+
+
+def read_image(path: Path, frame: int) -> tuple[np.ndarray, ImageHeader]:
     """Read the RGB pixels of one image file as stored.
 
     Channels ``R, G, B`` are taken by name when present, else the first three; one or two channels
@@ -251,38 +302,79 @@ def read_image(path: Path, frame: int) -> tuple[np.ndarray, oiio.ImageSpec]:
         frame: Its frame number (for messages).
 
     Returns:
-        ``(full_height, full_width, 3)`` pixels (``uint8`` or ``uint16`` for 8/16-bit integer files,
-        10/12-bit DPX scaled to ``uint16`` by OpenImageIO; ``float32`` for half, float and other
-        types) and the file's header.
+        ``(height, width, 3)`` pixels over the full window, typed as in :func:`read_channels`,
+        and the file's header.
 
     Raises:
         PlateError: The file cannot be opened or decoded (names the file, the frame and why).
     """
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        raise PlateError(f"{path}: frame {frame} cannot be read ({_oiio_error()})")
-    try:
-        spec = inp.spec()
-        integer = spec.format.basetype in (oiio.UINT8, oiio.UINT16)
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, spec.format if integer else "float")
-        if pixels is None or inp.has_error:
-            raise PlateError(f"{path}: frame {frame} cannot be read ({_oiio_error(inp)})")
-    finally:
-        inp.close()
-    pixels = pixels.reshape(spec.height, spec.width, spec.nchannels)
-    names = list(spec.channelnames)
+    pixels, header = read_channels(path, frame)
+    names = list(header.channels)
     if all(c in names for c in "RGB"):
         channels = [names.index(c) for c in "RGB"]
     else:
-        channels = [0, 1, 2] if spec.nchannels >= 3 else [0, 0, 0]
-    if channels != [0, 1, 2] or spec.nchannels != 3:
+        channels = [0, 1, 2] if len(names) >= 3 else [0, 0, 0]
+    if channels != [0, 1, 2] or len(names) != 3:
         pixels = pixels[..., channels]
-    return _to_display_window(pixels, spec), spec
+    return pixels, header
+
+
+def _read(path: Path, *, pixels: bool) -> tuple[ImageHeader | None, np.ndarray | None, str | None]:
+    """Header (and pixels) of one image file, or why it cannot be read, as ``(header, pixels,
+    error)``. OpenImageIO objects stay inside this function; callers raise once it returned."""
+    try:
+        inp = oiio.ImageInput.open(str(path))
+        if inp is None:
+            return None, None, _oiio_error()
+        try:
+            spec = inp.spec()
+            header = _header(spec)
+            data = None
+            if pixels:
+                fmt = spec.format if header.integer else "float"
+                data = inp.read_image(0, 0, 0, spec.nchannels, fmt)
+                if data is None or inp.has_error:
+                    return None, None, _oiio_error(inp)
+                data = data.reshape(spec.height, spec.width, spec.nchannels)
+                data = _to_display_window(data, spec)
+        finally:
+            inp.close()
+    except UnicodeDecodeError as exc:  # a name or message holding the file's undecodable bytes
+        return None, None, f"damaged header: {_decoded(exc)}"
+    return header, data, None
+
+
+def _header(spec: oiio.ImageSpec) -> ImageHeader:
+    return ImageHeader(
+        width=spec.full_width,
+        height=spec.full_height,
+        channels=tuple(spec.channelnames),
+        alpha=spec.alpha_channel,
+        integer=spec.format.basetype in (oiio.UINT8, oiio.UINT16),
+        pixel_aspect=spec.get_float_attribute("PixelAspectRatio", 1.0) or 1.0,
+        fps=spec.get_float_attribute("FramesPerSecond", 0.0)
+        or spec.get_float_attribute("dpx:FrameRate", 0.0),
+        transfer=spec.get_string_attribute("dpx:Transfer").lower(),
+        colourspace=spec.get_string_attribute("oiio:ColorSpace").lower(),
+    )
 
 
 def _oiio_error(inp: oiio.ImageInput | None = None) -> str:
-    message = (inp.geterror() if inp is not None else "") or oiio.geterror()
+    """OpenImageIO's pending error message as one line (cleared). Its bindings decode messages
+    strictly, and a damaged header's message quotes the file's bytes: those are replaced."""
+    try:
+        message = (inp.geterror() if inp is not None else "") or oiio.geterror()
+    except UnicodeDecodeError as exc:
+        message = _decoded(exc)
+    with contextlib.suppress(UnicodeDecodeError):
+        oiio.geterror()  # a second pending message would be reported with the next file
     return " ".join(message.split()) or "unknown error"
+
+
+def _decoded(exc: UnicodeDecodeError) -> str:
+    """The text a strict UTF-8 decode failed on, with the undecodable bytes replaced."""
+    raw = exc.object if isinstance(exc.object, bytes) else bytes(exc.object)
+    return " ".join(raw.decode("utf-8", "replace").split())
 
 
 def _to_display_window(pixels: np.ndarray, spec: oiio.ImageSpec) -> np.ndarray:
@@ -290,7 +382,7 @@ def _to_display_window(pixels: np.ndarray, spec: oiio.ImageSpec) -> np.ndarray:
     data = (spec.x, spec.y, spec.width, spec.height)
     if data == (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
         return pixels
-    out = np.zeros((spec.full_height, spec.full_width, 3), dtype=pixels.dtype)
+    out = np.zeros((spec.full_height, spec.full_width, pixels.shape[2]), dtype=pixels.dtype)
     x0, y0 = max(spec.x, spec.full_x), max(spec.y, spec.full_y)
     x1 = min(spec.x + spec.width, spec.full_x + spec.full_width)
     y1 = min(spec.y + spec.height, spec.full_y + spec.full_height)

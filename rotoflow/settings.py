@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         heartbeat_timeout: Seconds without a heartbeat after which a running job of a worker on
             another host is marked crashed (a worker on this host is checked by its process id at
             once); a running job beats every tenth of it. See :mod:`rotoflow.liveness`.
+        max_objects: Most objects one shot may have (``ROTOFLOW_MAX_OBJECTS``), counted from its
+            prompts and again once an ``all_matches`` text prompt has become one object per
+            detection; more is a prompt error before the work starts.
     """
 
     model_config = SettingsConfigDict(env_prefix="ROTOFLOW_", env_file=".env", extra="ignore")
@@ -98,6 +101,7 @@ class Settings(BaseSettings):
     heartbeat_timeout: float = Field(default=300.0, gt=0)
 
     _lists = field_validator("output_roots", "plate_roots", mode="before")(folder_list)
+    max_objects: int = Field(default=100, ge=1)
 
     def resolved_model_dir(self) -> Path:
         """The model store folder, defaulting to ``<home>/models``."""

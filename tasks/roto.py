@@ -174,7 +174,14 @@ def ingest_task(job: ResolvedJob, keys: dict[str, str]) -> StageOutput:
 @stage_task(name="detect")
 def detect_task(job: ResolvedJob, keys: dict[str, str], ing: StageOutput) -> StageOutput:
     with gpu_slot("detect"), prefect_progress("detect"):
-        return detect.run(job.prompts, ing, _ws(job), keys["detect"], _models(job).detector)
+        return detect.run(
+            job.prompts,
+            ing,
+            _ws(job),
+            keys["detect"],
+            _models(job).detector,
+            max_objects=get_settings().max_objects,
+        )
 
 
 @stage_task(name="segment")

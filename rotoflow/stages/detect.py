@@ -18,7 +18,7 @@ import numpy as np
 from models.base import Detector
 from rotoflow import progress
 from rotoflow.errors import PromptError
-from rotoflow.prompts import ObjectPrompt, ShotPrompts
+from rotoflow.prompts import ObjectPrompt, ShotPrompts, check_object_count
 from rotoflow.stages import ingest
 from rotoflow.storage import ShotWorkspace, StageOutput
 
@@ -165,14 +165,22 @@ def run(
     ws: ShotWorkspace,
     key: str,
     detector: Detector,
+    *,
+    max_objects: int = 100,
 ) -> StageOutput:
     """Resolve prompts into keyframes.
 
+    Args:
+        max_objects: Most objects the shot may have, ``all_matches`` detections included (the
+            ``max_objects`` setting).
+
     Raises:
         PromptError: a text prompt matches no detector class, or nothing of its class is found on
-            the prompt frame (the message suggests giving a box).
+            the prompt frame (the message suggests giving a box); more than ``max_objects``
+            objects.
     """
     info = ingest.plate_info(ingest_out)
+    check_object_count(len(prompts.objects), max_objects)
     prompts.check_against(info)
     if done := ws.finished(STAGE, key):
         return done
@@ -188,6 +196,12 @@ def run(
             text_frame = obj.frame if obj.frame is not None else info.first_frame
             if obj.all_matches:
                 found = _all_matches(detector, plate.read(text_frame), obj, classes, text_frame)
+                check_object_count(
+                    len(objects) + len(found) + len(prompts.objects) - n_done - 1,
+                    max_objects,
+                    f"{obj.name!r}'s text prompt {obj.text!r} found {len(found)} matches on frame "
+                    f"{text_frame}: the shot would have",
+                )
                 for i, match in enumerate(found, start=1):
                     objects.append(
                         ObjectKeys(next_id, f"{obj.name}_{i}", classes, [match], parent=obj.id)

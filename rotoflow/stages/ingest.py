@@ -69,6 +69,24 @@ def open_proxies(out: StageOutput) -> Plate:
     return open_plate(proxy_pattern(out.dir, info.padding))
 
 
+def _write_proxy(path: Path, rgb) -> None:
+    """Write one ``(H, W, 3) uint8`` RGB proxy frame as PNG.
+
+    Raises:
+        OSError: the file cannot be written; it names the file (a full disk is ``ENOSPC``, which
+            OpenCV's own writer would only report as failure).
+    """
+    ok, data = cv2.imencode(
+        ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    )
+    if not ok:
+        raise PlateError(f"cannot encode proxy frame {path}")
+    try:
+        path.write_bytes(data.tobytes())
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
 def run(
     plate_path: str,
     prompts: ShotPrompts,
@@ -113,11 +131,7 @@ def run(
                         f"{info.path}: frame {frame} is {rgb.shape[1]}x{rgb.shape[0]}, the plate is "
                         f"{info.width}x{info.height}"
                     )
-                target = pattern % frame
-                if not cv2.imwrite(
-                    target, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]
-                ):
-                    raise PlateError(f"cannot write proxy frame {target}")
+                _write_proxy(Path(pattern % frame), rgb)
                 n += 1
                 progress.report("ingest", n, total)
             if n != total:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 from exporters.mattes import read_mask_png, write_mask_png
 from models.base import Segmenter
 from rotoflow import progress
-from rotoflow.errors import ExportError, PromptError
+from rotoflow.errors import PlateError, PromptError
+from rotoflow.sequence import read_channels
 from rotoflow.stages import detect, ingest
 from rotoflow.storage import ShotWorkspace, StageOutput
 
@@ -27,22 +30,58 @@ def read_keyframe_mask(out: StageOutput, object_name: str, frame: int) -> np.nda
     return read_mask_png(keyframe_mask_path(out, object_name, frame))
 
 
-def prompt_mask(obj_name: str, key: detect.Keyframe, shape: tuple[int, int]) -> np.ndarray | None:
-    """The user's mask prompt on a keyframe as ``(H, W) bool``, or None.
+def read_prompt_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a mask given as a prompt: any image OpenImageIO reads, nonzero = object.
+
+    8- and 16-bit PNG or TIFF (whatever the object's value: 1, 100, 255 or 65535), grey, RGB or
+    RGBA, and float EXR. A pixel is the object where its value is above 0 (NaN is not): in the
+    alpha channel when the file has one that varies (a matte in alpha, as compositing packages
+    write it; an alpha that is the same everywhere, as in an opaque RGBA PNG, carries no mask),
+    otherwise in any channel. The full (display) window is returned, 0 outside the data window.
+
+    Args:
+        path: The image file.
+
+    Returns:
+        ``(H, W) bool`` over the full window.
 
     Raises:
-        PromptError: the file is unreadable or not at the plate's resolution.
+        PlateError: the file is missing or not a readable image (names the file).
+    """
+    pixels, header = read_channels(Path(path))
+    alpha = header.alpha
+    if alpha < 0 and "A" in header.channels:
+        alpha = header.channels.index("A")
+    if alpha >= 0 and len(header.channels) > 1:
+        matte = pixels[..., alpha]
+        if matte.min() != matte.max():
+            return matte > 0
+        pixels = np.delete(pixels, alpha, axis=2)
+    return (pixels > 0).any(axis=2)
+
+
+def prompt_mask(obj_name: str, key: detect.Keyframe, shape: tuple[int, int]) -> np.ndarray | None:
+    """The user's mask prompt on a keyframe as ``(H, W) bool`` (see :func:`read_prompt_mask`), or
+    None.
+
+    Raises:
+        PromptError: the file is unreadable, empty (no pixel above 0) or not at the plate's
+            resolution.
     """
     if not key.mask:
         return None
     try:
-        mask = read_mask_png(key.mask)
-    except ExportError as exc:
-        raise PromptError(f"object {obj_name!r}: {exc}") from exc
+        mask = read_prompt_mask(key.mask)
+    except PlateError as exc:
+        raise PromptError(f"object {obj_name!r}: mask {exc}") from None
     if mask.shape != tuple(shape):
         raise PromptError(
             f"object {obj_name!r}: mask {key.mask} is {mask.shape[1]}x{mask.shape[0]}, the plate "
             f"is {shape[1]}x{shape[0]}"
+        )
+    if not mask.any():
+        raise PromptError(
+            f"object {obj_name!r}: mask {key.mask} is empty (no pixel above 0 on frame {key.frame})"
         )
     return mask
 

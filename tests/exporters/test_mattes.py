@@ -168,3 +168,43 @@ def test_output_names():
         mattes.output_name("obj1", 1001, 0, "png")
     with pytest.raises(ExportError, match="object name"):
         mattes.output_name("  ", 1001, 4, "png")
+
+
+@pytest.mark.parametrize("free, error", [(0, OSError), (2**30, ExportError)])
+def test_failed_exr_write_on_a_full_disk_is_enospc(tmp_path, monkeypatch, free, error):
+    """OpenImageIO reports a failed write without errno: with the disk (nearly) full it is raised
+    as ENOSPC naming the file (the CLI says "no space left on device", exit 1), otherwise as an
+    ExportError; no file is left under the final name either way."""
+    import errno
+    import shutil
+    from types import SimpleNamespace
+
+    real = mattes.oiio.ImageOutput.create
+
+    class Failing:
+        def __init__(self, out):
+            self.out = out
+
+        def open(self, *args):
+            return self.out.open(*args)
+
+        def write_image(self, pixels):
+            return False
+
+        def geterror(self):
+            return "File output failed."
+
+        def close(self):
+            return self.out.close()
+
+    output = SimpleNamespace(create=lambda fmt: Failing(real(fmt)))
+    monkeypatch.setattr(
+        mattes, "oiio", SimpleNamespace(**{**vars(mattes.oiio), "ImageOutput": output})
+    )
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(free=free))
+    target = tmp_path / "a.0001.exr"
+    with pytest.raises(error) as info:
+        mattes.write_alpha_exr(target, np.ones((4, 6), np.float32))
+    if error is OSError:
+        assert info.value.errno == errno.ENOSPC and str(tmp_path) in info.value.filename
+    assert list(tmp_path.iterdir()) == []

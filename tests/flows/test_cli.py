@@ -3,7 +3,11 @@ recorded with their reason, and nothing published that looks finished."""
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import av
@@ -18,8 +22,10 @@ from rotoflow.cli import app
 from rotoflow.evaluation import read_mask
 from rotoflow.settings import get_settings
 from rotoflow.storage import sha256_file
-from tests.conftest import SHARED, davis_masks
+from tests.conftest import SHARED, davis_masks, free_port
+from tests.flows.conftest import BIN
 from tests.flows.helpers import frame_folder, use_home
+from tests.s3server import aws_env
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +51,10 @@ def last_job(shot: str) -> db.Job:
         return job
 
 
-def assert_failed_cleanly(result, home: Path, shot: str, *words: str) -> None:
-    assert result.exit_code == 2, result.output
+def assert_failed_cleanly(result, home: Path, shot: str, *words: str, code: int = 2) -> None:
+    """Exit ``code``, one error line (the last) holding ``words``, the job failed with a reason
+    the line holds (``code`` 1: a reason naming what the line names), nothing published."""
+    assert result.exit_code == code, result.output
     # stderr may hold the progress bars drawn before the failure; the error is one line, the last.
     lines = result.stderr.strip().splitlines()
     assert [line for line in lines if "error" in line.lower()] == lines[-1:], lines
@@ -56,7 +64,10 @@ def assert_failed_cleanly(result, home: Path, shot: str, *words: str) -> None:
         assert w in message, message
     job = last_job(shot)
     assert job.status == db.Status.failed
-    assert job.error and job.error in message
+    if code == 2:
+        assert job.error and job.error in message
+    else:  # the line says what happened in words; the job records the error as raised
+        assert job.error and job.error.split(": ")[-1].strip("'") in message, job.error
     shot_dir = home / "out" / "default" / shot
     for published in ("masks", "alpha", "roto"):
         assert not (shot_dir / published).exists()
@@ -107,6 +118,146 @@ def test_malformed_box_is_rejected_before_any_work(home, tmp_path):
     result = invoke("run", str(tmp_path), "--box", "1,2,3")
     assert result.exit_code == 2
     assert "--box" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_prompt_key_is_an_error_naming_it(home, tmp_path):
+    """A typo ``"frme"`` in a prompts file used to move the box to the first frame silently."""
+    prompts = tmp_path / "typo.json"
+    prompts.write_text(
+        '{"objects": [{"id": 1, "name": "car", "boxes": '
+        '[{"frme": 3, "x0": 250, "y0": 177, "x1": 690, "y1": 358}]}]}'
+    )
+    result = invoke("run", str(tmp_path), "--prompts", str(prompts))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: invalid prompt (objects.0.boxes.0.frme): Extra inputs are not permitted"
+    ), line
+    assert "frame, x0, y0, x1, y1" in line
+
+
+@pytest.mark.parametrize(
+    "args, where",
+    [(("--box", "inf,0,10,10"), "boxes.0.x0"), (("--point", "5,nan"), "points.0.y")],
+)
+def test_non_finite_coordinates_are_rejected_before_any_work(home, tmp_path, args, where):
+    result = invoke("run", str(tmp_path), *args)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert f"invalid prompt (objects.0.{where})" in line and "finite number" in line, line
+
+
+#: A progress bar line as rich draws it on a non-terminal stderr ("ingest   ━━━╸   2/3 0:00:01").
+PROGRESS_LINE = re.compile(r"^[a-z][a-z-]* +[━╸╺ ]* +\d+/\d+( |$)")
+
+
+def test_mixed_resolutions_fail_with_one_line_and_nothing_after(home, tmp_path):
+    """A real ``rotoflow`` process: the error is the last line of stderr, with only progress bars
+    before it; OpenImageIO's bindings used to print ~20 "nanobind: leaked" lines after it at exit
+    (a header object kept alive by the failed task's traceback)."""
+    plate = tmp_path / "mixedres"
+    plate.mkdir()
+    for i, height in enumerate((48, 48, 24)):
+        cv2.imwrite(str(plate / f"mixedres.{i:04d}.png"), np.full((height, 64, 3), 90, np.uint8))
+    run = subprocess.run(
+        [str(BIN / "rotoflow"), "run", str(plate), "--box", "1,1,20,20"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    expected = f"error: {plate / 'mixedres.0002.png'}: frame 2 is 64x24, the plate is 64x48"
+    assert lines[-1] == expected, lines
+    assert [line for line in lines[:-1] if not PROGRESS_LINE.match(line)] == [], lines
+
+
+def write_exr(path: Path, pixels: np.ndarray) -> None:
+    """A half-float EXR of ``(H, W, C)`` pixels."""
+    import OpenImageIO as oiio
+
+    h, w, c = pixels.shape
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), oiio.ImageSpec(w, h, c, "half")), oiio.geterror()
+    assert out.write_image(pixels), out.geterror()
+    out.close()
+
+
+def test_damaged_exr_header_fails_with_the_file_named(home, tmp_path):
+    """A header OpenImageIO cannot parse, whose error message quotes bytes that are not UTF-8:
+    exit 2 naming the file (it was exit 1 with a bare UnicodeDecodeError)."""
+    plate = tmp_path / "badexr"
+    plate.mkdir()
+    for frame in range(3):
+        write_exr(plate / f"badexr.{frame:04d}.exr", np.full((48, 64, 3), 0.18, np.float32))
+    damaged = plate / "badexr.0001.exr"
+    damaged.write_bytes(damaged.read_bytes().replace(b"chlist", b"\xff\xfelist", 1))
+    result = invoke("run", str(plate), "--box", "1,1,20,20")
+    assert_failed_cleanly(result, home, "badexr", f"{damaged}: frame 1 cannot be read")
+
+
+def test_full_disk_exits_1_naming_the_file(home, tmp_path, monkeypatch):
+    """The disk fills while ingest writes its proxy frames: exit 1 (not the bad-input 2, as when
+    OpenCV's writer reported only "cannot write proxy frame") with what happened and where."""
+    plate = frame_folder("dog", tmp_path / "fulldisk", range(3))
+    write_bytes = Path.write_bytes
+
+    def full_disk(path: Path, data) -> int:
+        if path.name.startswith("frame.") and ".partial-" in path.parent.name:
+            path.touch()  # what a full disk leaves: a file cut short
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    result = invoke("run", str(plate), "--box", "100,100,300,300")
+    monkeypatch.undo()
+    ingest = home / "out" / "fulldisk" / ".rotoflow" / "ingest-"
+    assert_failed_cleanly(
+        result, home, "fulldisk", f"error: no space left on device writing {ingest}", code=1
+    )
+    assert re.search(r"\.partial-\d+/frame\.00000\.png$", result.stderr.strip()), result.stderr
+    assert not list((home / "out" / "fulldisk" / ".rotoflow").glob("ingest-*"))
+
+
+def test_unreachable_object_storage_exits_1(home):
+    """An ``s3://`` plate on a server that does not answer: exit 1 (it was 2, as for bad input)
+    saying that object storage cannot be reached."""
+    with aws_env(), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROTOFLOW_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+        get_settings.cache_clear()
+        result = invoke("run", "s3://plates/shots/nowhere/", "--box", "1,1,20,20")
+    get_settings.cache_clear()
+    assert_failed_cleanly(
+        result, home, "nowhere", "error: object storage unreachable: s3://plates/", code=1
+    )
+    assert "cannot reach http://127.0.0.1:" in result.stderr
+
+
+def test_too_many_objects_are_refused_before_any_work(home, tmp_path):
+    """1000 objects on a 3-frame shot used to run for minutes; the cap is ROTOFLOW_MAX_OBJECTS."""
+    prompts = tmp_path / "crowd.json"
+    box = {"x0": 10, "y0": 10, "x1": 20, "y1": 20}
+    objects = [{"id": i, "name": f"o{i}", "boxes": [box]} for i in range(1, 1001)]
+    prompts.write_text(json.dumps({"objects": objects}))
+    result = invoke("run", str(tmp_path), "--prompts", str(prompts))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "1000 objects" in line and "limit of 100" in line and "ROTOFLOW_MAX_OBJECTS" in line
+
+
+def test_all_matches_beyond_the_object_limit_fail_at_detect(home, tmp_path, monkeypatch):
+    plate = frame_folder("car-roundabout", tmp_path / "manycars", range(3))
+    monkeypatch.setenv("ROTOFLOW_MAX_OBJECTS", "2")
+    get_settings.cache_clear()
+    result = invoke("run", str(plate), "--prompt", "car", "--all-matches")
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    assert_failed_cleanly(
+        result, home, "manycars", "'car''s text prompt 'car' found", "limit of 2", "MAX_OBJECTS"
+    )
+    assert re.search(
+        r"found (\d+) matches on frame 0: the shot would have \1 objects", result.stderr
+    )
 
 
 def short_movie(path: Path, frames: int) -> Path:

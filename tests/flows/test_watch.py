@@ -17,7 +17,9 @@ import pytest
 from sqlmodel import select
 
 from rotoflow import db
+from rotoflow.stages.ingest import plate_signature
 from rotoflow.watch import Watcher
+from rotoflow.watch import _state as watch_state
 from tests.conftest import SHARED, davis_frames
 from tests.flows.conftest import BIN
 
@@ -134,3 +136,132 @@ def test_ready_marker_takes_a_drop_in_at_once_and_prompts_start_a_run(tmp_path):
     assert len(started) == 1
     with pytest.raises(FileNotFoundError, match="watched folder"):
         Watcher([tmp_path / "nowhere"], url, "show").poll()
+
+
+def _poller(root: Path, tmp_path: Path, **kw):
+    """A watcher of ``root`` with a clock the test moves (``now[0]``) and the runs it starts."""
+    now, started = [0.0], []
+    url = f"sqlite:///{tmp_path / 'project.db'}"
+    watcher = Watcher([root], url, "show", settle=10.0, start=started.append, clock=lambda: now[0])
+    return watcher, now, started, url
+
+
+def _take_ins(url: str, shot: str) -> list[db.Job]:
+    with db.session(url) as s:
+        sh = s.exec(select(db.Shot).where(db.Shot.name == shot)).one()
+        return s.exec(select(db.Job).where(db.Job.shot_id == sh.id).order_by(db.Job.id)).all()
+
+
+def test_links_out_of_the_folder_are_skipped_and_do_not_stop_the_watcher(tmp_path, caplog):
+    """A link to ``/`` used to kill the watcher (PermissionError on /proc/1/cwd); a link
+    ``passwd.mp4 -> /etc/passwd`` was taken in as a shot."""
+    root = tmp_path / "drop"
+    root.mkdir()
+    (root / "everything").symlink_to("/")
+    (root / "passwd.mp4").symlink_to("/etc/passwd")
+    (root / "passwd.mp4.ready").write_bytes(b"")
+    (root / "loop").symlink_to(root / "loop")
+    (root / "sh010").mkdir()
+    (root / "sh010" / "sh010.0001.jpg").write_bytes(b"frame")
+    (root / "sh010" / "outside.0002.jpg").symlink_to(davis_frames("dog") / "00000.jpg")
+    (root / "sh030").symlink_to(root / "sh010")  # a link inside the folder is a drop
+    watcher, now, _, url = _poller(root, tmp_path)
+    with caplog.at_level("WARNING", logger="rotoflow.watch"):
+        assert watcher.poll() == []
+        now[0] = 20.0
+        assert watcher.poll() == ["sh010", "sh030"]
+        now[0] = 40.0
+        assert watcher.poll() == []
+    out = [r.getMessage() for r in caplog.records if "links out of the watched folder" in r.message]
+    assert sorted(m.split()[1] for m in out) == [str(root / "everything"), str(root / "passwd.mp4")]
+    assert len(out) == 2  # once each, not on every poll
+    with db.session(url) as s:
+        assert sorted(sh.name for sh in s.exec(select(db.Shot))) == ["sh010", "sh030"]
+    # the link inside sh010 that leads out of it is not part of the drop
+    assert [f[0] for f in watch_state(root / "sh010")] == ["sh010/sh010.0001.jpg"]
+
+
+def test_redelivered_plate_and_late_prompts_are_new_versions(tmp_path, caplog):
+    """The same name delivered again with other bytes, and a prompts sidecar that arrives after
+    take-in, used to be ignored silently: each is logged and taken in as a new version (the shot
+    row kept, a take-in job recorded, a run started when there are prompts)."""
+    root = tmp_path / "drop"
+    root.mkdir()
+    movie = root / "sh040.mp4"
+    movie.write_bytes(MOVIE.read_bytes())
+    (root / "sh040.mp4.ready").write_bytes(b"")
+    watcher, now, started, url = _poller(root, tmp_path)
+    assert watcher.poll() == ["sh040"]
+    assert watcher.poll() == [] and started == []
+    with caplog.at_level("WARNING", logger="rotoflow.watch"):
+        (root / "sh040.prompts.json").write_text(json.dumps(PROMPTS))
+        assert watcher.poll() == ["sh040"]
+        assert watcher.poll() == []
+        assert [j.prompts.objects[0].name for j in started] == ["thing"]
+        data = (SHARED / "data" / "sam2" / "bedroom.mp4").read_bytes()
+        movie.write_bytes(data)
+        assert watcher.poll() == ["sh040"]
+        assert watcher.poll() == []
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("prompts arrived" in m and "new version of shot sh040" in m for m in messages)
+    assert any("re-delivered" in m and "new version of shot sh040" in m for m in messages)
+    assert len(started) == 2
+    jobs = _take_ins(url, "sh040")
+    assert [j.status for j in jobs] == [db.Status.pending] * 3
+    assert len({j.plate_signature for j in jobs}) == 2  # the plate changed once
+    assert jobs[-1].plate_signature == plate_signature(movie)
+    with db.session(url) as s:
+        (shot,) = s.exec(select(db.Shot)).all()
+        objects = s.exec(select(db.RotoObject)).all()
+    assert shot.status == db.Status.pending and [o.name for o in objects] == ["thing"]
+    assert Watcher([root], url, "show", settle=0.0).poll() == []  # a restart: nothing new
+
+
+def test_stalled_movie_copy_is_not_taken_in_half_written(tmp_path, caplog):
+    """A copy that stalls longer than the settle time: the half-written movie (no moov atom) is
+    not taken in, and is once it is complete."""
+    root = tmp_path / "drop"
+    root.mkdir()
+    data = MOVIE.read_bytes()
+    movie = root / "sh050.mp4"
+    movie.write_bytes(data[: len(data) // 2])
+    watcher, now, _, url = _poller(root, tmp_path)
+    with caplog.at_level("WARNING", logger="rotoflow.watch"):
+        for t in (0.0, 20.0, 40.0):
+            now[0] = t
+            assert watcher.poll() == []
+    waiting = [r.getMessage() for r in caplog.records if "not a complete movie" in r.message]
+    assert len(waiting) == 1 and "sh050.mp4.ready" in waiting[0], waiting
+    movie.write_bytes(data)
+    now[0] = 50.0
+    assert watcher.poll() == []
+    now[0] = 61.0
+    assert watcher.poll() == ["sh050"]
+
+
+def test_deployment_runs_are_keyed_by_version(tmp_path, monkeypatch):
+    """A new version of a shot starts its own run; Prefect used to deduplicate it against the
+    first version's run (the idempotency key named only project and shot)."""
+    from types import SimpleNamespace
+
+    from flows import watch_folder
+    from rotoflow.pipeline import RotoJob
+
+    keys = []
+    monkeypatch.setattr(
+        watch_folder,
+        "run_deployment",
+        lambda *a, **kw: keys.append(kw["idempotency_key"]) or SimpleNamespace(id="r"),
+    )
+    start = watch_folder.deployment_starter()
+    movie = tmp_path / "sh060.mp4"
+    movie.write_bytes(MOVIE.read_bytes())
+    job = RotoJob(plate=str(movie), prompts=PROMPTS, shot="sh060", project="show")
+    start(job)
+    start(job)
+    other = {"objects": [{"id": 1, "name": "cup", "text": "cup"}]}
+    start(job.model_copy(update={"prompts": RotoJob(plate="x", prompts=other).prompts}))
+    movie.write_bytes(MOVIE.read_bytes()[:1000])
+    start(job)
+    assert keys[0] == keys[1] and len(set(keys)) == 3
+    assert all(k.startswith("watch-show-sh060-") for k in keys)

@@ -400,6 +400,48 @@ def test_corrupt_and_mismatched_frames(tmp_path):
             plate.read(4)
 
 
+def _damage_exr_header(path: Path) -> None:
+    """Overwrite the type name of the ``channels`` attribute with bytes that are not UTF-8: the
+    file is refused, and OpenImageIO's message quotes those bytes."""
+    data = path.read_bytes()
+    assert b"chlist" in data
+    path.write_bytes(data.replace(b"chlist", b"\xff\xfelist", 1))
+
+
+@pytest.mark.parametrize("which", [1, 3])
+def test_damaged_exr_header_is_a_plate_error_naming_the_file(tmp_path, which):
+    """The first frame (read at open time) or a later one: a PlateError naming the file, not a
+    UnicodeDecodeError from OpenImageIO's error message."""
+    _write_sequence(tmp_path, "sh.%04d.exr", range(1, 5), "half")
+    _damage_exr_header(tmp_path / f"sh.{which:04d}.exr")
+    with pytest.raises(PlateError) as info, open_plate(tmp_path) as plate:
+        plate.read(which)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / f'sh.{which:04d}.exr'}: frame {which} cannot be read")
+    assert "channels" in message and "\n" not in message
+
+
+def test_no_openimageio_object_outlives_a_failed_read(tmp_path):
+    """A traceback kept after a failure (Prefect keeps a failed task's exception) must hold no
+    OpenImageIO object: its bindings print "nanobind: leaked" lines for each one at exit."""
+    _write_sequence(tmp_path, "sh.%04d.exr", range(1, 4), "half")
+    _write_sequence(tmp_path, "sh.%04d.exr", [2], "half", h=6)
+    _damage_exr_header(tmp_path / "sh.0003.exr")
+    with open_plate(tmp_path) as plate:
+        for frame in (2, 3):
+            with pytest.raises(PlateError) as info:
+                plate.read(frame)
+            tb, held = info.value.__traceback__, []
+            while tb is not None:
+                held += [
+                    f"{tb.tb_frame.f_code.co_name}: {name}"
+                    for name, value in tb.tb_frame.f_locals.items()
+                    if type(value).__module__.startswith("OpenImageIO")
+                ]
+                tb = tb.tb_next
+            assert held == [], held
+
+
 # --- memory --------------------------------------------------------------------------------------
 
 
