@@ -211,12 +211,12 @@ def test_full_disk_exits_1_naming_the_file(home, tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "write_bytes", full_disk)
     result = invoke("run", str(plate), "--box", "100,100,300,300")
     monkeypatch.undo()
-    ingest = home / "out" / "fulldisk" / ".rotoflow" / "ingest-"
+    ingest = home / "out" / "default" / "fulldisk" / ".rotoflow" / "ingest-"
     assert_failed_cleanly(
         result, home, "fulldisk", f"error: no space left on device writing {ingest}", code=1
     )
-    assert re.search(r"\.partial-\d+/frame\.00000\.png$", result.stderr.strip()), result.stderr
-    assert not list((home / "out" / "fulldisk" / ".rotoflow").glob("ingest-*"))
+    assert re.search(r"\.partial-[^/]+/frame\.00000\.png$", result.stderr.strip()), result.stderr
+    assert not list((home / "out" / "default" / "fulldisk" / ".rotoflow").glob("ingest-*"))
 
 
 def test_unreachable_object_storage_exits_1(home):
