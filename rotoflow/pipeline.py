@@ -119,7 +119,7 @@ def default_shot_name(plate: str) -> str:
         p = Path(plate)
     else:
         p = Path(plate)
-        if p.is_dir() or p.name in ("", ".", ".."):
+        if p.name in ("", ".", ".."):  # only then: a linked folder keeps its own name
             p = p.resolve()
     if p.is_dir():
         name = p.name

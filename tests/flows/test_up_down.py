@@ -216,7 +216,7 @@ def test_up_submit_down(tmp_path):
         )
         assert here.returncode == 0, here.stdout + here.stderr[-3000:]
         assert f"reporting to the Prefect server of `rotoflow up`: {api}" in here.stderr
-        assert list((elsewhere / "dog_here" / "roto").glob("*.nk"))
+        assert list((elsewhere / "default" / "dog_here" / "roto").glob("*.nk"))
         with db.session(f"sqlite:///{home / 'rotoflow.db'}") as s:
             shot = s.exec(select(db.Shot).where(db.Shot.name == "dog_here")).one()
             job = s.exec(select(db.Job).where(db.Job.shot_id == shot.id)).one()

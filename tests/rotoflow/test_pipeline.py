@@ -139,3 +139,9 @@ def test_keys_are_stable_and_chain_downstream():
     assert base["ingest"] == text["ingest"] and base["detect"] != text["detect"]
     band = keys(settings={"trimap_band": 20})
     assert [s for s in base if base[s] != band[s]] == ["matte", "vectorize", "export"]
+
+
+def test_a_linked_folder_keeps_its_own_name(tmp_path):
+    (tmp_path / "sh010").mkdir()
+    (tmp_path / "sh030").symlink_to(tmp_path / "sh010")
+    assert default_shot_name(str(tmp_path / "sh030")) == "sh030"
