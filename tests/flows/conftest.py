@@ -20,17 +20,25 @@ BIN = Path(sys.executable).parent
 
 
 @contextmanager
-def prefect_server(home: Path, *, ui: bool = False) -> Iterator[str]:
+def prefect_server(
+    home: Path, *, ui: bool = False, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """A ``prefect server start`` on a free loopback port with its data in ``home``; yields its base
     URL (``http://127.0.0.1:<port>``) once it answers, and stops it after.
 
     Args:
         home: ``PREFECT_HOME`` of the server (its database; ``server.log`` is written there).
         ui: Serve the UI too (pointed at this server's API).
+        env: Extra environment of the server (e.g. ``PREFECT_SERVER_API_AUTH_STRING``).
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        **(env or {}),
+    }
     argv = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     if ui:
         env["PREFECT_UI_API_URL"] = f"{base}/api"
