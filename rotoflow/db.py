@@ -146,30 +146,51 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     A database created before migrations (tables but no ``alembic_version``) is first stamped as
     revision ``0001``, which is that schema. On PostgreSQL a transaction-level advisory lock keeps
-    concurrent workers from migrating at once; on SQLite a writer that finds the file locked, or
-    finds that another process created the tables first, tries again.
+    concurrent workers from migrating at once; on SQLite a file lock beside the database does (and
+    a writer that still finds the file locked tries again).
 
     Raises:
         sqlalchemy.exc.OperationalError: SQLite stays locked through three attempts.
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    for attempt in range(3):
+    with _sqlite_migration_lock(engine):
+        for attempt in range(3):
+            try:
+                with engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                        )
+                    tables = inspect(conn).get_table_names()
+                    config.attributes["connection"] = conn
+                    if "alembic_version" not in tables and "shot" in tables:
+                        command.stamp(config, _FIRST_REVISION)
+                    command.upgrade(config, revision)
+                return
+            except OperationalError:
+                if attempt == 2 or engine.dialect.name != "sqlite":
+                    raise
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """For a SQLite file, an exclusive ``fcntl.flock`` on ``<file>.migrate.lock`` while migrating:
+    Python's sqlite3 runs DDL outside a transaction, so two processes opening a new file at once
+    would both create the tables ("table project already exists"). Nothing for other databases
+    (PostgreSQL takes an advisory lock) or an in-memory SQLite."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
-                    )
-                tables = inspect(conn).get_table_names()
-                config.attributes["connection"] = conn
-                if "alembic_version" not in tables and "shot" in tables:
-                    command.stamp(config, _FIRST_REVISION)
-                command.upgrade(config, revision)
-            return
-        except OperationalError:
-            if attempt == 2 or engine.dialect.name != "sqlite":
-                raise
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager

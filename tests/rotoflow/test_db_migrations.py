@@ -155,3 +155,25 @@ def test_heartbeat_revision_keeps_jobs_and_downgrades_crashed_to_failed(database
         assert "heartbeat_at" not in {c["name"] for c in inspect(conn).get_columns("job")}
     db.migrate(old, "0004")
     old.dispose()
+
+
+def _open(url: str) -> None:
+    from rotoflow import db as database
+
+    database.get_engine(url)
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_migrate_it(tmp_path):
+    """Three ``rotoflow run`` of one shot on a fresh home failed one in three: Python's sqlite3
+    runs DDL outside a transaction, so two processes created the tables ("table project already
+    exists"). A file lock beside the database serialises them."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open, args=(url,)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 6
