@@ -11,7 +11,6 @@ import errno
 import json
 import logging
 import os
-import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -24,90 +23,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rotoflow import cli_options as opt
-from rotoflow.cli_local import local_app
-from rotoflow.cli_models import models_app
+from apps import cli_options as opt
+from apps.cli_local import local_app
+from apps.cli_models import models_app
+from apps.cli_options import EXIT_FAILURE, EXIT_INPUT, build_prompts, format_list
+from apps.cli_options import fail as _fail
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 app.add_typer(models_app, name="models")
 app.add_typer(local_app)  # up, down, submit: top-level commands
 out = Console()
 err = Console(stderr=True)
-
-EXIT_INPUT = 2
-EXIT_FAILURE = 1
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _floats(text: str, n: int, what: str) -> list[float]:
-    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) != n:
-        _fail(f"{what} {text!r} must be {n} numbers separated by commas", EXIT_INPUT)
-    return values
-
-
-def _object_name(text: str | None) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", (text or "").lower())
-    words = [w for w in words if w not in {"the", "a", "an"}]
-    return "_".join(words)[:40] or "object1"
-
-
-def build_prompts(
-    prompt: str | None,
-    boxes: list[str],
-    points: list[str],
-    negatives: list[str],
-    frame: int | None,
-    name: str | None,
-    prompts_file: Path | None,
-    masks: list[str] | None = None,
-    all_matches: bool = False,
-):
-    """The :class:`ShotPrompts` of the command line (one object) or of a JSON file (any number)."""
-    from pydantic import ValidationError
-
-    from rotoflow.prompts import ShotPrompts, describe_validation_error
-
-    try:
-        if prompts_file is not None:
-            return ShotPrompts.model_validate_json(prompts_file.read_text())
-        if not (prompt or boxes or points or masks):
-            _fail(
-                "give a --prompt, a --box, a --point or a --mask (or --prompts FILE.json)",
-                EXIT_INPUT,
-            )
-        obj = {
-            "id": 1,
-            "name": name or _object_name(prompt),
-            "text": prompt,
-            "frame": frame if prompt else None,
-            "boxes": [
-                dict(
-                    zip(("x0", "y0", "x1", "y1"), _floats(b, 4, "--box"), strict=True), frame=frame
-                )
-                for b in boxes
-            ],
-            "points": [
-                {"x": x, "y": y, "positive": pos, "frame": frame}
-                for pts, pos in ((points, True), (negatives, False))
-                for x, y in (_floats(p, 2, "--point") for p in pts)
-            ],
-            "masks": [{"path": m, "frame": frame} for m in masks or []],
-            "all_matches": all_matches,
-        }
-        return ShotPrompts.model_validate({"objects": [obj]})
-    except ValidationError as exc:
-        _fail(describe_validation_error(exc), EXIT_INPUT)
-    except OSError as exc:
-        _fail(f"cannot read {prompts_file}: {exc.strerror}", EXIT_INPUT)
 
 
 class _Bars:
@@ -128,7 +54,7 @@ def _prefect_env() -> None:
     ``rotoflow up`` started, so that the run shows in its UI and shares its GPU slots; else
     Prefect starts a temporary one. The server of ``rotoflow up`` is sent its auth string
     (``PREFECT_API_AUTH_STRING``), and no other server is."""
-    from rotoflow import local
+    from apps import local
     from rotoflow.settings import get_settings
 
     home = get_settings().home
@@ -222,7 +148,7 @@ def run(
 
         check_object_count(len(shot_prompts.objects), get_settings().max_objects)
         _check_models(job)
-        from rotoflow.stages.export import check_formats
+        from tasks.stages.export import check_formats
 
         check_formats(job.formats)
     except Exception as exc:
@@ -310,11 +236,6 @@ def _check_models(job) -> None:
     staged_models(chosen, settings)
 
 
-def format_list(text: str) -> list[str]:
-    """Format names of a ``--format`` value: ``"nuke, svg"`` -> ``["nuke", "svg"]``."""
-    return [f.strip() for f in text.split(",") if f.strip()]
-
-
 @app.command("export")
 def export_shot(
     shot: Annotated[str, typer.Argument(help="Shot name, as `rotoflow status` lists it.")],
@@ -329,8 +250,8 @@ def export_shot(
     run); the files go to the shot's roto/ folder, or to its publication in object storage when
     its outputs were published there, and into the project database."""
     from rotoflow.errors import RotoflowError, StorageUnavailable
-    from rotoflow.reexport import reexport
     from rotoflow.settings import get_settings
+    from tasks.reexport import reexport
 
     settings = get_settings()
     try:
@@ -362,12 +283,12 @@ def watch(
     once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
 ) -> None:
     """Take in shots dropped into folders (movies, image-sequence folders), each once and only
-    when complete; see `rotoflow.watch`. Shots with a prompts sidecar are started on DEPLOYMENT
+    when complete; see `flows.watch`. Shots with a prompts sidecar are started on DEPLOYMENT
     when given; the others stay pending."""
     import time
 
+    from flows.watch import Watcher
     from rotoflow.settings import get_settings
-    from rotoflow.watch import Watcher
 
     settings = get_settings()
     start = None

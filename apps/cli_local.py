@@ -1,10 +1,10 @@
-"""``rotoflow up`` / ``down`` / ``submit``: one machine as a studio (see :mod:`rotoflow.local`).
+"""``rotoflow up`` / ``down`` / ``submit``: one machine as a studio (see :mod:`apps.local`).
 
 ``up`` starts a local Prefect server (UI at http://127.0.0.1:4200), the ``rotoflow`` work pool and
 its concurrency limits, the deployments of ``deployments/prefect.yaml`` and process workers;
 ``down`` stops them; ``submit`` starts a ``roto-shot`` run on the server and waits for it. The
 server's API asks for the auth string ``up`` keeps in ``<ROTOFLOW_HOME>/prefect/api-auth``
-(see :mod:`rotoflow.localauth`); ``submit`` and ``down`` read it from there.
+(see :mod:`apps.localauth`); ``submit`` and ``down`` read it from there.
 
 Errors caused by the input print one line on stderr and exit with status 2; a server that does
 not start, or a run that fails, exits with status 1.
@@ -22,7 +22,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rotoflow import cli_options as opt
+from apps import cli_options as opt
+from apps.cli_options import build_prompts, format_list
 
 local_app = typer.Typer()
 out = Console()
@@ -81,7 +82,7 @@ def up(
     """Start a local Prefect server (data in <ROTOFLOW_HOME>/prefect), the rotoflow work pool and
     concurrency limits, the deployments and the workers, in the background. Its API and UI ask
     for the auth string in <ROTOFLOW_HOME>/prefect/api-auth."""
-    from rotoflow import local, localauth, procs
+    from apps import local, localauth, procs
     from rotoflow.settings import get_settings
 
     if watch is not None and not watch.is_dir():
@@ -143,7 +144,7 @@ def down(
 ) -> None:
     """Stop what `rotoflow up` started: cancel runs in progress, stop the workers, then the
     server."""
-    from rotoflow import local
+    from apps import local
     from rotoflow.settings import get_settings
 
     with err.status("rotoflow down ...", spinner="dots"):
@@ -201,12 +202,11 @@ def submit(
     start a run of the roto-shot deployment, wait for it, print its state and shot folder."""
     from pydantic import ValidationError
 
-    from rotoflow import local
-    from rotoflow.cli import build_prompts, format_list
+    from apps import local
     from rotoflow.errors import RotoflowError
     from rotoflow.pipeline import RotoJob, default_shot_name
     from rotoflow.settings import get_settings
-    from rotoflow.stages.export import check_formats
+    from tasks.stages.export import check_formats
 
     shot_prompts = build_prompts(
         prompt, box, point, negative, frame, name, prompts, mask, all_matches
@@ -259,7 +259,7 @@ def _submit(api: str, auth: str | None, deployment: str, job, wait: bool):
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
-    from rotoflow import local
+    from apps import local
 
     run = None
     try:

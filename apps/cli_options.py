@@ -1,12 +1,15 @@
 """The options that ``rotoflow run`` and ``rotoflow submit`` share: the plate, the prompts and the
-model choices, as typer parameter types (one definition, one help text)."""
+model choices, as typer parameter types (one definition, one help text), and how the command line
+becomes prompts (:func:`build_prompts`), format lists and exit codes."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 Plate = Annotated[
     str,
@@ -49,3 +52,87 @@ Formats = Annotated[
 Shot = Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")]
 Project = Annotated[str | None, typer.Option(help="Project name.")]
 OutDir = Annotated[Path | None, typer.Option("--out", help="Output root folder.")]
+
+err = Console(stderr=True)
+
+EXIT_INPUT = 2
+EXIT_FAILURE = 1
+
+
+def fail(message: str, code: int) -> None:
+    """Print ``error: message`` on stderr and exit with ``code`` (rich markup in ``message`` is
+    rendered)."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _floats(text: str, n: int, what: str) -> list[float]:
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != n:
+        fail(f"{what} {text!r} must be {n} numbers separated by commas", EXIT_INPUT)
+    return values
+
+
+def _object_name(text: str | None) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", (text or "").lower())
+    words = [w for w in words if w not in {"the", "a", "an"}]
+    return "_".join(words)[:40] or "object1"
+
+
+def build_prompts(
+    prompt: str | None,
+    boxes: list[str],
+    points: list[str],
+    negatives: list[str],
+    frame: int | None,
+    name: str | None,
+    prompts_file: Path | None,
+    masks: list[str] | None = None,
+    all_matches: bool = False,
+):
+    """The :class:`ShotPrompts` of the command line (one object) or of a JSON file (any number)."""
+    from pydantic import ValidationError
+
+    from rotoflow.prompts import ShotPrompts, describe_validation_error
+
+    try:
+        if prompts_file is not None:
+            return ShotPrompts.model_validate_json(prompts_file.read_text())
+        if not (prompt or boxes or points or masks):
+            fail(
+                "give a --prompt, a --box, a --point or a --mask (or --prompts FILE.json)",
+                EXIT_INPUT,
+            )
+        obj = {
+            "id": 1,
+            "name": name or _object_name(prompt),
+            "text": prompt,
+            "frame": frame if prompt else None,
+            "boxes": [
+                dict(
+                    zip(("x0", "y0", "x1", "y1"), _floats(b, 4, "--box"), strict=True), frame=frame
+                )
+                for b in boxes
+            ],
+            "points": [
+                {"x": x, "y": y, "positive": pos, "frame": frame}
+                for pts, pos in ((points, True), (negatives, False))
+                for x, y in (_floats(p, 2, "--point") for p in pts)
+            ],
+            "masks": [{"path": m, "frame": frame} for m in masks or []],
+            "all_matches": all_matches,
+        }
+        return ShotPrompts.model_validate({"objects": [obj]})
+    except ValidationError as exc:
+        fail(describe_validation_error(exc), EXIT_INPUT)
+    except OSError as exc:
+        fail(f"cannot read {prompts_file}: {exc.strerror}", EXIT_INPUT)
+
+
+def format_list(text: str) -> list[str]:
+    """Format names of a ``--format`` value: ``"nuke, svg"`` -> ``["nuke", "svg"]``."""
+    return [f.strip() for f in text.split(",") if f.strip()]

@@ -1,15 +1,15 @@
 """One machine as a studio: a local Prefect server, the ``rotoflow`` work pool, its concurrency
-limits, the deployments of ``deployments/prefect.yaml`` (registered by :mod:`rotoflow.localdeploy`)
+limits, the deployments of ``deployments/prefect.yaml`` (registered by :mod:`apps.localdeploy`)
 and process workers, started and stopped together (``rotoflow up`` / ``rotoflow down``).
 
 Everything lives in ``<ROTOFLOW_HOME>/prefect``: the server's SQLite database (``prefect.db``), its
 log (``server.log``), the workers' logs (``worker-<n>.log``), ``up.json``, which records the
 process ids so that ``down`` (from any shell) can stop them, and ``api-auth``, the API's auth
-string (mode 0600; see :mod:`rotoflow.localauth`): the server answers 401 to any request without
+string (mode 0600; see :mod:`apps.localauth`): the server answers 401 to any request without
 it. The server and each worker run in
 their own session (process group), so they outlive the shell that started them.
 
-Only the standard library is imported at module level: tasks import :data:`GPU_LIMIT` from here.
+Prefect is imported inside the functions that talk to the server, so ``rotoflow`` starts fast.
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rotoflow.errors import RotoflowError
-from rotoflow.localauth import ensure_auth, read_auth
-from rotoflow.procs import (
+from apps.localauth import ensure_auth, read_auth
+from apps.localdeploy import local_deployments, register_deployments
+from apps.procs import (
     LockTimeout,
     command_line,
     exclusive,
@@ -42,21 +41,10 @@ from rotoflow.procs import (
     stop_processes,
     worker_gpus,
 )
+from apps.stack import PREFECT_FILE, REPO, WORK_POOL, LocalStackError, prefect_api
+from flows.gpu import GPU_LIMIT
 
 logger = logging.getLogger(__name__)
-
-GPU_LIMIT = "rotoflow-gpu"
-"""Global concurrency limit held (one slot) by GPU stages while they run; slots = GPUs."""
-WORK_POOL = "rotoflow"
-"""The process work pool of ``deployments/prefect.yaml``."""
-REPO = Path(__file__).resolve().parents[1]
-"""The checkout the workers run flows from (their working directory)."""
-PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
-"""The deployments ``up`` registers (see :mod:`rotoflow.localdeploy`)."""
-
-
-class LocalStackError(RotoflowError):
-    """The local server or its workers cannot be started, configured or reached."""
 
 
 @dataclass
@@ -74,7 +62,7 @@ class UpState:
         started: ISO 8601 time (UTC) of the start.
         deployments: The deployments registered, ``<flow>/<deployment>``.
         worker_gpus: Each worker's ``CUDA_VISIBLE_DEVICES`` (None: the environment's), see
-            :func:`rotoflow.procs.worker_gpus`.
+            :func:`apps.procs.worker_gpus`.
     """
 
     api_url: str
@@ -201,21 +189,6 @@ def wait_healthy(api_url: str, pid: int, log: Path, timeout: float) -> None:
         time.sleep(0.5)
 
 
-@contextmanager
-def prefect_api(api_url: str, auth: str | None = None) -> Iterator[Any]:
-    """A synchronous Prefect client on ``api_url`` (and the Prefect settings pointing there while
-    the block runs, for ``RunnerDeployment.apply`` and ``run_deployment``), sending the auth
-    string ``auth`` (None: ``PREFECT_API_AUTH_STRING``'s, if any)."""
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
-
-    updates: dict[Any, Any] = {PREFECT_API_URL: api_url}
-    if auth is not None:
-        updates[PREFECT_API_AUTH_STRING] = auth
-    with temporary_settings(updates), get_client(sync_client=True) as client:
-        yield client
-
-
 def configure(api_url: str, workers: int, gpu_slots: int, auth: str | None = None) -> None:
     """Create (or update) the process work pool :data:`WORK_POOL` with a concurrency limit of
     ``workers`` runs, and the global concurrency limit :data:`GPU_LIMIT` with ``gpu_slots``
@@ -311,7 +284,7 @@ def up(
 ) -> UpResult:
     """Start the local server, configure it, register the deployments and start the workers;
     return at once when already up. The server's API asks for the auth string of
-    :func:`rotoflow.localauth.ensure_auth` (made on the first ``up`` under a home), which the
+    :func:`apps.localauth.ensure_auth` (made on the first ``up`` under a home), which the
     workers are given, whatever ``host`` it listens on. A failed start stops whatever it had started. Two ``up``
     under one home never start two stacks: the second waits (``<data>/up.lock``) and then finds
     the first one up.
@@ -359,8 +332,6 @@ def _up(
     step: Callable[[str], None],
 ) -> UpResult:
     """:func:`up` with the start lock held."""
-    from rotoflow.localdeploy import local_deployments, register_deployments
-
     running = running_state(data)
     if running is not None:
         return UpResult(running, already=True)

@@ -1,5 +1,5 @@
 """The deployments of ``deployments/prefect.yaml`` registered on the local server by ``rotoflow up``
-(see :mod:`rotoflow.local`), as ``prefect deploy`` would create them from the repository root.
+(see :mod:`apps.local`), as ``prefect deploy`` would create them from the repository root.
 
 Only the deployments on this machine's process work pool are registered; ``{{ $VAR }}`` templates
 are filled from the environment, and a deployment whose variable is unset (``watch-folder``
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rotoflow.local import PREFECT_FILE, REPO, WORK_POOL, LocalStackError, prefect_api
+from apps.stack import PREFECT_FILE, REPO, WORK_POOL, LocalStackError, prefect_api
 
 _TEMPLATE = re.compile(r"{{\s*\$(\w+)\s*}}")
 _DEPLOYMENT_KEYS = {

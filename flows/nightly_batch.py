@@ -1,7 +1,7 @@
 """The nightly batch: one ``roto-shot`` deployment run per shot that needs roto.
 
 Scheduled by ``deployments/prefect.yaml`` (cron with a timezone). Which shots, and why a second
-trigger on the same night starts nothing twice: :mod:`rotoflow.batch`.
+trigger on the same night starts nothing twice: :mod:`flows.batch`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
-from rotoflow.batch import shots_to_run
+from flows.batch import shots_to_run
 from rotoflow.settings import get_settings
 
 ROTO_SHOT = "roto-shot/roto-shot"
@@ -26,7 +26,7 @@ def nightly_batch(night: date | None = None, deployment: str = ROTO_SHOT) -> lis
     Args:
         night: The night the runs belong to (default: the date of this run's scheduled start, or
             today). Runs are keyed by night, shot and plate state (see
-            :meth:`rotoflow.batch.BatchShot.idempotency_key`).
+            :meth:`flows.batch.BatchShot.idempotency_key`).
         deployment: The deployment to start, ``<flow name>/<deployment name>``.
     """
     logger = get_run_logger()

@@ -15,11 +15,12 @@ import time
 
 from prefect import flow, get_run_logger
 
+from flows.gpu import gpu_slot
 from rotoflow.pipeline import RotoJob, resolve
 from rotoflow.records import describe_error
 from rotoflow.s3url import is_s3_url
 from rotoflow.settings import get_settings
-from tasks import roto, storage
+from tasks import publish, roto
 from tasks.qc import qc_task
 
 
@@ -39,18 +40,22 @@ def roto_shot(job: RotoJob) -> dict:
 
     try:
         if is_s3_url(rj.plate):
-            rj = timed("fetch", storage.fetch_plate, rj)
+            rj = timed("fetch", publish.fetch_plate, rj)
         keys = timed("plan", roto.plan, rj, job_id)
         ing = timed("ingest", roto.ingest_task, rj, keys)
-        det = timed("detect", roto.detect_task, rj, keys, ing)
-        seg = timed("segment", roto.segment_task, rj, keys, ing, det)
-        prop = timed("propagate", roto.propagate_task, rj, keys, ing, det, seg)
-        mat = timed("matte", roto.matte_task, rj, keys, ing, prop)
+        with gpu_slot("detect"):
+            det = timed("detect", roto.detect_task, rj, keys, ing)
+        with gpu_slot("segment"):
+            seg = timed("segment", roto.segment_task, rj, keys, ing, det)
+        with gpu_slot("propagate"):
+            prop = timed("propagate", roto.propagate_task, rj, keys, ing, det, seg)
+        with gpu_slot("matte"):
+            mat = timed("matte", roto.matte_task, rj, keys, ing, prop)
         vec = timed("vectorize", roto.vectorize_task, rj, keys, ing, det, prop, mat)
         exp = timed("export", roto.export_task, rj, keys, ing, prop, mat, vec)
         qc = timed("qc", qc_task, rj, ing, prop, mat)
         if rj.storage_url:
-            exp = timed("upload", storage.upload_outputs, rj, exp)
+            exp = timed("upload", publish.upload_outputs, rj, exp)
         n = roto.record(rj, job_id, ing, det, exp, timings, qc["sources"])
     except BaseException as exc:
         try:

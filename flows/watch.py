@@ -16,11 +16,11 @@ memory only, so after a restart a drop without a marker settles again before it 
 
 A complete drop is taken in once: its shot row is created in the project database
 (:func:`rotoflow.db.get_or_create_shot`, shot named after the drop) with a pending *take-in* job
-that records the plate's signature (:func:`rotoflow.stages.ingest.plate_signature`). With a
+that records the plate's signature (:func:`rotoflow.plate.plate_signature`). With a
 sidecar of prompts (``clip.prompts.json`` beside ``clip.mov``, ``prompts.json`` inside a folder;
 :class:`rotoflow.prompts.ShotPrompts` as JSON) the shot's objects are recorded and ``start`` is
 called with its :class:`rotoflow.pipeline.RotoJob`; without one, the shot stays ``pending``
-until prompts are given (the nightly batch then takes it, :mod:`rotoflow.batch`).
+until prompts are given (the nightly batch then takes it, :mod:`flows.batch`).
 
 A drop whose shot exists (with that plate) is taken in again only as a new version, logged as
 such: when its signature differs from the one the shot's newest job recorded (the plate was
@@ -45,10 +45,9 @@ from sqlmodel import select
 from rotoflow import db
 from rotoflow.errors import PlateError
 from rotoflow.pipeline import MOVIE_SUFFIXES, RotoJob, default_shot_name
-from rotoflow.plate import open_plate
+from rotoflow.plate import open_plate, plate_signature
 from rotoflow.prompts import ShotPrompts, describe_validation_error
-from rotoflow.stages.ingest import plate_signature
-from rotoflow.storage import fingerprint
+from rotoflow.workspace import fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Watched-folder ingestion as a flow: poll folders for a while, taking in complete drops once
-(:mod:`rotoflow.watch`) and starting a ``roto-shot`` deployment run for each that came with
+(:mod:`flows.watch`) and starting a ``roto-shot`` deployment run for each that came with
 prompts."""
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
+from flows.watch import SETTLE, Watcher
 from rotoflow.pipeline import RotoJob
+from rotoflow.plate import plate_signature
 from rotoflow.settings import get_settings
-from rotoflow.stages.ingest import plate_signature
-from rotoflow.storage import fingerprint
-from rotoflow.watch import SETTLE, Watcher
+from rotoflow.workspace import fingerprint
 
 ROTO_SHOT = "roto-shot/roto-shot"
 
 
 def deployment_starter(deployment: str = ROTO_SHOT) -> Callable[[RotoJob], str]:
-    """A ``start`` for :class:`rotoflow.watch.Watcher`: starts a run of ``deployment`` (without
+    """A ``start`` for :class:`flows.watch.Watcher`: starts a run of ``deployment`` (without
     waiting for it) keyed by project, shot and version (plate signature and prompts), so that a
     version's run is started once however often it is asked for, and a new version (a plate
     delivered again, prompts given after take-in) gets its own; returns the flow run id."""

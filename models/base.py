@@ -16,8 +16,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from rotoflow.errors import PromptError
-from rotoflow.storage import fingerprint
 from rotoflow.types import Detections
+from rotoflow.workspace import fingerprint
 
 #: Progress callback: ``(done, total)`` in frames.
 Progress = Callable[[int, int], None]

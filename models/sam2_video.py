@@ -38,7 +38,7 @@ from PIL import Image
 
 from models.base import FrameReader, KeyPrompt, make_prompt
 from rotoflow.errors import ModelNotAvailable, PromptError
-from rotoflow.storage import fingerprint
+from rotoflow.workspace import fingerprint
 
 log = logging.getLogger(__name__)
 

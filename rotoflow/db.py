@@ -98,7 +98,7 @@ class Job(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
-    plate_signature: str | None = None  # ingest.plate_signature of the plate the job ran on
+    plate_signature: str | None = None  # rotoflow.plate.plate_signature of the plate the job ran on
     heartbeat_at: datetime | None = None  # last sign of life of the worker running the job
     host: str | None = None  # host name of the worker process
     pid: int | None = None  # process id of the worker on that host

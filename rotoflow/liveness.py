@@ -26,7 +26,7 @@ from sqlmodel import select
 
 from rotoflow import db
 from rotoflow.settings import get_settings
-from rotoflow.storage import ShotWorkspace
+from rotoflow.workspace import ShotWorkspace
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def reap_crashed(
 def _clean_shot(job: db.Job) -> None:
     """Remove what a crashed job left in its shot folder (``.partial-`` stage folders) and
     withdraw a publication it had swapped in but not recorded
-    (:meth:`rotoflow.storage.ShotWorkspace.clean_stale`), so nothing it published looks finished.
+    (:meth:`rotoflow.workspace.ShotWorkspace.clean_stale`), so nothing it published looks finished.
     A shot folder this host cannot reach is left for the shot's next run."""
     shot_dir = (job.parameters or {}).get("shot_dir")
     if not shot_dir or not job.pid or not job.host:

@@ -48,7 +48,7 @@ from rotoflow.modelcatalog import (  # noqa: F401  (re-exported: the store's pub
     missing_files,
     spec,
 )
-from rotoflow.storage import sha256_file
+from rotoflow.workspace import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ Each object is downloaded to a temporary name and renamed, so a half-downloaded 
 finished; its size and ETag are kept beside the cache (``<cache>/.etags/<bucket>/<key>.json``) and an
 object whose size and ETag have not changed is not downloaded again. A cached file's modification
 time is the object's ``LastModified``, so that a cache emptied and filled again gives the plate the
-same fingerprint (:func:`rotoflow.stages.ingest.plate_fingerprint`) and the shot's finished stages
+same fingerprint (:func:`rotoflow.plate.plate_fingerprint`) and the shot's finished stages
 are reused. Files of a cached folder whose objects have gone from the bucket are removed.
 
 Outputs. :meth:`S3Store.upload_file` sends one file (in parts at or above the multipart
@@ -46,7 +46,9 @@ from pathlib import Path
 from typing import Any
 
 from rotoflow.errors import ConfigError, StorageError, StorageUnavailable
+from rotoflow.plate import plate_signature as local_plate_signature
 from rotoflow.s3url import S3Url, is_s3_url, parse_url
+from rotoflow.workspace import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -506,7 +508,7 @@ def cache_root(settings) -> Path:
 def plate_signature(plate: str, settings) -> str:
     """The plate's signature, for telling whether it changed since a job ran on it.
 
-    A local plate gets :func:`rotoflow.stages.ingest.plate_signature` (its files' names, sizes and
+    A local plate gets :func:`rotoflow.plate.plate_signature` (its files' names, sizes and
     modification times); a plate in object storage (``s3://``) a hex sha256 of its objects' keys,
     sizes and ETags, read from a listing on the settings' endpoint (nothing is downloaded), so
     adding, removing or rewriting an object changes it.
@@ -515,11 +517,8 @@ def plate_signature(plate: str, settings) -> str:
         StorageError: A bad URL, no such bucket or object, access denied, no credentials.
         StorageUnavailable: The server cannot be reached or fails.
     """
-    from rotoflow.stages import ingest
-    from rotoflow.storage import fingerprint
-
     if not is_s3_url(plate):
-        return ingest.plate_signature(plate)
+        return local_plate_signature(plate)
     store = store_from_settings(settings)
     objects = store.select_plate(parse_url(plate), cache_root(settings)).objects
     return fingerprint("s3-plate", sorted((o.key, o.size, o.etag) for o in objects))

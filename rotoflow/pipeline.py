@@ -18,7 +18,7 @@ from rotoflow.files import MAX_NAME, NAME_PATTERN, check_name, clean_name, insid
 from rotoflow.prompts import ShotPrompts
 from rotoflow.roots import check_output_root, check_plate
 from rotoflow.s3url import is_s3_url, parse_url
-from rotoflow.storage import fingerprint
+from rotoflow.workspace import fingerprint
 
 STAGES = ("ingest", "detect", "segment", "propagate", "matte", "vectorize", "export")
 
@@ -165,7 +165,7 @@ def stage_keys(
     """Cache keys of every stage, chained so that a change upstream changes every key below.
 
     Args:
-        plate_fingerprint: Identity of the plate's bytes (see ``stages.ingest.plate_fingerprint``).
+        plate_fingerprint: Identity of the plate's bytes (see ``rotoflow.plate.plate_fingerprint``).
         prompts: The shot's prompts.
         provenance: ``ModelSet.provenance()``: ``{"detector": "name@version", ...}``.
         settings_used: Parameters that change results (movie first frame, OCIO config, band, ...).

@@ -37,6 +37,7 @@ from rotoflow.colour import to_display_uint8
 from rotoflow.errors import PlateError
 from rotoflow.sequence import IMAGE_SUFFIXES, ImageSequence, find_sequence, read_header, read_image
 from rotoflow.types import PlateInfo
+from rotoflow.workspace import fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -410,3 +411,29 @@ def _lacks_moov(path: Path) -> bool:
                 break
             pos += length
     return True
+
+
+def plate_fingerprint(path: str | os.PathLike) -> dict:
+    """Identity of a plate's bytes on disk, cheap to compute: resolved path, sizes and mtimes.
+
+    For a sequence or folder every file beside the named one that shares its prefix counts.
+    """
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file())
+    elif p.is_file():
+        files = [p]
+    else:
+        parent = p.parent if p.parent.is_dir() else None
+        stem = p.name.split("%")[0].split("#")[0].split("@")[0]
+        files = sorted(f for f in parent.iterdir() if f.name.startswith(stem)) if parent else []
+    return {
+        "path": str(p.resolve()),
+        "files": [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files],
+    }
+
+
+def plate_signature(path: str | os.PathLike) -> str:
+    """A hex digest of :func:`plate_fingerprint`: changes when any file of the plate is added,
+    removed, resized or touched. An empty plate (no files) has a signature too."""
+    return fingerprint("plate", plate_fingerprint(path))

@@ -1,7 +1,7 @@
 """Publishing a shot's outputs to object storage so that nothing half-written looks finished.
 
 A shot published under ``s3://bucket/prefix/<shot>/`` has the layout of the local shot folder
-(:mod:`rotoflow.storage`: ``masks/``, ``alpha/``, ``roto/``) and a marker,
+(:mod:`rotoflow.workspace`: ``masks/``, ``alpha/``, ``roto/``) and a marker,
 ``<shot>/.rotoflow/published.json`` (:data:`MARKER`), written last, that lists every file with its
 key, size and sha256. Readers trust a shot's outputs only when its marker exists and lists them:
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from rotoflow.errors import StorageError
 from rotoflow.objectstore import S3Store, S3Url
-from rotoflow.storage import sha256_file
+from rotoflow.workspace import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ def publish_shot(
     Args:
         store: The store to write to.
         sources: Path relative to the shot folder -> the local file holding its bytes (the export
-            stage's :func:`rotoflow.stages.export.sources`).
+            stage's :func:`tasks.stages.export.sources`).
         rows: ``[kind, object_id, frame, path relative to the shot folder]`` per output (the
             export stage's ``details["outputs"]``).
         dest: The shot's prefix, ``s3://bucket/prefix/<project>/<shot>``.

@@ -15,8 +15,8 @@ from sqlmodel import select
 
 from rotoflow import db
 from rotoflow.liveness import reap_crashed, worker_host
-from rotoflow.storage import sha256_file
 from rotoflow.types import PlateInfo
+from rotoflow.workspace import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def open_job(
 ) -> int:
     """Create (or reuse) the project and shot, replace the shot's objects, start a job.
 
-    ``plate_signature`` (:func:`rotoflow.stages.ingest.plate_signature`) is recorded with the job,
+    ``plate_signature`` (:func:`rotoflow.plate.plate_signature`) is recorded with the job,
     so that a batch can tell whether the plate changed since. The shot row is locked
     (:func:`rotoflow.db.lock_shot`) while the job is added, so the new job is the shot's newest
     for every later update. The job records this process as its worker (:func:`worker_host`,

@@ -13,9 +13,9 @@ from rotoflow.errors import StorageUnavailable
 from rotoflow.pipeline import ResolvedJob
 from rotoflow.s3url import parse_url
 from rotoflow.settings import get_settings
-from rotoflow.stages import export
-from rotoflow.storage import StageOutput
+from rotoflow.workspace import StageOutput
 from tasks.roto import transient_only
+from tasks.stages import export
 
 
 def transient_storage(task, task_run, state) -> bool:

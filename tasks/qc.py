@@ -18,10 +18,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from rotoflow import qc
 from rotoflow.pipeline import ResolvedJob
-from rotoflow.storage import ShotWorkspace, StageOutput, fingerprint
+from rotoflow.workspace import ShotWorkspace, StageOutput, fingerprint
 from tasks.progress import prefect_progress
+from tasks.stages import qc
 
 #: Folder of the QC files inside the shot folder.
 QC_DIR = "qc"

@@ -20,7 +20,7 @@ from exporters import shapes_json
 from rotoflow import records
 from rotoflow.errors import ExportError
 from rotoflow.s3url import is_s3_url, parse_url
-from rotoflow.stages.export import check_formats, format_files, write_formats
+from tasks.stages.export import check_formats, format_files, write_formats
 
 
 @dataclass

@@ -4,27 +4,21 @@
 from __future__ import annotations
 
 import errno
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 
 from models.registry import load_model_set
 from rotoflow import liveness, objectstore, records
 from rotoflow.errors import StorageError
-from rotoflow.local import GPU_LIMIT
 from rotoflow.pipeline import ResolvedJob, input_digests, stage_keys
+from rotoflow.plate import plate_fingerprint
 from rotoflow.settings import get_settings
-from rotoflow.stages import detect, export, ingest, matte, propagate, segment, vectorize
-from rotoflow.storage import ShotWorkspace, StageOutput, publish_tree, shot_lock
+from rotoflow.workspace import ShotWorkspace, StageOutput, publish_tree, shot_lock
 from tasks.progress import prefect_progress
+from tasks.stages import detect, export, ingest, matte, propagate, segment, vectorize
 
 _NOT_TRANSIENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 _NOT_TRANSIENT_ERRNO = {errno.ENAMETOOLONG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EINVAL}
@@ -51,41 +45,8 @@ stage_task = task(
     retry_condition_fn=transient_only,
 )
 """A stage task. Prefect caches nothing: each stage reuses a finished folder of the same key in
-the shot's own workspace (:meth:`rotoflow.storage.ShotWorkspace.finished`), so a result can never
+the shot's own workspace (:meth:`rotoflow.workspace.ShotWorkspace.finished`), so a result can never
 point into another shot's folders, nor at a folder that is gone."""
-
-
-def _gpu_limit_exists() -> bool:
-    """Whether the server has the :data:`GPU_LIMIT` limit (Prefect's ``concurrency`` waits about
-    2 s before it gives up on a limit that does not exist, on every stage)."""
-    try:
-        with get_client(sync_client=True) as client:
-            client.read_global_concurrency_limit_by_name(GPU_LIMIT)
-    except ObjectNotFound:
-        return False
-    return True
-
-
-@contextmanager
-def gpu_slot(stage: str) -> Iterator[None]:
-    """Hold one slot of :data:`GPU_LIMIT` while a model stage runs.
-
-    The model stages (detect, segment, propagate, matte) take a slot each, so no more of them run
-    at once than there are GPUs, while the CPU stages of other shots (ingest, vectorize, export,
-    record) go on alongside. Without the limit on the server (a plain ``rotoflow run``) the stage
-    runs at once. The run's log says when the slot was taken and given back.
-    """
-    if not _gpu_limit_exists():
-        yield
-        return
-    log = get_run_logger()
-    t0 = time.perf_counter()
-    with concurrency(GPU_LIMIT, occupy=1, strict=False):
-        log.info("gpu slot taken by %s after %.2f s", stage, time.perf_counter() - t0)
-        try:
-            yield
-        finally:
-            log.info("gpu slot given back by %s", stage)
 
 
 def _ws(job: ResolvedJob) -> ShotWorkspace:
@@ -135,7 +96,7 @@ def open_job(job: ResolvedJob) -> int:
 def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
     """Load the model set and compute every stage's cache key (the plate's identity, the content
     of every other input file, models, parameters); record model provenance. What killed runs of
-    this shot left behind is cleaned first (:meth:`~rotoflow.storage.ShotWorkspace.clean_stale`).
+    this shot left behind is cleaned first (:meth:`~rotoflow.workspace.ShotWorkspace.clean_stale`).
     """
     ws = _ws(job)
     ws.check()
@@ -149,7 +110,7 @@ def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
         {**provenance, **{f"{s}_sha256": c for s, c in models.checksums.items()}},
     )
     return stage_keys(
-        ingest.plate_fingerprint(job.plate),
+        plate_fingerprint(job.plate),
         job.prompts,
         provenance,
         job.settings_used(),
@@ -173,7 +134,7 @@ def ingest_task(job: ResolvedJob, keys: dict[str, str]) -> StageOutput:
 
 @stage_task(name="detect")
 def detect_task(job: ResolvedJob, keys: dict[str, str], ing: StageOutput) -> StageOutput:
-    with gpu_slot("detect"), prefect_progress("detect"):
+    with prefect_progress("detect"):
         return detect.run(
             job.prompts,
             ing,
@@ -188,7 +149,7 @@ def detect_task(job: ResolvedJob, keys: dict[str, str], ing: StageOutput) -> Sta
 def segment_task(
     job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput
 ) -> StageOutput:
-    with gpu_slot("segment"), prefect_progress("segment"):
+    with prefect_progress("segment"):
         return segment.run(ing, det, _ws(job), keys["segment"], _models(job).segmenter)
 
 
@@ -197,7 +158,7 @@ def propagate_task(
     job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput, seg: StageOutput
 ) -> StageOutput:
     models = _models(job)
-    with gpu_slot("propagate"), prefect_progress("propagate"):
+    with prefect_progress("propagate"):
         return propagate.run(
             ing, det, seg, _ws(job), keys["propagate"], models.tracker, models.detector
         )
@@ -207,7 +168,7 @@ def propagate_task(
 def matte_task(
     job: ResolvedJob, keys: dict[str, str], ing: StageOutput, prop: StageOutput
 ) -> StageOutput:
-    with gpu_slot("matte"), prefect_progress("matte"):
+    with prefect_progress("matte"):
         return matte.run(ing, prop, _ws(job), keys["matte"], _models(job).matter)
 
 
@@ -263,7 +224,7 @@ def record(
     """Publish the shot's outputs and record them (with sha256), marking the job and shot done.
 
     Publication is the job's last step, after everything else that can fail, and is held under
-    the shot's lock (:func:`rotoflow.storage.shot_lock`): runs of one shot publish one at a time.
+    the shot's lock (:func:`rotoflow.workspace.shot_lock`): runs of one shot publish one at a time.
     If recording fails (the database locked past its retries, a full disk) the publication is
     withdrawn and the earlier one put back, so nothing published looks finished unless the job
     finished.

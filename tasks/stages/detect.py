@@ -19,8 +19,8 @@ from models.base import Detector
 from rotoflow import progress
 from rotoflow.errors import PromptError
 from rotoflow.prompts import ObjectPrompt, ShotPrompts, check_object_count
-from rotoflow.stages import ingest
-from rotoflow.storage import ShotWorkspace, StageOutput
+from rotoflow.workspace import ShotWorkspace, StageOutput
+from tasks.stages import ingest
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Export: write the roto formats and list every output of the shot with the stage file it is
-published from; publication itself is the job's last step (:func:`rotoflow.storage.publish_tree`,
+published from; publication itself is the job's last step (:func:`rotoflow.workspace.publish_tree`,
 after QC, the upload and everything else that can fail)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from exporters import atomic_write_text, shapes_json
 from exporters.mattes import output_name
 from rotoflow import progress
 from rotoflow.errors import ExportError
-from rotoflow.stages import ingest, matte, propagate, vectorize
-from rotoflow.storage import ShotWorkspace, StageOutput
+from rotoflow.workspace import ShotWorkspace, StageOutput
+from tasks.stages import ingest, matte, propagate, vectorize
 
 STAGE = "export"
 
@@ -87,7 +87,7 @@ def run(
     ``alpha/<object>/<object>.<frame>.exr``, ``roto/<shot>.<suffix>`` per format in ``formats``
     (``nuke`` by default) and ``roto/<shot>.shapes.json``. ``details["outputs"]`` lists
     ``[kind, object_id, frame, relative path]`` rows, ``details["sources"]`` maps each relative
-    path to the file inside the shot's stage folders that :func:`~rotoflow.storage.publish_tree`
+    path to the file inside the shot's stage folders that :func:`~rotoflow.workspace.publish_tree`
     publishes. Nothing is published here.
     """
     t0 = time.perf_counter()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -18,39 +17,13 @@ from rotoflow import progress
 from rotoflow.errors import PlateError
 from rotoflow.plate import Plate, open_plate
 from rotoflow.prompts import ShotPrompts
-from rotoflow.storage import ShotWorkspace, StageOutput, fingerprint
 from rotoflow.types import PlateInfo
+from rotoflow.workspace import ShotWorkspace, StageOutput
 
 log = logging.getLogger(__name__)
 
 STAGE = "ingest"
 PROXY_PREFIX = "frame"
-
-
-def plate_fingerprint(path: str | os.PathLike) -> dict:
-    """Identity of a plate's bytes on disk, cheap to compute: resolved path, sizes and mtimes.
-
-    For a sequence or folder every file beside the named one that shares its prefix counts.
-    """
-    p = Path(path)
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file())
-    elif p.is_file():
-        files = [p]
-    else:
-        parent = p.parent if p.parent.is_dir() else None
-        stem = p.name.split("%")[0].split("#")[0].split("@")[0]
-        files = sorted(f for f in parent.iterdir() if f.name.startswith(stem)) if parent else []
-    return {
-        "path": str(p.resolve()),
-        "files": [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files],
-    }
-
-
-def plate_signature(path: str | os.PathLike) -> str:
-    """A hex digest of :func:`plate_fingerprint`: changes when any file of the plate is added,
-    removed, resized or touched. An empty plate (no files) has a signature too."""
-    return fingerprint("plate", plate_fingerprint(path))
 
 
 def proxy_pattern(stage_dir: Path, padding: int) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 from exporters.mattes import output_name, write_alpha_exr
 from models.base import Matter
 from rotoflow import progress
-from rotoflow.stages import ingest, propagate
-from rotoflow.storage import ShotWorkspace, StageOutput
+from rotoflow.workspace import ShotWorkspace, StageOutput
+from tasks.stages import ingest, propagate
 
 STAGE = "matte"
 

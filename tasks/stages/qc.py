@@ -39,8 +39,8 @@ from exporters import atomic_write_text
 from exporters.mattes import atomic_target, read_alpha_exr
 from rotoflow import progress
 from rotoflow.errors import ConfigError, ExportError
-from rotoflow.stages import ingest, matte, propagate
-from rotoflow.storage import StageOutput
+from rotoflow.workspace import StageOutput
+from tasks.stages import ingest, matte, propagate
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from models.base import Segmenter
 from rotoflow import progress
 from rotoflow.errors import PlateError, PromptError
 from rotoflow.sequence import read_channels
-from rotoflow.stages import detect, ingest
-from rotoflow.storage import ShotWorkspace, StageOutput
+from rotoflow.workspace import ShotWorkspace, StageOutput
+from tasks.stages import detect, ingest
 
 STAGE = "segment"
 

@@ -9,8 +9,8 @@ from exporters.mattes import read_alpha_exr
 from exporters.names import shape_names
 from rotoflow import progress
 from rotoflow.geometry import fit_shapes
-from rotoflow.stages import detect, ingest, matte, propagate
-from rotoflow.storage import ShotWorkspace, StageOutput
+from rotoflow.workspace import ShotWorkspace, StageOutput
+from tasks.stages import detect, ingest, matte, propagate
 
 STAGE = "vectorize"
 SHAPES = "shapes.json"

@@ -13,7 +13,7 @@ import pytest
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 
-from rotoflow.local import wait_healthy
+from apps.local import wait_healthy
 from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent

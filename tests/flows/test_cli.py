@@ -17,11 +17,11 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from apps.cli import app
 from rotoflow import db
-from rotoflow.cli import app
 from rotoflow.evaluation import read_mask
 from rotoflow.settings import get_settings
-from rotoflow.storage import sha256_file
+from rotoflow.workspace import sha256_file
 from tests.conftest import SHARED, davis_masks, free_port
 from tests.flows.conftest import BIN
 from tests.flows.helpers import frame_folder, use_home

@@ -16,9 +16,9 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from apps.cli import app
 from exporters.mattes import read_mask_png
 from rotoflow import db
-from rotoflow.cli import app
 from rotoflow.geometry import iou
 from rotoflow.settings import get_settings
 from tests.conftest import davis_masks
@@ -137,7 +137,7 @@ def test_three_concurrent_runs_of_one_shot_all_finish(home, tmp_path):
     """Finding 4: three ``rotoflow run`` of the same shot at once; two failed reading a matte
     folder that a finishing run deleted and replaced."""
     plate = frame_folder("dog", tmp_path / "dog", range(4))
-    cmd = [sys.executable, "-m", "rotoflow.cli", "run", str(plate), "--box", BOX]
+    cmd = [sys.executable, "-m", "apps.cli", "run", str(plate), "--box", BOX]
     procs = [
         subprocess.Popen(
             cmd,

@@ -14,15 +14,15 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from apps.cli import app
 from exporters.mattes import read_alpha_exr, read_mask_png
 from models.registry import load_model_set
 from models.tiny import stage as stage_tiny
 from rotoflow import db
-from rotoflow.cli import app
 from rotoflow.prompts import ShotPrompts
 from rotoflow.settings import get_settings
-from rotoflow.stages import detect, ingest, propagate, segment
-from rotoflow.storage import ShotWorkspace
+from rotoflow.workspace import ShotWorkspace
+from tasks.stages import detect, ingest, propagate, segment
 from tests.flows.helpers import frame_folder, gt_box, use_home
 
 pytestmark = pytest.mark.e2e

@@ -11,12 +11,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from flows.batch import shots_to_run
 from flows.nightly_batch import nightly_batch
 from flows.roto_shot import roto_shot
 from rotoflow import db
-from rotoflow.batch import shots_to_run
+from rotoflow.plate import plate_signature
 from rotoflow.settings import get_settings
-from rotoflow.stages.ingest import plate_signature
 from tests.flows.helpers import api_json, frame_folder, use_home
 
 PROMPT = {"id": 1, "name": "car", "text": "car"}

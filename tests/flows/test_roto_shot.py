@@ -17,7 +17,7 @@ from rotoflow import db
 from rotoflow.evaluation import evaluate_masks
 from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.settings import get_settings
-from rotoflow.storage import sha256_file
+from rotoflow.workspace import sha256_file
 from tests.conftest import davis_frames, davis_masks
 from tests.flows.helpers import davis_job, use_home
 

@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from apps.cli import app
 from flows.roto_shot import roto_shot
 from rotoflow import db, objectstore, publication
-from rotoflow.cli import app
 from rotoflow.errors import StorageError
 from rotoflow.objectstore import S3Store, S3Url
 from rotoflow.pipeline import RotoJob

@@ -1,6 +1,6 @@
 """The Prefect UI of ``rotoflow up`` behind its generated credentials, in a real browser: a Prefect
-server with its UI and the environment ``up`` gives it (:func:`rotoflow.local.server_env`, with the
-auth string of :func:`rotoflow.localauth.ensure_auth`), opened in headless Chromium (Debian's
+server with its UI and the environment ``up`` gives it (:func:`apps.local.server_env`, with the
+auth string of :func:`apps.localauth.ensure_auth`), opened in headless Chromium (Debian's
 ``chromium``) driven over the Chrome DevTools Protocol.
 
 The UI the server opens by default is the V2 (React) UI under ``/v2``. With the server's auth on,
@@ -32,8 +32,8 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
-from rotoflow.local import server_env
-from rotoflow.localauth import USER, ensure_auth
+from apps.local import server_env
+from apps.localauth import USER, ensure_auth
 from tests.conftest import REPO
 from tests.flows.conftest import prefect_server
 

@@ -31,7 +31,7 @@ import tasks.qc
 from flows.roto_shot import roto_shot
 from rotoflow.pipeline import RotoJob, resolve
 from rotoflow.settings import get_settings
-from rotoflow.storage import ShotWorkspace, StageOutput
+from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.qc import artifact_key, qc_task
 from tests.conftest import REPO
 from tests.flows.conftest import prefect_server

@@ -21,8 +21,9 @@ import yaml
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from rotoflow import db, local, procs
-from rotoflow.cli import app
+from apps import local, procs
+from apps.cli import app
+from rotoflow import db
 from rotoflow.settings import get_settings
 from tests.conftest import REPO, YOLOX, free_port
 from tests.flows.conftest import BIN

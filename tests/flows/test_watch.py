@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from flows.watch import Watcher
+from flows.watch import _state as watch_state
 from rotoflow import db
-from rotoflow.stages.ingest import plate_signature
-from rotoflow.watch import Watcher
-from rotoflow.watch import _state as watch_state
+from rotoflow.plate import plate_signature
 from tests.conftest import SHARED, davis_frames
 from tests.flows.conftest import BIN
 
@@ -166,7 +166,7 @@ def test_links_out_of_the_folder_are_skipped_and_do_not_stop_the_watcher(tmp_pat
     (root / "sh010" / "outside.0002.jpg").symlink_to(davis_frames("dog") / "00000.jpg")
     (root / "sh030").symlink_to(root / "sh010")  # a link inside the folder is a drop
     watcher, now, _, url = _poller(root, tmp_path)
-    with caplog.at_level("WARNING", logger="rotoflow.watch"):
+    with caplog.at_level("WARNING", logger="flows.watch"):
         assert watcher.poll() == []
         now[0] = 20.0
         assert watcher.poll() == ["sh010", "sh030"]
@@ -193,7 +193,7 @@ def test_redelivered_plate_and_late_prompts_are_new_versions(tmp_path, caplog):
     watcher, now, started, url = _poller(root, tmp_path)
     assert watcher.poll() == ["sh040"]
     assert watcher.poll() == [] and started == []
-    with caplog.at_level("WARNING", logger="rotoflow.watch"):
+    with caplog.at_level("WARNING", logger="flows.watch"):
         (root / "sh040.prompts.json").write_text(json.dumps(PROMPTS))
         assert watcher.poll() == ["sh040"]
         assert watcher.poll() == []
@@ -226,7 +226,7 @@ def test_stalled_movie_copy_is_not_taken_in_half_written(tmp_path, caplog):
     movie = root / "sh050.mp4"
     movie.write_bytes(data[: len(data) // 2])
     watcher, now, _, url = _poller(root, tmp_path)
-    with caplog.at_level("WARNING", logger="rotoflow.watch"):
+    with caplog.at_level("WARNING", logger="flows.watch"):
         for t in (0.0, 20.0, 40.0):
             now[0] = t
             assert watcher.poll() == []

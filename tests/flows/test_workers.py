@@ -25,9 +25,9 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlmodel import select
 
+from flows.gpu import GPU_LIMIT
 from flows.roto_shot import roto_shot
 from rotoflow import db
-from rotoflow.local import GPU_LIMIT
 from rotoflow.pipeline import RotoJob
 from tests.conftest import REPO, YOLOX
 from tests.flows.conftest import BIN

@@ -196,7 +196,7 @@ def test_detect_object_takes_a_weak_detection_of_the_named_class(detector, caplo
 
 
 def test_text_prompt_picks_the_subject_not_the_sharpest_onlooker(detector):
-    from rotoflow.stages.detect import pick_subject
+    from tasks.stages.detect import pick_subject
 
     found = detector.detect_object(load_frame("breakdance"), ["person"])
     assert box_iou(found.boxes[0], gt_box("breakdance")) < 0.1  # best score: an onlooker

@@ -77,7 +77,7 @@ class Home:
             run_env["ROTOFLOW_TEST_FAULT"] = fault
             run_env["PYTHONPATH"] = os.pathsep.join([str(FAULTS), str(REPO)])
         return subprocess.run(
-            [sys.executable, "-m", "rotoflow.cli", *args],
+            [sys.executable, "-m", "apps.cli", *args],
             env=run_env,
             capture_output=True,
             text=True,

@@ -10,8 +10,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from apps.cli import app
 from rotoflow import db
-from rotoflow.cli import app
 from rotoflow.settings import get_settings
 from tests.flows.helpers import frame_folder, gt_box
 from tests.reliability.runs import run_env, start_run

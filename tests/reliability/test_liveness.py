@@ -10,9 +10,9 @@ import sys
 import time
 from datetime import timedelta
 
+from flows.batch import shots_to_run
 from rotoflow import db, liveness, records
-from rotoflow.batch import shots_to_run
-from rotoflow.stages.ingest import plate_signature
+from rotoflow.plate import plate_signature
 from tests.flows.helpers import frame_folder
 from tests.rotoflow.test_db_migrations import PROMPT
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from rotoflow import cli_models
-from rotoflow.cli_models import models_app
+from apps import cli_models
+from apps.cli_models import models_app
 from rotoflow.modelstore import MANIFEST
 from tests.rotoflow.test_modelstore import (
     COMMIT,

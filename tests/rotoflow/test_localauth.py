@@ -1,5 +1,5 @@
-"""The auth string of ``rotoflow up`` (:mod:`rotoflow.localauth`) and how the stack hands it out
-(:mod:`rotoflow.local`): a private file, the server's and the workers' environment, and only the
+"""The auth string of ``rotoflow up`` (:mod:`apps.localauth`) and how the stack hands it out
+(:mod:`apps.local`): a private file, the server's and the workers' environment, and only the
 stack's own API is sent it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from rotoflow import local, localauth
+from apps import local, localauth
 from rotoflow.settings import Settings
 
 

@@ -12,6 +12,7 @@ import pytest
 from rotoflow.errors import StorageError, StorageUnavailable
 from rotoflow.objectstore import MiB, S3Store, S3Url, parse_url, plate_signature
 from rotoflow.pipeline import RotoJob, default_shot_name, resolve
+from rotoflow.plate import plate_signature as ingest_signature
 from rotoflow.publication import (
     MARKER,
     add_to_publication,
@@ -21,8 +22,7 @@ from rotoflow.publication import (
 )
 from rotoflow.sequence import find_sequence
 from rotoflow.settings import Settings
-from rotoflow.stages.ingest import plate_signature as ingest_signature
-from rotoflow.storage import sha256_file
+from rotoflow.workspace import sha256_file
 from tests.conftest import free_port
 from tests.s3server import aws_env, moto_server, s3_client
 

@@ -8,9 +8,9 @@ from pydantic import ValidationError
 
 from rotoflow.errors import PromptError
 from rotoflow.prompts import ShotPrompts, check_object_count, describe_validation_error
-from rotoflow.stages.detect import Keyframe
-from rotoflow.stages.segment import prompt_mask
 from rotoflow.types import PlateInfo
+from tasks.stages.detect import Keyframe
+from tasks.stages.segment import prompt_mask
 
 BOX = {"x0": 10, "y0": 20, "x1": 30, "y1": 40}
 PLATE = PlateInfo("sh010.%04d.exr", "sequence", 1920, 1080, 1.0, 24.0, 1001, 1100, "scene_linear")

@@ -1,4 +1,4 @@
-from rotoflow.stages.propagate import Run, runs
+from tasks.stages.propagate import Run, runs
 
 
 def test_one_keyframe_runs_backward_to_the_first_frame_and_forward_to_the_last():

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from exporters.mattes import output_name, write_alpha_exr, write_mask_png
-from rotoflow import qc
 from rotoflow.errors import ConfigError
 from rotoflow.prompts import ShotPrompts
-from rotoflow.stages import ingest
-from rotoflow.storage import ShotWorkspace, StageOutput, fingerprint
+from rotoflow.workspace import ShotWorkspace, StageOutput, fingerprint
+from tasks.stages import ingest, qc
 from tests.conftest import davis_frames, davis_masks
 
 SEQ = "blackswan"

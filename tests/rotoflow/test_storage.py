@@ -5,7 +5,7 @@ import pytest
 
 from rotoflow.errors import UnsafePath
 from rotoflow.files import HOST
-from rotoflow.storage import ShotWorkspace, fingerprint, publish_tree, sha256_file, shot_lock
+from rotoflow.workspace import ShotWorkspace, fingerprint, publish_tree, sha256_file, shot_lock
 
 
 def test_failed_stage_leaves_no_finished_folder(tmp_path):

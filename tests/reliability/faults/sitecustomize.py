@@ -47,10 +47,10 @@ def _install() -> None:
     import errno
     import signal
 
-    from rotoflow import records, storage
+    from rotoflow import records, workspace
 
     if kind in ("kill", "full") and where != "record":
-        commit = storage.ShotWorkspace.commit
+        commit = workspace.ShotWorkspace.commit
 
         def faulty_commit(self, tmp, stage, key, **kw):
             if stage == where:
@@ -62,7 +62,7 @@ def _install() -> None:
                 _fill(fill)
             return commit(self, tmp, stage, key, **kw)
 
-        storage.ShotWorkspace.commit = faulty_commit
+        workspace.ShotWorkspace.commit = faulty_commit
     elif kind in ("kill", "lock") and where == "record":
         record_outputs = records.record_outputs
 
