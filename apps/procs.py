@@ -16,11 +16,10 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rotoflow.errors import LockTimeout as LockTimeout  # raised by exclusive(), caught by callers
+from rotoflow.files import locked
+
 logger = logging.getLogger(__name__)
-
-
-class LockTimeout(Exception):
-    """A file lock stayed held by another process."""
 
 
 def command_line(pid: int) -> str | None:
@@ -119,27 +118,14 @@ def spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> int:
 @contextmanager
 def exclusive(path: Path, timeout: float) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing), waiting up to ``timeout``
-    seconds for another process that holds it (the kernel drops it when that process dies).
+    seconds for another process that holds it (the kernel drops it when that process dies);
+    :func:`rotoflow.files.locked`, trying every 0.2 s.
 
     Raises:
         LockTimeout: The lock is still held after ``timeout`` seconds.
     """
-    import fcntl
-
-    with path.open("a") as f:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LockTimeout(f"{path} still locked after {timeout:.0f} s") from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with locked(path, timeout=timeout, poll=0.2):
+        yield
 
 
 def probe_gpus() -> subprocess.Popen:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from rotoflow.files import locked
 from rotoflow.s3url import is_s3_url
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 @contextmanager
 def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
-    """For a SQLite file, an exclusive ``fcntl.flock`` on ``<file>.migrate.lock`` while migrating:
+    """For a SQLite file, an exclusive lock (:func:`rotoflow.files.locked`, waiting as long as it
+    takes) on ``<file>.migrate.lock`` while migrating:
     Python's sqlite3 runs DDL outside a transaction, so two processes opening a new file at once
     would both create the tables ("table project already exists"). Nothing for other databases
     (PostgreSQL takes an advisory lock) or an in-memory SQLite."""
@@ -183,14 +185,8 @@ def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    import fcntl
-
-    with open(f"{database}.migrate.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with locked(f"{database}.migrate.lock"):
+        yield
 
 
 @contextmanager

@@ -53,3 +53,8 @@ class UnsafePath(RotoflowError):
 class RootNotAllowed(ConfigError):
     """A run asks for an output root or a plate outside the folders the settings allow
     (``ROTOFLOW_OUTPUT_ROOTS``, ``ROTOFLOW_PLATE_ROOTS``)."""
+
+
+class LockTimeout(RotoflowError, TimeoutError):
+    """A file lock (:func:`rotoflow.files.locked`) stayed held by another process past the
+    time allowed to wait for it."""

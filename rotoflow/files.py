@@ -1,5 +1,5 @@
 """File helpers of the core: safe path components, containment checks, atomic writes that follow
-the umask, content digests.
+the umask, file locks between processes, content digests.
 
 Every name that becomes part of a path (project, shot, object) passes :func:`check_name` (a name
 the user gave) or :func:`clean_name` (a name derived from a file name), so it is one safe path
@@ -9,18 +9,20 @@ once symlinks are resolved.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import socket
 import tempfile
 import threading
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rotoflow.errors import InvalidName, UnsafePath
+from rotoflow.errors import InvalidName, LockTimeout, UnsafePath
 
 MAX_NAME = 100
 """Longest project, shot or object name, in characters. Output file names add a frame number and
@@ -177,6 +179,56 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (:func:`atomic_target`)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def locked(
+    path: str | os.PathLike,
+    *,
+    timeout: float | None = None,
+    shared: bool = False,
+    poll: float = 0.1,
+) -> Iterator[None]:
+    """Hold an advisory lock (``flock(2)``) on the file ``path`` for the ``with`` block.
+
+    The lock file is created if missing (mode ``0o666`` less the umask, as ``open(path, "a")``
+    gives), its folder too (``mkdir(parents=True)``, as the umask says); it is never removed, and
+    its contents are never touched. The kernel drops the lock when the block ends or the process
+    holding it dies, so a crash never leaves a stale lock. ``flock`` locks are per open file:
+    two ``with locked(path)`` blocks exclude each other even within one process.
+
+    Args:
+        path: The lock file.
+        timeout: None to wait as long as it takes (a blocking ``flock``); else seconds to wait,
+            trying again every ``poll`` seconds (0 tries once).
+        shared: Take a shared lock, which other shared holders may hold at the same time and an
+            exclusive one excludes; by default the lock is exclusive.
+        poll: Seconds between tries while waiting with a ``timeout``.
+
+    Raises:
+        LockTimeout: Another process still holds the lock after ``timeout`` seconds.
+        OSError: The lock file or its folder cannot be created or opened.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    with open(path, "a") as lock:
+        if timeout is None:
+            fcntl.flock(lock, mode)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(lock, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LockTimeout(f"{path} still locked after {timeout:g} s") from None
+                    time.sleep(poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

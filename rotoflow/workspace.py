@@ -23,21 +23,21 @@ the job then fails.
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from rotoflow.files import atomic_write_text, inside, owner_tag
+from rotoflow.errors import LockTimeout
+from rotoflow.files import atomic_write_text, inside, locked, owner_tag
 from rotoflow.files import owner_is_gone as process_is_gone
 from rotoflow.files import sha256_file as sha256_file  # the core's, used by the stages
 
@@ -157,7 +157,8 @@ class ShotWorkspace:
         (one a killed process leaves is removed by :meth:`clean_stale`). With ``resumable`` it
         is ``.partial`` (one per stage key), kept on an exception so that the next run of the
         same stage can go on from what it holds, and held under an exclusive lock
-        (``fcntl.flock``) so two processes never write it at once.
+        (:func:`rotoflow.files.locked` on ``<stage>-<key>.lock``, waiting as long as it takes) so
+        two processes never write it at once.
 
         Raises:
             UnsafePath: As :meth:`check`.
@@ -176,13 +177,9 @@ class ShotWorkspace:
                 raise
             return
         tmp = final.with_name(f"{final.name}.partial")
-        with open(final.with_name(f"{final.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                tmp.mkdir(exist_ok=True)
-                yield tmp
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(final.with_name(f"{final.name}.lock")):
+            tmp.mkdir(exist_ok=True)
+            yield tmp
 
     def commit(
         self,
@@ -285,24 +282,17 @@ class Publication:
 
 @contextmanager
 def shot_lock(ws: ShotWorkspace, timeout: float | None = None) -> Iterator[None]:
-    """Hold the shot's publication lock (``fcntl.flock`` on ``.rotoflow/publish.lock``): runs of
-    one shot publish and record one at a time. Waits for it as long as it takes (``timeout``
-    None) or raises ``TimeoutError`` after ``timeout`` seconds."""
+    """Hold the shot's publication lock (:func:`rotoflow.files.locked` on
+    ``.rotoflow/publish.lock``): runs of one shot publish and record one at a time. Waits for it
+    as long as it takes (``timeout`` None) or raises ``TimeoutError`` (a
+    :class:`~rotoflow.errors.LockTimeout`) after ``timeout`` seconds."""
     ws.check()
-    with open(ws.work / "publish.lock", "a") as lock:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | (0 if deadline is None else fcntl.LOCK_NB))
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{ws.root}: another run holds the shot's lock") from None
-                time.sleep(0.1)
+    with ExitStack() as held:
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            held.enter_context(locked(ws.work / "publish.lock", timeout=timeout))
+        except LockTimeout:
+            raise LockTimeout(f"{ws.root}: another run holds the shot's lock") from None
+        yield
 
 
 def publish_tree(sources: dict[str, Path], dest_root: Path) -> Publication:

@@ -12,15 +12,21 @@ for them non-zero and even-odd agree.
 Modules, in pipeline order:
 
 - :mod:`rotoflow.geometry.outline`: a mask to its rings (outer contours, holes, islands).
+- :mod:`rotoflow.geometry.bezier`: control points checked, flattened and interpolated between
+  keys (:func:`shape_at`), shared by the modules below.
 - :mod:`rotoflow.geometry.fit`: a ring to one key (Schneider's least-squares Bezier fit,
   vertices placed by arc length, following the previous key).
 - :mod:`rotoflow.geometry.shape`: an object's masks to animated shapes, one per contour (rings
   linked over frames, one point count each, smoothed in time, keyed where they change, with
   lifetimes and feather).
 - :mod:`rotoflow.geometry.raster`: shapes back to masks (exact scanline fill) and IoU.
+
+Each module imports only those above it in this list (``shape`` and ``raster`` both sit on
+``bezier``; neither imports the other).
 """
 
 from rotoflow.errors import GeometryError
+from rotoflow.geometry.bezier import shape_at
 from rotoflow.geometry.fit import (
     ANCHOR_PASSES,
     SMOOTH_ANGLE,
@@ -30,7 +36,7 @@ from rotoflow.geometry.fit import (
 )
 from rotoflow.geometry.outline import DROP_FRACTION, MAX_RINGS, MIN_RING_AREA, mask_rings
 from rotoflow.geometry.raster import iou, rasterize_shape, rasterize_shapes
-from rotoflow.geometry.shape import LADDER, MIN_IOU, SMOOTHING, fit_shapes, shape_at
+from rotoflow.geometry.shape import LADDER, MIN_IOU, SMOOTHING, fit_shapes
 
 __all__ = [
     "ANCHOR_PASSES",

@@ -9,6 +9,9 @@ vertices are placed by arc length, optionally following the previous key's verti
 are resampled evenly by arc length (at least :data:`_SAMPLES` samples per segment, at most
 :data:`_STEP` pixels apart), which also spares the fit the pixel stairs of a traced mask.
 
+:func:`fit_outline`, :func:`retrack` and :func:`refit` give :class:`Fitted` keys that carry their
+errors against the outline: what :func:`rotoflow.geometry.shape.fit_shapes` checks and refits.
+
 Coordinate frame: see :mod:`rotoflow.geometry`.
 """
 
@@ -19,8 +22,8 @@ from typing import NamedTuple
 import numpy as np
 
 from rotoflow.errors import GeometryError
-from rotoflow.geometry.outline import _signed_area
-from rotoflow.geometry.raster import _as_points
+from rotoflow.geometry.bezier import as_points
+from rotoflow.geometry.outline import signed_area
 
 TURN_WEIGHT = 6.0
 """Vertex placement counts each radian the outline turns as this many pixels of length."""
@@ -84,10 +87,10 @@ def fit_key(
         raise GeometryError(f"outline must be a non-empty finite (M, 2) array, got {pts.shape}")
     if n_points < 2:
         raise GeometryError(f"n_points must be at least 2, got {n_points}")
-    prev = None if previous is None else _as_points(previous)
+    prev = None if previous is None else as_points(previous)
     if prev is not None and len(prev) != n_points:
         raise GeometryError(f"previous key has {len(prev)} points, expected {n_points}")
-    return _fit(pts, int(n_points), prev, weight=spacing_weight).points
+    return fit_outline(pts, int(n_points), prev, weight=spacing_weight).points
 
 
 class _Path:
@@ -135,8 +138,12 @@ class _Path:
         return np.stack([np.interp(s, self.cum, self.xs), np.interp(s, self.cum, self.ys)], -1)
 
 
-class _Fitted(NamedTuple):
-    """A fitted key with what checking and refitting it needs."""
+class Fitted(NamedTuple):
+    """A fitted key with what checking and refitting it needs.
+
+    Returned by :func:`fit_outline`, :func:`retrack` and :func:`refit`; :func:`fit_key` returns
+    only ``points``.
+    """
 
     points: np.ndarray  # (n, 3, 2) control points
     dist: np.ndarray  # distance of each outline sample to the curve (pixels)
@@ -153,25 +160,38 @@ class _Fitted(NamedTuple):
         return area / max(float(self.weight.sum()), 1e-12), area
 
 
-def _fit(
+def fit_outline(
     pts: np.ndarray,
     n: int,
     prev: np.ndarray | None,
     track: bool = True,
     hole: bool = False,
     weight: float = SPACING_WEIGHT,
-) -> _Fitted:
-    """:func:`fit_key`, also returning what :class:`_Fitted` holds. ``track=False`` keeps the
-    even spacing (no :func:`_track`); ``weight`` is the spacing weight. Without ``prev`` the key
-    runs clockwise on screen, or counter-clockwise for a ``hole``; with it, as ``prev`` runs."""
-    sign = (-1.0 if hole else 1.0) if prev is None else np.sign(_signed_area(prev[:, 0])) or 1.0
-    if _signed_area(pts) * sign < 0:
+) -> Fitted:
+    """:func:`fit_key` on checked input, also returning what :class:`Fitted` holds.
+
+    Args:
+        pts: ``(M, 2) float64`` closed outline in image space, finite and non-empty (not checked:
+            :func:`fit_key` checks it).
+        n: Number of control points, at least 2.
+        prev: The previous key's ``(n, 3, 2) float64`` control points, or None (as ``previous``
+            in :func:`fit_key`).
+        track: False keeps the even spacing (no :func:`_track` towards ``prev``).
+        hole: Without ``prev``, the key runs counter-clockwise on screen (a hole) instead of
+            clockwise; with ``prev``, it runs as ``prev`` runs.
+        weight: The spacing weight (``spacing_weight`` of :func:`fit_key`).
+
+    Returns:
+        The fitted key; ``goal`` is set when it was tracked (``prev`` given and ``track``).
+    """
+    sign = (-1.0 if hole else 1.0) if prev is None else np.sign(signed_area(prev[:, 0])) or 1.0
+    if signed_area(pts) * sign < 0:
         pts = pts[::-1]
     path = _Path(pts, n)
     if path.total == 0:
         out = np.zeros((n, 3, 2))
         out[:, 0] = path.pts[0]
-        return _Fitted(out, np.zeros(1), np.ones(1), path, np.zeros(n))
+        return Fitted(out, np.zeros(1), np.ones(1), path, np.zeros(n))
     total, spacing = path.total, path.warp[-1] / n
     even = np.arange(n) * spacing
 
@@ -197,9 +217,18 @@ def _fit(
     return fitted._replace(goal=goal) if prev is not None and track else fitted
 
 
-def _retrack(fitted: _Fitted, prev: np.ndarray, weight: float) -> _Fitted | None:
-    """A tracked key placed again with spacing weight ``weight``, starting from where it is (the
-    previous key ``prev``, ``(n, 3, 2)``, as in :func:`fit_key`); None for an untracked key."""
+def retrack(fitted: Fitted, prev: np.ndarray, weight: float) -> Fitted | None:
+    """A tracked key placed again with another spacing weight, starting from where it is.
+
+    Args:
+        fitted: A key from :func:`fit_outline` (or from :func:`retrack`).
+        prev: The previous key's ``(n, 3, 2) float64`` control points that ``fitted`` followed
+            (as ``previous`` in :func:`fit_key`).
+        weight: The new spacing weight (``spacing_weight`` of :func:`fit_key`).
+
+    Returns:
+        The key placed again (its ``goal`` kept), or None for an untracked key (``goal`` None).
+    """
     if fitted.goal is None:
         return None
     path, n = fitted.path, len(fitted.u)
@@ -232,9 +261,20 @@ def _project(path: _Path, u: np.ndarray, targets: np.ndarray) -> np.ndarray | No
     return moved - np.floor(moved[0] / path.total) * path.total
 
 
-def _refit(fitted: _Fitted, targets: np.ndarray) -> _Fitted | None:
-    """Refit a key with its vertices moved along the outline towards ``targets`` (see
-    :func:`_project`); None when they would not keep their order."""
+def refit(fitted: Fitted, targets: np.ndarray) -> Fitted | None:
+    """Refit a key with its vertices moved along its outline towards ``targets``.
+
+    Each vertex goes to the outline point nearest its target within one vertex spacing (see
+    :func:`_project`); the segments are then fitted again with one Newton-Raphson step.
+
+    Args:
+        fitted: A key from :func:`fit_outline`, :func:`retrack` or :func:`refit`.
+        targets: ``(n, 2) float64`` wanted vertex positions in image space.
+
+    Returns:
+        The refitted key (``goal`` None), or None when the moved vertices would not keep their
+        order round the outline.
+    """
     moved = _project(fitted.path, fitted.u, targets)
     return None if moved is None else _fit_segments(fitted.path, moved, newton=1)
 
@@ -281,7 +321,7 @@ def _track(
     return u
 
 
-def _fit_segments(path: _Path, u: np.ndarray, newton: int = 2) -> _Fitted:
+def _fit_segments(path: _Path, u: np.ndarray, newton: int = 2) -> Fitted:
     """Inner control points of the segments between vertices at arc positions ``u``.
 
     Schneider (1990): chord-length parameters and ``newton`` Newton-Raphson reparameterisations
@@ -327,7 +367,7 @@ def _fit_segments(path: _Path, u: np.ndarray, newton: int = 2) -> _Fitted:
             ok = np.abs(den) > 1e-12
             t = np.where(ok, np.clip(t - num / np.where(ok, den, 1.0), 0.0, 1.0), t)
     out = np.stack([p0, np.roll(p2, 1, axis=0) - p0, p1 - p0], axis=1)
-    return _Fitted(out, np.hypot(*(point - q).T), path.length[sample % m], path, u)
+    return Fitted(out, np.hypot(*(point - q).T), path.length[sample % m], path, u)
 
 
 def _solve_free(

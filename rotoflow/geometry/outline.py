@@ -73,7 +73,7 @@ def mask_rings(
         _edge_ring(c[:, 0, :].astype(np.float64) + 0.5, hole=bool(d % 2))
         for c, d in zip(contours, depth, strict=True)
     ]
-    areas = np.array([abs(_signed_area(r)) for r in rings])
+    areas = np.array([abs(signed_area(r)) for r in rings])
     order = np.argsort(areas)
     small = np.cumsum(areas[order]) <= drop_fraction * np.count_nonzero(box)
     small |= areas[order] < min_area
@@ -95,8 +95,17 @@ def _ancestors_kept(i: int, parent: np.ndarray, keep: set[int]) -> bool:
     return True
 
 
-def _signed_area(poly: np.ndarray) -> float:
-    """Shoelace area of a closed polygon; positive when clockwise on screen (y down)."""
+def signed_area(poly: np.ndarray) -> float:
+    """Shoelace area of a closed polygon; positive when clockwise on screen (y down).
+
+    Args:
+        poly: ``(M, 2)`` vertices in image space (the closing edge from the last back to the first
+            is implied).
+
+    Returns:
+        The signed area in square pixels: positive clockwise on screen, negative
+        counter-clockwise, 0 for fewer than three distinct vertices.
+    """
     x, y = poly[:, 0], poly[:, 1]
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
 
@@ -111,7 +120,7 @@ def _edge_ring(centres: np.ndarray, *, hole: bool) -> np.ndarray:
         corners = centres[:, None, :] + 0.45 * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
         hull = cv2.convexHull(corners.reshape(-1, 2).astype(np.float32))[:, 0, :]
         hull = hull.astype(np.float64)
-        return hull if (_signed_area(hull) > 0) != hole else hull[::-1]
+        return hull if (signed_area(hull) > 0) != hole else hull[::-1]
     chain = centres[::-1]
     tangent = np.roll(chain, -1, axis=0) - np.roll(chain, 1, axis=0)
     normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)

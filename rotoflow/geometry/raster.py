@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from rotoflow.errors import GeometryError
+from rotoflow.geometry.bezier import as_points, flatten, shape_at
 
 _MARGIN = 4  # pixels round an outline's bounding box when comparing rasters
 
@@ -35,13 +36,13 @@ def rasterize_shape(
     Raises:
         GeometryError: ``points`` is not ``(N, 3, 2)``, or a size is not positive.
     """
-    pts = _as_points(points)
+    pts = as_points(points)
     if width <= 0 or height <= 0 or samples_per_segment < 1:
         raise GeometryError(
             f"width, height and samples_per_segment must be positive, "
             f"got {width}, {height}, {samples_per_segment}"
         )
-    poly = _flatten(pts, samples_per_segment)
+    poly = flatten(pts, samples_per_segment)
     out = np.zeros((height, width), dtype=bool)
     x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int), 0)
     x1, y1 = np.minimum(np.ceil(poly.max(axis=0)).astype(int) + 1, (width, height))
@@ -72,8 +73,6 @@ def rasterize_shapes(
     Raises:
         GeometryError: A size is not positive, or control points are not finite ``(N, 3, 2)``.
     """
-    from rotoflow.geometry.shape import shape_at
-
     if width <= 0 or height <= 0 or samples_per_segment < 1:
         raise GeometryError(
             f"width, height and samples_per_segment must be positive, "
@@ -83,7 +82,7 @@ def rasterize_shapes(
     for shape in shapes:
         points = shape_at(shape, frame)
         if points is not None:
-            polys.append(_flatten(_as_points(points), samples_per_segment))
+            polys.append(flatten(as_points(points), samples_per_segment))
     out = np.zeros((height, width), dtype=bool)
     if not polys:
         return out
@@ -93,25 +92,6 @@ def rasterize_shapes(
     if x1 > x0 and y1 > y0:
         out[y0:y1, x0:x1] = _fill(polys, (x1 - x0, y1 - y0, x0, y0))
     return out
-
-
-def _as_points(points: np.ndarray) -> np.ndarray:
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 3 or pts.shape[1:] != (3, 2) or len(pts) == 0 or not np.isfinite(pts).all():
-        raise GeometryError(f"control points must be finite (N, 3, 2), N >= 1; got {pts.shape}")
-    return pts
-
-
-def _flatten(pts: np.ndarray, samples: int) -> np.ndarray:
-    """``(N, 3, 2)`` control points -> ``(N * samples, 2)`` closed polygon on the curve."""
-    p0, p3 = pts[:, 0], np.roll(pts[:, 0], -1, axis=0)
-    p1, p2 = p0 + pts[:, 2], p3 + np.roll(pts[:, 1], -1, axis=0)
-    t = (np.arange(samples) / samples)[None, :, None]
-    s = 1.0 - t
-    curve = (
-        s**3 * p0[:, None] + 3 * s * t * (s * p1[:, None] + t * p2[:, None]) + t**3 * p3[:, None]
-    )
-    return curve.reshape(-1, 2)
 
 
 def _fill(poly, window: tuple[int, int, int, int]) -> np.ndarray:

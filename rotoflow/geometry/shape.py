@@ -30,7 +30,6 @@ feather is the median over its lifetime. Coordinate frame: see :mod:`rotoflow.ge
 
 from __future__ import annotations
 
-import bisect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,8 +40,8 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import linear_sum_assignment
 
 from rotoflow.errors import GeometryError
-from rotoflow.geometry.fit import SPACING_WEIGHT, _fit, _Fitted, _refit, _retrack
-from rotoflow.geometry.outline import _signed_area, mask_rings
+from rotoflow.geometry.fit import SPACING_WEIGHT, Fitted, fit_outline, refit, retrack
+from rotoflow.geometry.outline import mask_rings, signed_area
 from rotoflow.types import RotoShape, ShapeKey
 
 log = logging.getLogger(__name__)
@@ -148,7 +147,7 @@ def fit_shapes(
     if not done:
         log.warning("%r has no mask on any of its %d frames: no shapes", name, len(frames))
         return []
-    done.sort(key=lambda c: (c.depth, c.frames[0], -abs(_signed_area(c.rings[0]))))
+    done.sort(key=lambda c: (c.depth, c.frames[0], -abs(signed_area(c.rings[0]))))
     shapes = []
     for index, contour in enumerate(done):
         keys = _fit_contour(contour, tolerance, n_points, smoothing, follow)
@@ -203,7 +202,7 @@ def _area_budget(mask: np.ndarray, rings: list, min_iou: float) -> list[float]:
     area = float(
         cv2.countNonZero(mask.view(np.uint8) if mask.dtype == bool else (mask != 0).view(np.uint8))
     )
-    kept = sum(abs(_signed_area(r)) * (1 if d % 2 == 0 else -1) for r, d in rings)
+    kept = sum(abs(signed_area(r)) * (1 if d % 2 == 0 else -1) for r, d in rings)
     lost = abs(area - kept)
     total = max((1.0 - min_iou) * area - lost, 0.2 * (1.0 - min_iou) * area)
     lengths = np.array([_length(r) for r, _ in rings])
@@ -239,7 +238,7 @@ def _link(
     return now
 
 
-def _ok(fitted: _Fitted, tolerance: float, budget: float) -> bool:
+def _ok(fitted: Fitted, tolerance: float, budget: float) -> bool:
     mean, area = fitted.error()
     return mean <= tolerance and area <= budget
 
@@ -253,7 +252,7 @@ def _points_needed(contour: _Contour, tolerance: float) -> int:
         ring, budget = contour.rings[i], contour.budgets[i]
         while rung + 1 < len(LADDER):
             if _ok(
-                _fit(ring, LADDER[rung], None, hole=contour.hole),
+                fit_outline(ring, LADDER[rung], None, hole=contour.hole),
                 tolerance * _MARGIN,
                 budget * _MARGIN,
             ):
@@ -271,11 +270,13 @@ def _fit_contour(
         fits, missed = [], []
         # The first key follows an even fit of its own frame, as every later key follows the one
         # before: a still outline then gives the same key on every frame.
-        prev = _fit(contour.rings[0], n, None, hole=contour.hole).points if follow else None
+        prev = fit_outline(contour.rings[0], n, None, hole=contour.hole).points if follow else None
         level = 0  # the spacing weight in use, an index into _RETREAT
         for ring, budget, frame in zip(contour.rings, contour.budgets, contour.frames, strict=True):
             weight = SPACING_WEIGHT * _RETREAT[level]
-            fitted = _fit(ring, n, prev if follow else None, hole=contour.hole, weight=weight)
+            fitted = fit_outline(
+                ring, n, prev if follow else None, hole=contour.hole, weight=weight
+            )
             if follow and _ok(fitted, tolerance, budget):
                 level = max(level - 1, 0)
             elif follow:
@@ -298,7 +299,7 @@ def _fit_contour(
 
 
 def _retreat(
-    fitted: _Fitted,
+    fitted: Fitted,
     ring: np.ndarray,
     n: int,
     prev: np.ndarray,
@@ -306,33 +307,33 @@ def _retreat(
     tolerance: float,
     budget: float,
     level: int,
-) -> tuple[_Fitted, int]:
+) -> tuple[Fitted, int]:
     """A followed key that misses its targets, placed again with ever more even spacing (the
     spacing weights of :data:`_RETREAT` above ``level``, then evenly spaced): the first that meets
     the targets, or else the one with the least area error; and the level it took. Stepping back
     a little at a time moves the vertices no further than the fit needs."""
     best = again = fitted
     for up in range(level + 1, len(_RETREAT)):
-        again = _retrack(again, prev, SPACING_WEIGHT * _RETREAT[up])
+        again = retrack(again, prev, SPACING_WEIGHT * _RETREAT[up])
         if again is None:
             break
         if _ok(again, tolerance, budget):
             return again, up
         best = again if again.error()[1] < best.error()[1] else best
-    even = _fit(ring, n, prev, track=False)
+    even = fit_outline(ring, n, prev, track=False)
     return (even if even.error()[1] < best.error()[1] else best), len(_RETREAT) - 1
 
 
 def _smooth(
-    fits: list[_Fitted], budgets: list[float], tolerance: float, sigma: float
-) -> list[_Fitted]:
+    fits: list[Fitted], budgets: list[float], tolerance: float, sigma: float
+) -> list[Fitted]:
     """Temporal smoothing without shrinkage (step 3 of the module docstring)."""
     vertices = np.stack([f.points[:, 0] for f in fits])  # (K, n, 2)
     shift = vertices.mean(axis=1, keepdims=True)
     target = gaussian_filter1d(vertices - shift, sigma, axis=0, mode="nearest") + shift
     out = []
     for fitted, goal, budget in zip(fits, target, budgets, strict=True):
-        moved = _refit(fitted, goal)
+        moved = refit(fitted, goal)
         keep = moved is not None and _ok(moved, tolerance, budget)
         out.append(moved if keep else fitted)
     return out
@@ -386,35 +387,3 @@ def _soft_width(alpha: np.ndarray, mask: np.ndarray, rings: list) -> float:
         return 0.0
     soft = np.count_nonzero((alpha > _SOFT[0]) & (alpha < _SOFT[1]))
     return soft / length
-
-
-def shape_at(shape: RotoShape, frame: float) -> np.ndarray | None:
-    """A contour's control points on a plate frame, interpolated linearly between its keys.
-
-    Between keys at frames ``f0 < frame < f1`` every coordinate (vertices and relative tangents
-    alike, hence the absolute handles too) is ``(1 - s) * p0 + s * p1`` with
-    ``s = (frame - f0) / (f1 - f0)``: the "linear" shape-key interpolation of Silhouette, Fusion,
-    After Effects and Lottie as our exporters set it. On a key frame the key itself is returned.
-
-    Args:
-        shape: The contour; keys in strictly increasing frame order, one point count.
-        frame: Plate frame number (a fraction gives a sub-frame position).
-
-    Returns:
-        ``(N, 3, 2) float64`` control points in image space (a new array), or None when the
-        contour has no keys or ``frame`` is outside its lifetime
-        (:attr:`rotoflow.types.RotoShape.frame_span`).
-    """
-    span = shape.frame_span
-    if span is None or not span[0] <= frame <= span[1]:
-        return None
-    frames = [key.frame for key in shape.keys]
-    i = bisect.bisect_right(frames, frame)
-    if i == 0:
-        return np.array(shape.keys[0].points, dtype=np.float64)
-    if i == len(frames) or frames[i - 1] == frame:
-        return np.array(shape.keys[i - 1].points, dtype=np.float64)
-    f0, f1 = frames[i - 1], frames[i]
-    s = (frame - f0) / (f1 - f0)
-    p0 = np.asarray(shape.keys[i - 1].points, dtype=np.float64)
-    return (1.0 - s) * p0 + s * np.asarray(shape.keys[i].points, dtype=np.float64)

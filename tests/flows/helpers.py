@@ -42,6 +42,21 @@ def davis_job(seq: str, *, text: str | None = None, box: bool = False, **kw) -> 
     return RotoJob(plate=str(davis_frames(seq)), prompts={"objects": [obj]}, shot=seq, **kw)
 
 
+PUBLISHED_TOPS = ("masks", "alpha", "roto")
+"""The top folders of a shot that hold its published outputs (QC aside)."""
+
+
+def published_files(shot: Path) -> dict[str, bytes]:
+    """Every file under a shot's :data:`PUBLISHED_TOPS` folders: relative path
+    (``"masks/object/object.00000.png"``) to its bytes, in path order; empty when none exist."""
+    return {
+        str(p.relative_to(shot)): p.read_bytes()
+        for top in PUBLISHED_TOPS
+        for p in sorted((shot / top).rglob("*"))
+        if p.is_file()
+    }
+
+
 def frame_folder(seq: str, dest: Path, frames: range, *, start: int = 0) -> Path:
     """A folder of symlinks to some DAVIS frames, renumbered from ``start``."""
     dest.mkdir(parents=True, exist_ok=True)

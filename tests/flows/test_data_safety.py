@@ -8,7 +8,6 @@ import shutil
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,7 +21,7 @@ from rotoflow import db
 from rotoflow.geometry import iou
 from rotoflow.settings import get_settings
 from tests.conftest import davis_masks
-from tests.flows.helpers import frame_folder, use_home
+from tests.flows.helpers import frame_folder, published_files, use_home
 from tests.flows.test_cli import short_movie
 
 pytestmark = pytest.mark.e2e
@@ -39,15 +38,6 @@ def home(tmp_path):
 
 def invoke(*args: str):
     return CliRunner().invoke(app, list(args), catch_exceptions=False)
-
-
-def published_files(shot: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(shot)): p.read_bytes()
-        for top in ("masks", "alpha", "roto")
-        for p in sorted((shot / top).rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_a_plate_named_dots_cannot_escape_the_output_root(home, tmp_path):

@@ -22,7 +22,7 @@ from rotoflow.pipeline import RotoJob
 from rotoflow.publication import MARKER
 from rotoflow.settings import get_settings
 from tests.conftest import davis_frames
-from tests.flows.helpers import gt_box, use_home
+from tests.flows.helpers import gt_box, published_files, use_home
 from tests.s3server import aws_env, moto_server, s3_client
 
 pytestmark = pytest.mark.e2e
@@ -78,19 +78,10 @@ def bucket_files(client) -> dict[str, bytes]:
     }
 
 
-def local_outputs(shot_dir: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(shot_dir)): p.read_bytes()
-        for top in ("masks", "alpha", "roto")
-        for p in sorted((shot_dir / top).rglob("*"))
-        if p.is_file()
-    }
-
-
 def test_outputs_are_published_with_the_local_layout(s3, run):
     shot_dir = Path(run["shot_dir"])
     assert shot_dir.name == SEQ  # named from the URL
-    local = local_outputs(shot_dir)
+    local = published_files(shot_dir)
     assert len(local) == run["outputs"] == 2 * FRAMES + 2
     assert f"masks/object/object.{FRAMES - 1:05d}.png" in local and f"roto/{SEQ}.nk" in local
     published = bucket_files(s3["client"])

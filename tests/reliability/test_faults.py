@@ -21,7 +21,7 @@ from sqlmodel import select
 
 from rotoflow import db
 from tests.flows.conftest import prefect_server
-from tests.flows.helpers import frame_folder, gt_box
+from tests.flows.helpers import frame_folder, gt_box, published_files
 from tests.s3server import AWS_ENV, aws_env, moto_server, s3_client
 
 pytestmark = pytest.mark.e2e
@@ -94,12 +94,7 @@ class Home:
     def published(self) -> dict[str, bytes]:
         """Every published file of masks/, alpha/ and roto/ by relative path (qc.json names its
         own folder, so QC is compared by its contact sheet only)."""
-        files = {
-            str(p.relative_to(self.shot)): p.read_bytes()
-            for top in ("masks", "alpha", "roto")
-            for p in sorted((self.shot / top).rglob("*"))
-            if p.is_file()
-        }
+        files = published_files(self.shot)
         files["qc/contact_sheet.png"] = (self.shot / "qc" / "contact_sheet.png").read_bytes()
         return files
 

@@ -3,8 +3,8 @@ import subprocess
 
 import pytest
 
-from rotoflow.errors import UnsafePath
-from rotoflow.files import HOST
+from rotoflow.errors import LockTimeout, UnsafePath
+from rotoflow.files import HOST, locked
 from rotoflow.workspace import ShotWorkspace, fingerprint, publish_tree, sha256_file, shot_lock
 
 
@@ -156,3 +156,28 @@ def test_a_symlinked_work_folder_that_leads_out_is_refused(tmp_path):
     with pytest.raises(UnsafePath), ShotWorkspace(shot).staging("matte", "k" * 64):
         pass
     assert list(outside.iterdir()) == []
+
+
+def test_shot_lock_gives_up_after_its_timeout_while_another_run_holds_it(tmp_path):
+    ws = ShotWorkspace(tmp_path / "sh010")
+    with shot_lock(ws):
+        assert (ws.work / "publish.lock").is_file()
+        with (
+            pytest.raises(TimeoutError, match=r"sh010: another run holds the shot's lock"),
+            shot_lock(ws, timeout=0.2),
+        ):
+            pytest.fail("took a held shot lock")
+    with shot_lock(ws, timeout=0):  # released
+        pass
+
+
+def test_resumable_staging_holds_the_stage_key_lock(tmp_path):
+    ws = ShotWorkspace(tmp_path / "sh010")
+    key = fingerprint("propagate", 1)
+    lock = ws.stage_dir("propagate", key).with_name(f"propagate-{key[:20]}.lock")
+    with ws.staging("propagate", key, resumable=True) as tmp:
+        assert tmp.name.endswith(".partial")
+        with pytest.raises(LockTimeout), locked(lock, timeout=0):
+            pass
+    with locked(lock, timeout=0):  # released with the block
+        pass

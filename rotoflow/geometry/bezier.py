@@ -1,0 +1,89 @@
+"""Closed cubic Bezier shapes as control points: checked, flattened, and interpolated between keys.
+
+The primitives that fitting (:mod:`rotoflow.geometry.fit`), shape building
+(:mod:`rotoflow.geometry.shape`) and filling (:mod:`rotoflow.geometry.raster`) share. Control points
+follow :class:`rotoflow.types.ShapeKey`: ``(N, 3, 2) float64`` rows ``[vertex, in_tangent,
+out_tangent]``, tangents relative to the vertex; segment ``i`` runs from vertex ``i`` (handle
+``vertex + out_tangent``) to vertex ``i + 1`` (handle ``vertex + in_tangent``), the last back to the
+first. Coordinate frame: see :mod:`rotoflow.geometry`.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from rotoflow.errors import GeometryError
+from rotoflow.types import RotoShape
+
+
+def as_points(points: np.ndarray) -> np.ndarray:
+    """Control points as a checked ``float64`` array.
+
+    Args:
+        points: ``(N, 3, 2)`` control points ``[vertex, in_tangent, out_tangent]``, image space.
+
+    Returns:
+        ``(N, 3, 2) float64`` (the input itself when it already is one).
+
+    Raises:
+        GeometryError: ``points`` is not ``(N, 3, 2)`` with ``N >= 1``, or not finite.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 3 or pts.shape[1:] != (3, 2) or len(pts) == 0 or not np.isfinite(pts).all():
+        raise GeometryError(f"control points must be finite (N, 3, 2), N >= 1; got {pts.shape}")
+    return pts
+
+
+def flatten(pts: np.ndarray, samples: int) -> np.ndarray:
+    """Points on a closed cubic Bezier, ``samples`` per segment at even curve parameters.
+
+    Args:
+        pts: ``(N, 3, 2) float64`` control points (as from :func:`as_points`), image space.
+        samples: Points per segment, at ``t = k / samples`` for ``k = 0 .. samples - 1``.
+
+    Returns:
+        ``(N * samples, 2) float64`` closed polygon on the curve, segment by segment, starting at
+        vertex 0.
+    """
+    p0, p3 = pts[:, 0], np.roll(pts[:, 0], -1, axis=0)
+    p1, p2 = p0 + pts[:, 2], p3 + np.roll(pts[:, 1], -1, axis=0)
+    t = (np.arange(samples) / samples)[None, :, None]
+    s = 1.0 - t
+    curve = (
+        s**3 * p0[:, None] + 3 * s * t * (s * p1[:, None] + t * p2[:, None]) + t**3 * p3[:, None]
+    )
+    return curve.reshape(-1, 2)
+
+
+def shape_at(shape: RotoShape, frame: float) -> np.ndarray | None:
+    """A contour's control points on a plate frame, interpolated linearly between its keys.
+
+    Between keys at frames ``f0 < frame < f1`` every coordinate (vertices and relative tangents
+    alike, hence the absolute handles too) is ``(1 - s) * p0 + s * p1`` with
+    ``s = (frame - f0) / (f1 - f0)``: the "linear" shape-key interpolation of Silhouette, Fusion,
+    After Effects and Lottie as our exporters set it. On a key frame the key itself is returned.
+
+    Args:
+        shape: The contour; keys in strictly increasing frame order, one point count.
+        frame: Plate frame number (a fraction gives a sub-frame position).
+
+    Returns:
+        ``(N, 3, 2) float64`` control points in image space (a new array), or None when the
+        contour has no keys or ``frame`` is outside its lifetime
+        (:attr:`rotoflow.types.RotoShape.frame_span`).
+    """
+    span = shape.frame_span
+    if span is None or not span[0] <= frame <= span[1]:
+        return None
+    frames = [key.frame for key in shape.keys]
+    i = bisect.bisect_right(frames, frame)
+    if i == 0:
+        return np.array(shape.keys[0].points, dtype=np.float64)
+    if i == len(frames) or frames[i - 1] == frame:
+        return np.array(shape.keys[i - 1].points, dtype=np.float64)
+    f0, f1 = frames[i - 1], frames[i]
+    s = (frame - f0) / (f1 - f0)
+    p0 = np.asarray(shape.keys[i - 1].points, dtype=np.float64)
+    return (1.0 - s) * p0 + s * np.asarray(shape.keys[i].points, dtype=np.float64)
