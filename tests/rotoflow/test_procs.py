@@ -1,8 +1,8 @@
-"""The starter lock of ``rotoflow up`` (:func:`rotoflow.procs.exclusive`)."""
+"""The starter lock of ``rotoflow up`` (:func:`apps.procs.exclusive`)."""
 
 import pytest
 
-from rotoflow import procs
+from apps import procs
 from rotoflow.files import locked
 
 
