@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from rotoflow import __version__
 from rotoflow.colour import config_digest
@@ -154,6 +154,22 @@ def input_digests(prompts: ShotPrompts, ocio_config: str | None) -> dict:
     return {"masks": masks, "ocio_config": config_digest(ocio_config)}
 
 
+class StageKeys(BaseModel):
+    """The cache key of every stage of one job (hex sha256 strings, :func:`stage_keys`): a stage
+    reuses a finished folder of its key in the shot's workspace, and each key hashes the keys of
+    the stages it reads, so a change upstream changes every key below it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ingest: str
+    detect: str
+    segment: str
+    propagate: str
+    matte: str
+    vectorize: str
+    export: str
+
+
 def stage_keys(
     plate_fingerprint: dict,
     prompts: ShotPrompts,
@@ -161,8 +177,9 @@ def stage_keys(
     settings_used: dict,
     shot: str,
     inputs: dict | None = None,
-) -> dict[str, str]:
-    """Cache keys of every stage, chained so that a change upstream changes every key below.
+) -> StageKeys:
+    """Cache keys of every stage (:class:`StageKeys`), chained so that a change upstream changes
+    every key below.
 
     Args:
         plate_fingerprint: Identity of the plate's bytes (see ``rotoflow.plate.plate_fingerprint``).
@@ -204,7 +221,7 @@ def stage_keys(
     k["export"] = fingerprint(
         "export", v, k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])
     )
-    return k
+    return StageKeys(**k)
 
 
 class ResolvedJob(BaseModel):

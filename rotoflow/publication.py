@@ -23,6 +23,7 @@ failed multipart upload is aborted (:meth:`rotoflow.objectstore.S3Store.upload_f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from rotoflow.errors import StorageError
 from rotoflow.objectstore import S3Store, S3Url
+from rotoflow.types import OutputRecord
 from rotoflow.workspace import sha256_file
 
 log = logging.getLogger(__name__)
@@ -204,25 +206,25 @@ def fetch_published(store: S3Store, dest: S3Url, rel: str, path: Path) -> Path:
 
 
 def publish_shot(
-    store: S3Store, sources: dict[str, Path], rows: list[list], dest: S3Url
-) -> list[list]:
+    store: S3Store, sources: dict[str, Path], rows: list[OutputRecord], dest: S3Url
+) -> list[OutputRecord]:
     """Publish a shot's exported outputs to object storage with the local layout.
 
     Args:
         store: The store to write to.
         sources: Path relative to the shot folder -> the local file holding its bytes (the export
             stage's :func:`tasks.stages.export.sources`).
-        rows: ``[kind, object_id, frame, path relative to the shot folder]`` per output (the
-            export stage's ``details["outputs"]``).
+        rows: The outputs, paths relative to the shot folder (the export stage's
+            :meth:`~rotoflow.workspace.StageOutput.outputs`).
         dest: The shot's prefix, ``s3://bucket/prefix/<project>/<shot>``.
 
     Returns:
-        The rows, each with the file's ``s3://`` URL appended.
+        The records, each with the file's ``s3://`` URL.
 
     Raises:
         StorageError: As :func:`publish_tree`.
         StorageUnavailable: As :func:`publish_tree`.
         OSError: A source file is missing or unreadable.
     """
-    urls = publish_tree(store, {row[3]: sources[row[3]] for row in rows}, dest)
-    return [[*row[:4], urls[row[3]]] for row in rows]
+    urls = publish_tree(store, {row.path: sources[row.path] for row in rows}, dest)
+    return [dataclasses.replace(row, url=urls[row.path]) for row in rows]

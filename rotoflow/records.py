@@ -14,9 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from rotoflow import db
+from rotoflow.files import sha256_file
 from rotoflow.liveness import reap_crashed, worker_host
-from rotoflow.types import PlateInfo
-from rotoflow.workspace import sha256_file
+from rotoflow.types import OutputRecord, PlateInfo
 
 log = logging.getLogger(__name__)
 
@@ -78,20 +78,19 @@ def open_job(
     return db.retry_locked(write, f"open a job on shot {shot}")
 
 
-def _add_outputs(s, job_id: int, shot_id: int, rows: list[list], shot_dir: Path) -> None:
-    """Add an Output row (with the file's sha256) per ``[kind, object_id, frame, rel path]``, or
-    ``[kind, object_id, frame, rel path, url]`` for a file also published to object storage: the
-    row's path is then the ``s3://`` URL (the sha256 is the local file's, the same bytes)."""
-    for kind, obj, frame, rel, *url in rows:
-        path = shot_dir / rel
+def _add_outputs(s, job_id: int, shot_id: int, rows: list[OutputRecord], shot_dir: Path) -> None:
+    """Add an Output row (with the file's sha256) per record; a file also published to object
+    storage is recorded by its ``s3://`` URL (the sha256 is the local file's, the same bytes)."""
+    for row in rows:
+        path = shot_dir / row.path
         s.add(
             db.Output(
                 job_id=job_id,
                 shot_id=shot_id,
-                object_id=obj,
-                kind=kind,
-                frame=frame,
-                path=url[0] if url else str(path),
+                object_id=row.object_id,
+                kind=row.kind,
+                frame=row.frame,
+                path=row.url or str(path),
                 sha256=sha256_file(path),
             )
         )
@@ -102,7 +101,7 @@ def record_outputs(
     job_id: int,
     shot_dir: Path,
     plate: PlateInfo,
-    rows: list[list],
+    rows: list[OutputRecord],
     timings: dict[str, float],
     objects: list[dict] | None = None,
 ) -> int:
@@ -115,9 +114,8 @@ def record_outputs(
     (:func:`rotoflow.db.retry_locked`).
 
     Args:
-        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per published file, with
-            the file's ``s3://`` URL as a fifth item when it was also uploaded (the URL is recorded
-            as the output's path).
+        rows: One record per published file, its path relative to ``shot_dir``; one that was
+            also uploaded carries its ``s3://`` URL (recorded as the output's path).
         objects: The shot's objects as the detect stage resolved them (``id``, ``name``,
             ``prompt``); objects not recorded yet (one text prompt split into every match) are
             added.
@@ -169,12 +167,14 @@ def _fresh_job(s, job_id: int) -> db.Job:
     ).one()
 
 
-def record_export(url: str, project: str, shot: str, rows: list[list], shot_dir: Path) -> int:
+def record_export(
+    url: str, project: str, shot: str, rows: list[OutputRecord], shot_dir: Path
+) -> int:
     """Add re-exported files to the shot's latest finished job.
 
     Args:
-        rows: ``[kind, object_id, frame, path relative to shot_dir]`` per written file, with the
-            file's ``s3://`` URL as a fifth item when it was published to object storage.
+        rows: One record per written file, its path relative to ``shot_dir``; one published to
+            object storage carries its ``s3://`` URL.
         shot_dir: The local folder the relative paths are under (the files are read for their
             sha256).
 

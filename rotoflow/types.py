@@ -168,3 +168,39 @@ class RotoShape:
         if self.lifetime is not None:
             return self.lifetime
         return (self.keys[0].frame, self.keys[-1].frame) if self.keys else None
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One prompted object as every stage after detect refers to it.
+
+    Attributes:
+        id: The object's id in the shot's prompts (an ``int``, unique in the shot; a text prompt
+            split into every match gets one id per match).
+        name: Its name, one safe path component: the folder and file prefix of its masks and
+            alpha (``masks/<name>/<name>.1001.png``) and the base of its shape names.
+    """
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One output file of a shot, as it is published and recorded (a row of the ``output`` table).
+
+    Attributes:
+        kind: ``"mask"``, ``"alpha"``, a roto format name (``"nuke"``, ``"svg"``...), ``"shapes"``
+            (the pipeline JSON) or ``"qc"``.
+        object_id: The object's id for a per-object file (masks, alpha), else None.
+        frame: The plate frame number for a per-frame file, else None.
+        path: Path relative to the shot folder, ``/``-separated (``masks/car/car.1001.png``).
+        url: Where the file was also published (an ``s3://`` URL, recorded as the output's path),
+            or None when it lives only in the shot folder.
+    """
+
+    kind: str
+    object_id: int | None
+    frame: int | None
+    path: str
+    url: str | None = None

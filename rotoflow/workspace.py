@@ -40,6 +40,7 @@ from rotoflow.errors import LockTimeout
 from rotoflow.files import atomic_write_text, inside, locked, owner_tag
 from rotoflow.files import owner_is_gone as process_is_gone
 from rotoflow.files import sha256_file as sha256_file  # the core's, used by the stages
+from rotoflow.types import ObjectRef, OutputRecord
 
 MANIFEST = "manifest.json"
 
@@ -66,6 +67,24 @@ class StageOutput(BaseModel):
     @property
     def dir(self) -> Path:
         return Path(self.path)
+
+    def objects(self) -> list[ObjectRef]:
+        """The objects the stage covered, in prompt order (``details["objects"]``, written by the
+        propagate and vectorize stages as :class:`~rotoflow.types.ObjectRef` fields).
+
+        Raises:
+            KeyError: The stage lists no objects.
+        """
+        return [ObjectRef(**o) for o in self.details["objects"]]
+
+    def outputs(self) -> list[OutputRecord]:
+        """The shot's output files the stage listed (``details["outputs"]``, written by the export
+        stage as :class:`~rotoflow.types.OutputRecord` fields).
+
+        Raises:
+            KeyError: The stage lists no outputs.
+        """
+        return [OutputRecord(**r) for r in self.details["outputs"]]
 
 
 def fingerprint(*parts: Any) -> str:

@@ -5,6 +5,8 @@ else: a missing bucket or key, or rejected credentials, fail at once."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -57,6 +59,7 @@ def upload_outputs(job: ResolvedJob, exp: StageOutput) -> StageOutput:
     dest = parse_url(job.storage_url).join(job.project).join(job.shot)
     store = objectstore.store_from_settings(get_settings())
     sources = export.sources(exp)
-    rows = publication.publish_shot(store, sources, exp.details["outputs"], dest)
+    rows = publication.publish_shot(store, sources, exp.outputs(), dest)
     get_run_logger().info("published %d outputs of shot %s to %s", len(rows), job.shot, dest)
-    return exp.model_copy(update={"details": {**exp.details, "outputs": rows}})
+    outputs = [dataclasses.asdict(r) for r in rows]
+    return exp.model_copy(update={"details": {**exp.details, "outputs": outputs}})

@@ -11,7 +11,9 @@ the files are added to the job's outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from exporters import shapes_json
 from rotoflow import records
 from rotoflow.errors import ExportError
 from rotoflow.s3url import is_s3_url, parse_url
+from rotoflow.types import OutputRecord
 from tasks.stages.export import check_formats, format_files, write_formats
 
 
@@ -37,16 +40,19 @@ class Reexport:
     job_id: int
 
 
-def _write(shapes_file: Path, shot: str, shot_dir: Path, formats: list[str]) -> list[list]:
-    """Write ``formats`` from ``shapes_file`` into ``shot_dir/roto``; returns the output rows
-    ``[format, None, None, path relative to shot_dir]``."""
+def _write(shapes_file: Path, shot: str, shot_dir: Path, formats: list[str]) -> list[OutputRecord]:
+    """Write ``formats`` from ``shapes_file`` into ``shot_dir/roto``; returns an output record per
+    file (kind: the format's name; path relative to ``shot_dir``)."""
     try:
         text = shapes_file.read_text()
     except OSError as exc:
         raise ExportError(f"cannot read the shot's shapes {shapes_file}: {exc.strerror}") from exc
     fmt, shapes = shapes_json.read_from_string(text)
     written = write_formats(shapes, fmt, shot, shot_dir / "roto", formats)
-    return [[name, None, None, str(p.relative_to(shot_dir))] for name, p in format_files(written)]
+    return [
+        OutputRecord(name, None, None, p.relative_to(shot_dir).as_posix())
+        for name, p in format_files(written)
+    ]
 
 
 def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reexport:
@@ -76,7 +82,7 @@ def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reex
         shot_dir = source.parent.parent  # <shot_dir>/roto/<shot>.shapes.json
         rows = _write(source, shot, shot_dir, formats)
         job = records.record_export(url, project, shot, rows, shot_dir)
-        return Reexport(_by_format([[*r, str(shot_dir / r[3])] for r in rows]), job)
+        return Reexport(_by_format(rows, lambda r: str(shot_dir / r.path)), job)
 
     from rotoflow import objectstore
     from rotoflow.publication import add_to_publication, fetch_published
@@ -89,15 +95,17 @@ def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reex
         work = Path(tmp)
         source = fetch_published(store, dest, rel, work / rel)
         rows = _write(source, shot, work, formats)
-        urls = add_to_publication(store, {r[3]: work / r[3] for r in rows}, dest)
-        rows = [[*r, urls[r[3]]] for r in rows]
+        urls = add_to_publication(store, {r.path: work / r.path for r in rows}, dest)
+        rows = [dataclasses.replace(r, url=urls[r.path]) for r in rows]
         job = records.record_export(url, project, shot, rows, work)
-    return Reexport(_by_format(rows), job)
+    return Reexport(_by_format(rows, lambda r: r.url), job)
 
 
-def _by_format(rows: list[list]) -> dict[str, list[str]]:
-    """Format name -> the files of ``rows`` (their fifth item), in row order."""
+def _by_format(
+    rows: list[OutputRecord], where: Callable[[OutputRecord], str]
+) -> dict[str, list[str]]:
+    """Format name -> where each of its files is (``where(record)``), in row order."""
     files: dict[str, list[str]] = {}
     for row in rows:
-        files.setdefault(row[0], []).append(row[4])
+        files.setdefault(row.kind, []).append(where(row))
     return files

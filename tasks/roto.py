@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 from models.registry import load_model_set
 from rotoflow import liveness, objectstore, records
 from rotoflow.errors import StorageError
-from rotoflow.pipeline import ResolvedJob, input_digests, stage_keys
+from rotoflow.pipeline import ResolvedJob, StageKeys, input_digests, stage_keys
 from rotoflow.plate import plate_fingerprint
 from rotoflow.settings import get_settings
 from rotoflow.workspace import ShotWorkspace, StageOutput, publish_tree, shot_lock
@@ -93,7 +93,7 @@ def open_job(job: ResolvedJob) -> int:
 
 
 @task(name="plan", cache_policy=NO_CACHE)
-def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
+def plan(job: ResolvedJob, job_id: int) -> StageKeys:
     """Load the model set and compute every stage's cache key (the plate's identity, the content
     of every other input file, models, parameters); record model provenance. What killed runs of
     this shot left behind is cleaned first (:meth:`~rotoflow.workspace.ShotWorkspace.clean_stale`).
@@ -120,26 +120,26 @@ def plan(job: ResolvedJob, job_id: int) -> dict[str, str]:
 
 
 @stage_task(name="ingest")
-def ingest_task(job: ResolvedJob, keys: dict[str, str]) -> StageOutput:
+def ingest_task(job: ResolvedJob, keys: StageKeys) -> StageOutput:
     with prefect_progress("ingest"):
         return ingest.run(
             job.plate,
             job.prompts,
             _ws(job),
-            keys["ingest"],
+            keys.ingest,
             movie_first_frame=job.movie_first_frame,
             ocio_config=job.ocio_config,
         )
 
 
 @stage_task(name="detect")
-def detect_task(job: ResolvedJob, keys: dict[str, str], ing: StageOutput) -> StageOutput:
+def detect_task(job: ResolvedJob, keys: StageKeys, ing: StageOutput) -> StageOutput:
     with prefect_progress("detect"):
         return detect.run(
             job.prompts,
             ing,
             _ws(job),
-            keys["detect"],
+            keys.detect,
             _models(job).detector,
             max_objects=get_settings().max_objects,
         )
@@ -147,42 +147,42 @@ def detect_task(job: ResolvedJob, keys: dict[str, str], ing: StageOutput) -> Sta
 
 @stage_task(name="segment")
 def segment_task(
-    job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput
+    job: ResolvedJob, keys: StageKeys, ing: StageOutput, det: StageOutput
 ) -> StageOutput:
     with prefect_progress("segment"):
-        return segment.run(ing, det, _ws(job), keys["segment"], _models(job).segmenter)
+        return segment.run(ing, det, _ws(job), keys.segment, _models(job).segmenter)
 
 
 @stage_task(name="propagate")
 def propagate_task(
-    job: ResolvedJob, keys: dict[str, str], ing: StageOutput, det: StageOutput, seg: StageOutput
+    job: ResolvedJob, keys: StageKeys, ing: StageOutput, det: StageOutput, seg: StageOutput
 ) -> StageOutput:
     models = _models(job)
     with prefect_progress("propagate"):
         return propagate.run(
-            ing, det, seg, _ws(job), keys["propagate"], models.tracker, models.detector
+            ing, det, seg, _ws(job), keys.propagate, models.tracker, models.detector
         )
 
 
 @stage_task(name="matte")
 def matte_task(
-    job: ResolvedJob, keys: dict[str, str], ing: StageOutput, prop: StageOutput
+    job: ResolvedJob, keys: StageKeys, ing: StageOutput, prop: StageOutput
 ) -> StageOutput:
     with prefect_progress("matte"):
-        return matte.run(ing, prop, _ws(job), keys["matte"], _models(job).matter)
+        return matte.run(ing, prop, _ws(job), keys.matte, _models(job).matter)
 
 
 @stage_task(name="vectorize")
 def vectorize_task(
     job: ResolvedJob,
-    keys: dict[str, str],
+    keys: StageKeys,
     ing: StageOutput,
     det: StageOutput,
     prop: StageOutput,
     mat: StageOutput,
 ) -> StageOutput:
     with prefect_progress("vectorize"):
-        return vectorize.run(ing, det, prop, mat, _ws(job), keys["vectorize"])
+        return vectorize.run(ing, det, prop, mat, _ws(job), keys.vectorize)
 
 
 @task(
@@ -194,7 +194,7 @@ def vectorize_task(
 )
 def export_task(
     job: ResolvedJob,
-    keys: dict[str, str],
+    keys: StageKeys,
     ing: StageOutput,
     prop: StageOutput,
     mat: StageOutput,
@@ -202,7 +202,7 @@ def export_task(
 ) -> StageOutput:
     """Write the roto formats and list the shot's outputs (published by :func:`record`)."""
     with prefect_progress("export"):
-        return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys["export"], job.formats)
+        return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys.export, job.formats)
 
 
 @task(
@@ -247,7 +247,7 @@ def record(
                 job_id,
                 ws.root,
                 ingest.plate_info(ing),
-                exp.details["outputs"],
+                exp.outputs(),
                 timings,
                 objects,
             )

@@ -4,6 +4,7 @@ after QC, the upload and everything else that can fail)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from exporters import atomic_write_text, shapes_json
 from exporters.mattes import output_name
 from rotoflow import progress
 from rotoflow.errors import ExportError
+from rotoflow.types import OutputRecord
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import ingest, matte, propagate, vectorize
 
@@ -86,7 +88,8 @@ def run(
     Layout to publish: ``masks/<object>/<object>.<frame>.png``,
     ``alpha/<object>/<object>.<frame>.exr``, ``roto/<shot>.<suffix>`` per format in ``formats``
     (``nuke`` by default) and ``roto/<shot>.shapes.json``. ``details["outputs"]`` lists
-    ``[kind, object_id, frame, relative path]`` rows, ``details["sources"]`` maps each relative
+    the :class:`~rotoflow.types.OutputRecord` of each (read with
+    :meth:`~rotoflow.workspace.StageOutput.outputs`), ``details["sources"]`` maps each relative
     path to the file inside the shot's stage folders that :func:`~rotoflow.workspace.publish_tree`
     publishes. Nothing is published here.
     """
@@ -102,14 +105,15 @@ def run(
                 tmp, STAGE, key, started=t0, n_frames=info.n_frames, details={"files": files}
             )
     sources: dict[str, Path] = {}
-    rows: list[list] = []
+    rows: list[OutputRecord] = []
 
     def add(kind: str, obj: int | None, frame: int | None, rel: str, src: Path) -> None:
         sources[rel] = src
-        rows.append([kind, obj, frame, rel])
+        rows.append(OutputRecord(kind, obj, frame, rel))
 
-    objects = vectorize_out.details["objects"]
-    for n_done, (object_id, object_name) in enumerate(objects):
+    objects = vectorize_out.objects()
+    for n_done, ref in enumerate(objects):
+        object_id, object_name = ref.id, ref.name
         progress.report("export", n_done, len(objects))
         for frame in info.frame_range:
             name = output_name(object_name, frame, info.padding, "png")
@@ -133,7 +137,10 @@ def run(
         add(name, None, None, f"roto/{one.relative_to(done.dir)}", one)
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
     progress.report("export", len(objects), len(objects))
-    details = {"outputs": rows, "sources": {rel: str(src) for rel, src in sources.items()}}
+    details = {
+        "outputs": [dataclasses.asdict(r) for r in rows],
+        "sources": {rel: str(src) for rel, src in sources.items()},
+    }
     return done.model_copy(update={"seconds": time.perf_counter() - t0, "details": details})
 
 

@@ -31,7 +31,7 @@ def run(
         return done
     t0 = time.perf_counter()
     info = ingest.plate_info(ingest_out)
-    names = propagate_out.details["objects"]
+    names = [o.name for o in propagate_out.objects()]
     total = info.n_frames * len(names)
     n = 0
     with ingest.open_proxies(ingest_out) as plate, ws.staging(STAGE, key) as tmp:

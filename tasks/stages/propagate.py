@@ -17,6 +17,7 @@ earlier propagate folders.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -32,6 +33,7 @@ import numpy as np
 from exporters.mattes import output_name, read_mask_png, write_mask_png
 from models.base import Detector, KeyPrompt, Tracker, TrackHint, VideoTracker, make_prompt
 from rotoflow import progress
+from rotoflow.types import ObjectRef
 from rotoflow.workspace import ShotWorkspace, StageOutput, fingerprint, sha256_file
 from tasks.stages import detect, ingest, segment
 
@@ -288,6 +290,6 @@ def run(
             details={
                 "tracker": f"{tracker.name}@{tracker.version}",
                 "padding": info.padding,
-                "objects": [o.name for o in objects],
+                "objects": [dataclasses.asdict(ObjectRef(o.id, o.name)) for o in objects],
             },
         )

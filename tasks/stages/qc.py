@@ -394,7 +394,7 @@ def run(
         PlateError: a proxy frame cannot be read.
     """
     info = ingest.plate_info(ingest_out)
-    names: list[str] = list(propagate_out.details["objects"])
+    names = [o.name for o in propagate_out.objects()]
     frames = list(info.frame_range)
     n_pixels = info.width * info.height
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from exporters import atomic_write_text, shapes_json
@@ -9,6 +10,7 @@ from exporters.mattes import read_alpha_exr
 from exporters.names import shape_names
 from rotoflow import progress
 from rotoflow.geometry import fit_shapes
+from rotoflow.types import ObjectRef
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import detect, ingest, matte, propagate
 
@@ -28,7 +30,8 @@ def run(
 
     Shapes come from the binary masks (:func:`rotoflow.geometry.fit_shapes`); the feather of each
     contour from the soft edge of the object's alpha. ``details`` holds the objects
-    (``[[id, name], ...]``, those without any contour too) and the control points per shape.
+    (:class:`~rotoflow.types.ObjectRef` fields, those without any contour too; read them with
+    :meth:`rotoflow.workspace.StageOutput.objects`) and the control points per shape.
     """
     if done := ws.finished(STAGE, key):
         return done
@@ -57,7 +60,7 @@ def run(
             started=t0,
             n_frames=info.n_frames,
             details={
-                "objects": [[o.id, o.name] for o in objects],
+                "objects": [dataclasses.asdict(ObjectRef(o.id, o.name)) for o in objects],
                 "points": dict(zip(shape_names(shapes), (s.n_points for s in shapes), strict=True)),
             },
         )

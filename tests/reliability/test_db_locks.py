@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from rotoflow import db, records
-from rotoflow.types import PlateInfo
+from rotoflow.types import OutputRecord, PlateInfo
 from tests.reliability.locks import LOCK_WAIT_S, short_lock_waits, write_lock_held
 from tests.rotoflow.test_db_migrations import PROMPT
 
@@ -28,7 +28,7 @@ def test_record_waits_out_a_lock_held_past_the_lock_wait(database_url, tmp_path,
     job_id = _job(url)
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "car.1001.png").write_bytes(b"mask")
-    rows = [["mask", 1, 1001, "masks/car.1001.png"]]
+    rows = [OutputRecord("mask", 1, 1001, "masks/car.1001.png")]
     hold = 4 * LOCK_WAIT_S
     caplog.set_level(logging.WARNING, logger="rotoflow.db")
     with write_lock_held(url, hold):

@@ -96,7 +96,7 @@ def test_an_edited_mask_prompt_or_ocio_config_changes_the_keys(tmp_path):
 
     def k():
         inputs = input_digests(prompts, str(config))
-        return stage_keys(plate, prompts, PROV, SET, "sh010", inputs)
+        return stage_keys(plate, prompts, PROV, SET, "sh010", inputs).model_dump()
 
     first = k()
     assert k() == first
@@ -118,7 +118,7 @@ def keys(**changes):
     prov = {**PROV, **changes.pop("prov", {})}
     settings = {**SET, **changes.pop("settings", {})}
     plate = changes.pop("plate", {"path": "/p", "files": [["a", 1, 2]]})
-    return stage_keys(plate, prompts, prov, settings, "sh010")
+    return stage_keys(plate, prompts, prov, settings, "sh010").model_dump()
 
 
 def test_keys_are_stable_and_chain_downstream():
