@@ -122,6 +122,16 @@ class ShotWorkspace:
             return None
         return out.model_copy(update={"path": str(self.stage_dir(stage, key))})
 
+    def begin(self, stage: str, key: str) -> StageRun:
+        """Begin a run of ``stage`` with cache key ``key``: the one way a stage starts.
+
+        The returned run's ``done`` is the finished output when a folder of this key is already
+        finished in this shot's workspace (:meth:`finished`; the stage returns it and does
+        nothing); otherwise the stage writes its files in ``run.staging()`` and returns
+        ``run.commit(...)``, which records the seconds since this call.
+        """
+        return StageRun(self, stage, key, time.perf_counter(), self.finished(stage, key))
+
     def check(self) -> Path:
         """Create the work folder if missing and check that it lies inside the shot folder once
         symlinks are resolved.
@@ -253,6 +263,40 @@ class ShotWorkspace:
             except FileNotFoundError:
                 continue
             shutil.rmtree(broken, ignore_errors=True)
+
+
+@dataclass
+class StageRun:
+    """A stage's run in a shot's workspace, from :meth:`ShotWorkspace.begin` to its commit.
+
+    Attributes:
+        workspace: The shot's workspace.
+        stage: Stage name.
+        key: The run's cache key.
+        started: ``time.perf_counter()`` when the run began.
+        done: The finished output of this key, if there already is one (nothing to run).
+    """
+
+    workspace: ShotWorkspace
+    stage: str
+    key: str
+    started: float
+    done: StageOutput | None = None
+
+    @contextmanager
+    def staging(self, *, resumable: bool = False) -> Iterator[Path]:
+        """The run's ``.partial`` folder (:meth:`ShotWorkspace.staging`)."""
+        with self.workspace.staging(self.stage, self.key, resumable=resumable) as tmp:
+            yield tmp
+
+    def commit(
+        self, tmp: Path, *, n_frames: int, details: dict[str, Any] | None = None
+    ) -> StageOutput:
+        """Finish the run: :meth:`ShotWorkspace.commit` of ``tmp`` (the folder from
+        :meth:`staging`), with the seconds since :meth:`ShotWorkspace.begin`."""
+        return self.workspace.commit(
+            tmp, self.stage, self.key, started=self.started, n_frames=n_frames, details=details
+        )
 
 
 _BACKUPS = ".backup"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -182,9 +181,9 @@ def run(
     info = ingest.plate_info(ingest_out)
     check_object_count(len(prompts.objects), max_objects)
     prompts.check_against(info)
-    if done := ws.finished(STAGE, key):
-        return done
-    t0 = time.perf_counter()
+    run = ws.begin(STAGE, key)
+    if run.done:
+        return run.done
     prompts = prompts.with_default_frame(info.first_frame)
     objects: list[ObjectKeys] = []
     next_id = max(o.id for o in prompts.objects) + 1
@@ -214,15 +213,12 @@ def run(
                 _detect_box(detector, plate.read(text_frame), obj.name, classes, keys[text_frame])
             objects.append(ObjectKeys(obj.id, obj.name, classes, [keys[f] for f in sorted(keys)]))
         progress.report("detect", len(prompts.objects), len(prompts.objects))
-    with ws.staging(STAGE, key) as tmp:
+    with run.staging() as tmp:
         (tmp / KEYFRAMES).write_text(
             json.dumps({"objects": [asdict(o) for o in objects]}, indent=1)
         )
-        return ws.commit(
+        return run.commit(
             tmp,
-            STAGE,
-            key,
-            started=t0,
             n_frames=sum(len(o.keyframes) for o in objects),
             details={"detector": f"{detector.name}@{detector.version}"},
         )

@@ -93,17 +93,15 @@ def run(
     path to the file inside the shot's stage folders that :func:`~rotoflow.workspace.publish_tree`
     publishes. Nothing is published here.
     """
-    t0 = time.perf_counter()
+    run = ws.begin(STAGE, key)
     info = ingest.plate_info(ingest_out)
     fmt, shapes = shapes_json.read_from_string((vectorize_out.dir / vectorize.SHAPES).read_text())
-    done = ws.finished(STAGE, key)
+    done = run.done
     if done is None:
-        with ws.staging(STAGE, key) as tmp:
+        with run.staging() as tmp:
             written = write_formats(shapes, fmt, shot_name, tmp, formats)
             files = {name: p.name for name, p in written.items()}
-            done = ws.commit(
-                tmp, STAGE, key, started=t0, n_frames=info.n_frames, details={"files": files}
-            )
+            done = run.commit(tmp, n_frames=info.n_frames, details={"files": files})
     sources: dict[str, Path] = {}
     rows: list[OutputRecord] = []
 
@@ -141,7 +139,9 @@ def run(
         "outputs": [dataclasses.asdict(r) for r in rows],
         "sources": {rel: str(src) for rel, src in sources.items()},
     }
-    return done.model_copy(update={"seconds": time.perf_counter() - t0, "details": details})
+    return done.model_copy(
+        update={"seconds": time.perf_counter() - run.started, "details": details}
+    )
 
 
 def sources(out: StageOutput) -> dict[str, Path]:

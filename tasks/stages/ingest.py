@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from pathlib import Path
 
 import cv2
@@ -86,15 +85,15 @@ def run(
         PlateError: the plate cannot be read (missing, empty, truncated, gap in the sequence).
         PromptError: a prompt's frame or coordinates fall outside the plate.
     """
-    if done := ws.finished(STAGE, key):
-        return done
-    t0 = time.perf_counter()
+    run = ws.begin(STAGE, key)
+    if run.done:
+        return run.done
     with open_plate(
         plate_path, movie_first_frame=movie_first_frame, ocio_config=ocio_config
     ) as plate:
         info = plate.info
         prompts.check_against(info)
-        with ws.staging(STAGE, key) as tmp:
+        with run.staging() as tmp:
             pattern = str(proxy_pattern(tmp, info.padding))
             total = info.n_frames
             n = 0
@@ -113,6 +112,4 @@ def run(
                     f"({info.first_frame}-{info.last_frame}); the file may be truncated"
                 )
             log.info("ingested %s: %d frames %dx%d", info.path, n, info.width, info.height)
-            return ws.commit(
-                tmp, STAGE, key, started=t0, n_frames=n, details={"plate": dataclasses.asdict(info)}
-            )
+            return run.commit(tmp, n_frames=n, details={"plate": dataclasses.asdict(info)})

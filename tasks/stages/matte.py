@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from exporters.mattes import output_name, write_alpha_exr
@@ -27,14 +26,14 @@ def run(
     matter: Matter,
 ) -> StageOutput:
     """Write ``<object>.<frame>.exr`` half-float alpha (channel ``A``) at the plate's resolution."""
-    if done := ws.finished(STAGE, key):
-        return done
-    t0 = time.perf_counter()
+    run = ws.begin(STAGE, key)
+    if run.done:
+        return run.done
     info = ingest.plate_info(ingest_out)
     names = [o.name for o in propagate_out.objects()]
     total = info.n_frames * len(names)
     n = 0
-    with ingest.open_proxies(ingest_out) as plate, ws.staging(STAGE, key) as tmp:
+    with ingest.open_proxies(ingest_out) as plate, run.staging() as tmp:
         for name in names:
             (tmp / name).mkdir()
         for frame, rgb in plate.iter_frames():
@@ -47,11 +46,8 @@ def run(
                 )
                 n += 1
                 progress.report("matte", n, total)
-        return ws.commit(
+        return run.commit(
             tmp,
-            STAGE,
-            key,
-            started=t0,
             n_frames=info.n_frames,
             details={"matter": f"{matter.name}@{matter.version}", "padding": info.padding},
         )

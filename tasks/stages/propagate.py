@@ -22,7 +22,6 @@ import functools
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,9 +230,9 @@ def run(
     keyframe prompts and tracker in an earlier propagate folder of the shot are linked, not
     recomputed. The stage folder survives a crash, and a re-run resumes it.
     """
-    if done := ws.finished(STAGE, key):
-        return done
-    t0 = time.perf_counter()
+    run = ws.begin(STAGE, key)
+    if run.done:
+        return run.done
     info = ingest.plate_info(ingest_out)
     objects = detect.load(detect_out)
     video = isinstance(tracker, VideoTracker)
@@ -247,7 +246,7 @@ def run(
         for o in objects
     }
     total = sum(r.end - r.start + 1 for rs in plan.values() for r, _ in rs)
-    with ingest.open_proxies(ingest_out) as plate, ws.staging(STAGE, key, resumable=True) as tmp:
+    with ingest.open_proxies(ingest_out) as plate, run.staging(resumable=True) as tmp:
         earlier = _earlier_runs(ws, tmp)
         w = _Writer(tmp, info.padding, total)
         state = tmp / ".state"
@@ -281,11 +280,8 @@ def run(
             for obj in objs:
                 w.finish(obj.name, dict(plan[obj.name])[r], r)
         shutil.rmtree(state, ignore_errors=True)
-        return ws.commit(
+        return run.commit(
             tmp,
-            STAGE,
-            key,
-            started=t0,
             n_frames=info.n_frames,
             details={
                 "tracker": f"{tracker.name}@{tracker.version}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -113,13 +112,13 @@ def run(
     Raises:
         PromptError: a prompt gives an empty mask (the box or clicks hold no object).
     """
-    if done := ws.finished(STAGE, key):
-        return done
-    t0 = time.perf_counter()
+    run = ws.begin(STAGE, key)
+    if run.done:
+        return run.done
     objects = detect.load(detect_out)
     total = sum(len(o.keyframes) for o in objects)
     n = 0
-    with ingest.open_proxies(ingest_out) as plate, ws.staging(STAGE, key) as tmp:
+    with ingest.open_proxies(ingest_out) as plate, run.staging() as tmp:
         for obj in objects:
             (tmp / obj.name).mkdir()
             for k in obj.keyframes:
@@ -134,11 +133,8 @@ def run(
                 write_mask_png(tmp / obj.name / f"{k.frame}.png", mask)
                 n += 1
                 progress.report("segment", n, total)
-        return ws.commit(
+        return run.commit(
             tmp,
-            STAGE,
-            key,
-            started=t0,
             n_frames=n,
             details={"segmenter": f"{segmenter.name}@{segmenter.version}"},
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from exporters import atomic_write_text, shapes_json
 from exporters.mattes import read_alpha_exr
@@ -33,9 +32,9 @@ def run(
     (:class:`~rotoflow.types.ObjectRef` fields, those without any contour too; read them with
     :meth:`rotoflow.workspace.StageOutput.objects`) and the control points per shape.
     """
-    if done := ws.finished(STAGE, key):
-        return done
-    t0 = time.perf_counter()
+    run = ws.begin(STAGE, key)
+    if run.done:
+        return run.done
     info = ingest.plate_info(ingest_out)
     objects = detect.load(detect_out)
     total = info.n_frames * len(objects)
@@ -51,13 +50,10 @@ def run(
 
     for obj in objects:
         shapes.extend(fit_shapes(frames(obj.name), obj.id, obj.name))
-    with ws.staging(STAGE, key) as tmp:
+    with run.staging() as tmp:
         atomic_write_text(tmp / SHAPES, shapes_json.write_to_string(shapes, info.format))
-        return ws.commit(
+        return run.commit(
             tmp,
-            STAGE,
-            key,
-            started=t0,
             n_frames=info.n_frames,
             details={
                 "objects": [dataclasses.asdict(ObjectRef(o.id, o.name)) for o in objects],

@@ -69,7 +69,10 @@ def shot(tmp_path_factory):
         stage="propagate",
         key="p" * 64,
         path=str(prop_dir),
-        details={"padding": padding, "objects": names},
+        details={
+            "padding": padding,
+            "objects": [{"id": i, "name": n} for i, n in enumerate(names, 1)],
+        },
     )
     mat = StageOutput(stage="matte", key="m" * 64, path=str(mat_dir), details={"padding": padding})
     t0 = time.perf_counter()
