@@ -8,7 +8,7 @@ bbox), a single pixel at ``(0, 0)`` when every matte is empty (EXR has no empty 
 ``pixelAspectRatio`` is the plate's; no time stamp is written, so the same mattes give the same
 bytes. Windows are y-down from the top-left, like the arrays.
 
-Single-object files with one ``A`` channel are :func:`exporters.mattes.write_alpha_exr`.
+Single-object files with one ``A`` channel are :func:`rotoflow.mattes.write_alpha_exr`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from exporters.mattes import as_unit, atomic_target
 from exporters.names import unique_name
 from exporters.shapes_json import check_format
 from rotoflow.errors import ExportError
+from rotoflow.mattes import as_unit, atomic_target
 from rotoflow.types import ShotFormat
 
 NAME = "exr"
@@ -69,7 +69,7 @@ def check_mattes(mattes: Mattes, fmt: ShotFormat) -> tuple[list[str], list[np.nd
 
     Returns:
         The names and the arrays as ``(H, W) float32`` in ``[0, 1]`` (float rounding just outside
-        the range clipped, see :data:`exporters.mattes.RANGE_TOLERANCE`).
+        the range clipped, see :data:`rotoflow.mattes.RANGE_TOLERANCE`).
 
     Raises:
         ExportError: no mattes, a name that is not a string, an array of the wrong shape or dtype,
@@ -139,7 +139,7 @@ def write_to_file(mattes: Mattes, fmt: ShotFormat, path: str | os.PathLike) -> P
             mapping or ``(name, array)`` pairs, in plate pixels, row 0 at the top.
         fmt: The shot's format: size and pixel aspect.
         path: Destination file (e.g. ``mattes/sh010.1001.exr``, see
-            :func:`exporters.mattes.output_name`); its folder is created if missing.
+            :func:`rotoflow.mattes.output_name`); its folder is created if missing.
 
     Returns:
         The written path.

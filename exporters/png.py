@@ -4,8 +4,8 @@ Format: ``formats.md`` section 5.1. Each file is single-channel 16-bit grayscale
 depth 16) holding ``round(alpha * 65535)``: 0 and 65535 for a bool mask, every 16-bit level for a
 soft alpha. The values are data, not colour: artists read them as raw/linear (Nuke and After
 Effects assume sRGB for PNG) and shuffle gray into alpha. Files are written by
-:func:`exporters.mattes.write_mask_png` (temporary name beside the target, then a rename) and named
-by :func:`exporters.mattes.output_name`.
+:func:`rotoflow.mattes.write_mask_png` (temporary name beside the target, then a rename) and named
+by :func:`rotoflow.mattes.output_name`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from exporters.exr import Mattes, check_mattes
-from exporters.mattes import output_name, write_mask_png
 from rotoflow.errors import ExportError
+from rotoflow.mattes import output_name, write_mask_png
 from rotoflow.types import ShotFormat
 
 NAME = "png"
@@ -27,7 +27,7 @@ SUFFIXES = (".png",)
 def file_names(names: list[str], frame: int, padding: int = 4) -> list[str]:
     """Unique file names ``<object>.<frame>.png`` for one frame's objects, in order.
 
-    Names are sanitised by :func:`exporters.mattes.output_name`; when two objects give the same
+    Names are sanitised by :func:`rotoflow.mattes.output_name`; when two objects give the same
     file name, the later one is written as ``<object>_2``, ``<object>_3``, ...
 
     Raises:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import exporters
 from exporters import atomic_write_text, shapes_json
-from exporters.mattes import output_name
 from rotoflow import progress
 from rotoflow.errors import ExportError
+from rotoflow.mattes import output_name
 from rotoflow.stages import ingest, matte, propagate, vectorize
 from rotoflow.storage import ShotWorkspace, StageOutput
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from exporters.mattes import output_name, write_alpha_exr
 from models.base import Matter
 from rotoflow import progress
+from rotoflow.mattes import output_name, write_alpha_exr
 from rotoflow.stages import ingest, propagate
 from rotoflow.storage import ShotWorkspace, StageOutput
 

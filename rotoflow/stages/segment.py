@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from exporters.mattes import read_mask_png, write_mask_png
 from models.base import Segmenter
 from rotoflow import progress
 from rotoflow.errors import PlateError, PromptError
+from rotoflow.mattes import read_mask_png, write_mask_png
 from rotoflow.sequence import read_channels
 from rotoflow.stages import detect, ingest
 from rotoflow.storage import ShotWorkspace, StageOutput

@@ -16,10 +16,10 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from exporters.mattes import read_mask_png
 from rotoflow import db
 from rotoflow.cli import app
 from rotoflow.geometry import iou
+from rotoflow.mattes import read_mask_png
 from rotoflow.settings import get_settings
 from tests.conftest import davis_masks
 from tests.flows.helpers import frame_folder, use_home

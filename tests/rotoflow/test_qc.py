@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from exporters.mattes import output_name, write_alpha_exr, write_mask_png
 from rotoflow import qc
 from rotoflow.errors import ConfigError
+from rotoflow.mattes import output_name, write_alpha_exr, write_mask_png
 from rotoflow.prompts import ShotPrompts
 from rotoflow.stages import ingest
 from rotoflow.storage import ShotWorkspace, StageOutput, fingerprint
