@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from rotoflow.errors import ExportError
-from rotoflow.files import atomic_write_text as atomic_write_text  # the core's, for writers
+from rotoflow.files import atomic_write_text
 
 #: Format modules known to the facade, by module name.
 _MODULES = (

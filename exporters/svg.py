@@ -37,11 +37,11 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from exporters import atomic_write_text
 from exporters.names import by_object, sanitize_name
 from exporters.numbers import trimmed
 from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
+from rotoflow.files import atomic_write_text
 from rotoflow.geometry import shape_at
 from rotoflow.types import RotoShape, ShotFormat
 

@@ -35,9 +35,9 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from exporters import atomic_write_text
 from rotoflow import progress
 from rotoflow.errors import ConfigError, ExportError
+from rotoflow.files import atomic_write_text
 from rotoflow.mattes import atomic_target, read_alpha_exr
 from rotoflow.stages import ingest, matte, propagate
 from rotoflow.storage import StageOutput

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import exporters
-from exporters import atomic_write_text, shapes_json
+from exporters import shapes_json
 from rotoflow import progress
 from rotoflow.errors import ExportError
+from rotoflow.files import atomic_write_text
 from rotoflow.mattes import output_name
 from rotoflow.stages import ingest, matte, propagate, vectorize
 from rotoflow.storage import ShotWorkspace, StageOutput

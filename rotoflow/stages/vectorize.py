@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from exporters import atomic_write_text, shapes_json
+from exporters import shapes_json
 from exporters.names import shape_names
 from rotoflow import progress
+from rotoflow.files import atomic_write_text
 from rotoflow.geometry import fit_shapes
 from rotoflow.mattes import read_alpha_exr
 from rotoflow.stages import detect, ingest, matte, propagate
