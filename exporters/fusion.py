@@ -58,10 +58,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exporters.after_effects import check_frame_range
+from exporters.checks import check_format, check_frame_range, check_shapes
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import significant
-from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
 
@@ -243,9 +242,9 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, *, frame_offse
 
     Raises:
         ExportError: no shapes, shapes or format that fail
-            :func:`~exporters.shapes_json.check_shapes`,
-            :func:`~exporters.shapes_json.check_format` or
-            :func:`~exporters.after_effects.check_frame_range` (a key outside the shot), or a
+            :func:`~exporters.checks.check_shapes`,
+            :func:`~exporters.checks.check_format` or
+            :func:`~exporters.checks.check_frame_range` (a key outside the shot), or a
             non-integer ``frame_offset``.
     """
     if isinstance(frame_offset, bool) or not isinstance(frame_offset, int | np.integer):

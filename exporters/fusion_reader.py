@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from exporters.checks import check_format, check_shapes
 from exporters.fusion import _LUA_KEYWORDS
-from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -376,7 +376,7 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
             ``BSplineMask`` tools, non-numeric values, a ``PaintMode`` other than ``Add``,
             ``Merge`` or ``Subtract``, an ``EffectMask`` loop or branch (one mask feeding two),
             or shapes that fail
-            :func:`~exporters.shapes_json.check_shapes`.
+            :func:`~exporters.checks.check_shapes`.
     """
     root = _Parser(text).document()
     tools = root.fields.get("Tools")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from exporters.shapes_json import check_format, check_shapes, load_json
+from exporters.checks import check_format, check_shapes, load_json
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -248,7 +248,7 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
         ExportError: invalid JSON (with line and column), a missing or mistyped field (with its
             JSON path), an open path, key times off whole frames, time stretch, transforms other
             than the identity, an even-odd fill of several paths, or shapes that fail
-            :func:`~exporters.shapes_json.check_shapes`.
+            :func:`~exporters.checks.check_shapes`.
     """
     doc = load_json(text, "Lottie JSON")
     number = (int, float)

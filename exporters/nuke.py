@@ -68,9 +68,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from exporters.checks import check_format, check_frame_range, check_shapes
 from exporters.names import sanitize_name, shape_names
 from exporters.numbers import float32_hex_cells
-from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
 
@@ -303,8 +303,8 @@ def write_to_string(
         The script text, ``\\n`` line ends, final newline.
 
     Raises:
-        ExportError: shapes or format that fail :func:`~exporters.shapes_json.check_shapes` or
-            :func:`~exporters.shapes_json.check_format`, a key outside the shot's frame range,
+        ExportError: shapes or format that fail :func:`~exporters.checks.check_shapes` or
+            :func:`~exporters.checks.check_format`, a key outside the shot's frame range,
             values beyond float32, or a malformed ``nuke_version``.
     """
     if not re.fullmatch(r"\d+\.\d+ v\d+", nuke_version):

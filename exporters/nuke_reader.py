@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from exporters.checks import check_shapes
 from exporters.names import by_object
 from exporters.nuke import _BM_SUBTRACT, _CC_FLAGS, _FORMAT_NAMES
-from exporters.shapes_json import check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -313,7 +313,7 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     Raises:
         ExportError: unbalanced braces, an unterminated string, malformed curves, open or
             non-Bezier shapes, no format to flip y with (the message gives line and column), or
-            contours that fail :func:`~exporters.shapes_json.check_shapes`.
+            contours that fail :func:`~exporters.checks.check_shapes`.
     """
     reader = _Reader(text)
     root_fmt: tuple[int, int, float] | None = None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exporters.exr import Mattes, check_mattes
+from exporters.checks import Mattes, check_mattes
 from rotoflow.errors import ExportError
 from rotoflow.mattes import output_name, write_mask_png
 from rotoflow.types import ShotFormat
@@ -60,7 +60,7 @@ def write_to_file(
     Args:
         mattes: Object name to ``(H, W)`` float32 alpha in ``[0, 1]`` or bool mask, a mapping or
             ``(name, array)`` pairs, in plate pixels, row 0 at the top (see
-            :func:`exporters.exr.check_mattes`).
+            :func:`exporters.checks.check_mattes`).
         fmt: The shot's format: size and frame range.
         folder: Destination folder; created if missing.
         frame: Plate frame number, in ``fmt.first_frame..fmt.last_frame``.
@@ -70,7 +70,7 @@ def write_to_file(
         The written paths, in the order of ``mattes`` (names from :func:`file_names`).
 
     Raises:
-        ExportError: mattes that fail :func:`~exporters.exr.check_mattes`, a frame that is not a
+        ExportError: mattes that fail :func:`~exporters.checks.check_mattes`, a frame that is not a
             whole number in the shot's range, an empty name, ``padding < 1``, or a failed encode.
     """
     names, arrays = check_mattes(mattes, fmt)

@@ -63,9 +63,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from exporters.checks import check_format, check_frame_range, check_shapes
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import fixed
-from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -177,8 +177,8 @@ def write_to_string(
 
     Raises:
         ExportError: no shapes, shapes or format that fail
-            :func:`~exporters.shapes_json.check_shapes` or
-            :func:`~exporters.shapes_json.check_format`, a key outside the shot's frame range, or
+            :func:`~exporters.checks.check_shapes` or
+            :func:`~exporters.checks.check_format`, a key outside the shot's frame range, or
             ``decimals`` out of range.
     """
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 6 <= decimals <= 12:
@@ -365,7 +365,7 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     Raises:
         ExportError: malformed XML (with line and column), another root element, missing size
             attributes, B-spline or open paths, unreadable points, or shapes that fail
-            :func:`~exporters.shapes_json.check_shapes`.
+            :func:`~exporters.checks.check_shapes`.
     """
     try:
         root = ET.fromstring(text)
