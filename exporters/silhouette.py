@@ -20,7 +20,7 @@ Host conventions, with their evidence (tags as in ``formats.md``):
   ``Add | Subtract | Difference | Max | Inside``; NukeFXSExporter writes Nuke's ``bm`` 12 as
   ``Subtract``) [writer]. Contours are listed in paint order (outer contours, holes, islands):
   NukeFXSExporter lists a layer's shapes in the reverse of Nuke's order, and Nuke lists the shape
-  rendered last first (see :mod:`exporters.nuke`), so Silhouette's list runs in paint order
+  rendered last first (see :mod:`exporters.nuke.writer`), so Silhouette's list runs in paint order
   [inferred]. A layer has its own ``mode`` (Add), so a hole is taken to cut only its own object's
   contours [inferred].
 - **Keys** are ``interp="linear"`` [writer], matching Rotoflow's linear interpolation between

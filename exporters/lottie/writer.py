@@ -44,7 +44,7 @@ What Lottie cannot carry:
 Because ``.json`` is the pipeline's own shapes format (:mod:`exporters.shapes_json`), this
 exporter's suffix is the double suffix ``.lottie.json``.
 
-The reader behind :func:`read_from_string` is in :mod:`exporters.lottie_reader`.
+The reader (:func:`exporters.lottie.read_from_string`) is :mod:`exporters.lottie.reader`.
 """
 
 from __future__ import annotations
@@ -334,22 +334,3 @@ def write_to_string(
         },
     }
     return _pretty(doc) + "\n"
-
-
-def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
-    """Read a Lottie animation's shape layers back as roto shapes, one object per layer.
-
-    Args:
-        text: The Lottie JSON document.
-
-    Returns:
-        The shot format and the contours in image space, layer by layer, holes told by their
-        orientation, as :func:`exporters.lottie_reader.read_shapes` describes.
-
-    Raises:
-        ExportError: a document that cannot be read as roto shapes (the message gives the JSON
-            path or line and column, and why).
-    """
-    from exporters.lottie_reader import read_shapes  # here, as for the other formats' readers
-
-    return read_shapes(text)

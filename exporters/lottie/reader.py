@@ -2,9 +2,10 @@
 
 The layout the writer uses (one shape layer per object, one path per contour under a non-zero
 fill, keys in image space, ``meta.custom.rotoflow``) and what Lottie cannot carry (lifetime,
-feather) are described in :mod:`exporters.lottie`, whose :func:`~exporters.lottie.read_from_string`
-calls :func:`read_shapes`. The reader takes holes from the paths' orientation and lifetimes from
-collapsed first and last keys, since the format has no field for either.
+feather) are described in :mod:`exporters.lottie.writer`. :func:`read_from_string` (the
+adapter's, re-exported as :func:`exporters.lottie.read_from_string`) calls :func:`read_shapes`.
+The reader takes holes from the paths' orientation and lifetimes from collapsed first and last
+keys, since the format has no field for either. It imports nothing of the writer.
 """
 
 from __future__ import annotations
@@ -283,3 +284,20 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
         shapes += _contours(paths, object_id, layer_name, fmt, where)
     check_shapes(shapes)
     return fmt, shapes
+
+
+def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
+    """Read a Lottie animation's shape layers back as roto shapes, one object per layer.
+
+    Args:
+        text: The Lottie JSON document.
+
+    Returns:
+        The shot format and the contours in image space, layer by layer, holes told by their
+        orientation, as :func:`read_shapes` describes.
+
+    Raises:
+        ExportError: a document that cannot be read as roto shapes (the message gives the JSON
+            path or line and column, and why).
+    """
+    return read_shapes(text)
