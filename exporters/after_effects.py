@@ -44,6 +44,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from exporters.checks import check_format, check_frame_range, check_options, check_shapes
+from exporters.features import Feature
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import trimmed
 from rotoflow.errors import ExportError
@@ -51,6 +52,7 @@ from rotoflow.types import RotoShape, ShotFormat
 
 NAME = "after_effects"
 SUFFIXES = (".jsx",)
+FEATURES = frozenset({Feature.WRITE_ROTO})
 
 _AE_INTERPOLATION = {"linear": "LINEAR", "hold": "HOLD"}
 

@@ -22,6 +22,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from exporters.checks import Mattes, check_mattes
+from exporters.features import Feature
 from exporters.names import unique_name
 from rotoflow.errors import ExportError
 from rotoflow.mattes import atomic_target
@@ -29,6 +30,7 @@ from rotoflow.types import ShotFormat
 
 NAME = "exr"
 SUFFIXES = (".exr",)
+FEATURES = frozenset({Feature.WRITE_MATTES})
 
 #: Channel of each object's layer: ``<layer>.A``.
 CHANNEL = "A"

@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from exporters.checks import Mattes, check_mattes
+from exporters.features import Feature
 from rotoflow.errors import ExportError
 from rotoflow.mattes import output_name, write_mask_png
 from rotoflow.types import ShotFormat
 
 NAME = "png"
 SUFFIXES = (".png",)
+FEATURES = frozenset({Feature.WRITE_MATTES})
 
 
 def file_names(names: list[str], frame: int, padding: int = 4) -> list[str]:

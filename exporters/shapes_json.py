@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from exporters.checks import check_format, check_shapes, load_json
+from exporters.features import Feature
 from exporters.names import by_object
 from exporters.numbers import shortest
 from rotoflow.errors import ExportError
@@ -48,6 +49,7 @@ from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
 NAME = "shapes_json"
 SUFFIXES = (".json",)
+FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO})
 
 FORMAT = "roto-shapes"
 VERSION = 2

@@ -64,6 +64,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from exporters.checks import check_format, check_frame_range, check_shapes
+from exporters.features import Feature
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import fixed
 from rotoflow.errors import ExportError
@@ -71,6 +72,7 @@ from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
 NAME = "silhouette"
 SUFFIXES = (".fxs",)
+FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO})
 
 _COMMENT = "Silhouette Shape File"
 _META = re.compile(r"\b(pixelAspect|fps)=([-+0-9.eE]+)")

@@ -38,6 +38,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from exporters.checks import check_format, check_shapes
+from exporters.features import Feature
 from exporters.names import by_object, sanitize_name
 from exporters.numbers import trimmed
 from rotoflow.errors import ExportError
@@ -47,6 +48,7 @@ from rotoflow.types import RotoShape, ShotFormat
 
 NAME = "svg"
 SUFFIXES = (".svg",)
+FEATURES = frozenset({Feature.WRITE_ROTO, Feature.WRITE_SHOT})
 
 #: Decimals of every number in the path data and the document size.
 DECIMALS = 4

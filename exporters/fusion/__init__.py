@@ -7,7 +7,10 @@ share; neither imports the other. The facade (:func:`exporters.from_name`) takes
 the adapter: ``NAME``, ``SUFFIXES``, ``write_to_string`` and ``read_from_string``.
 """
 
+from exporters.features import Feature
 from exporters.fusion.reader import read_from_string
 from exporters.fusion.writer import NAME, SUFFIXES, write_to_string
 
-__all__ = ["NAME", "SUFFIXES", "read_from_string", "write_to_string"]
+FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO})
+
+__all__ = ["FEATURES", "NAME", "SUFFIXES", "read_from_string", "write_to_string"]

@@ -6,7 +6,17 @@ facade (:func:`exporters.from_name`) takes this package as the adapter: ``NAME``
 ``write_to_string`` and ``read_from_string``.
 """
 
+from exporters.features import Feature
 from exporters.lottie.reader import read_from_string
 from exporters.lottie.writer import BODYMOVIN_VERSION, NAME, SUFFIXES, write_to_string
 
-__all__ = ["BODYMOVIN_VERSION", "NAME", "SUFFIXES", "read_from_string", "write_to_string"]
+FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO})
+
+__all__ = [
+    "BODYMOVIN_VERSION",
+    "FEATURES",
+    "NAME",
+    "SUFFIXES",
+    "read_from_string",
+    "write_to_string",
+]
