@@ -1,7 +1,9 @@
-"""Export formats, one module per format (OpenTimelineIO-style adapters).
+"""Export formats, one adapter per format (OpenTimelineIO-style adapters).
 
 Each text format module defines ``NAME``, ``SUFFIXES`` and ``write_to_string(shapes, fmt, **options)``
 (and, where we read it back, ``read_from_string(text)``); image formats define ``write_to_file``.
+Every adapter declares what it can do in ``FEATURES`` (a frozenset of :class:`Feature`, see
+:mod:`exporters.features`), which callers ask through :func:`features` and :func:`roto_formats`.
 This facade finds a module by name or by file suffix and derives file writers from string writers.
 """
 
@@ -12,8 +14,9 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+from exporters.features import Feature
 from rotoflow.errors import ExportError
-from rotoflow.files import atomic_write_text as atomic_write_text  # the core's, for writers
+from rotoflow.files import atomic_write_text
 
 #: Format modules known to the facade, by module name.
 _MODULES = (
@@ -49,6 +52,21 @@ def from_name(name: str) -> ModuleType:
         if name == mod.NAME:
             return mod
     raise ExportError(f"no exporter named {name!r}; available: {', '.join(available())}")
+
+
+def features(name: str) -> frozenset[Feature]:
+    """What the exporter called ``name`` declares it can do: its ``FEATURES``.
+
+    Raises:
+        ExportError: no exporter has that name; the message lists the names.
+    """
+    return from_name(name).FEATURES
+
+
+def roto_formats() -> list[str]:
+    """Names of the formats that write roto shapes as text (:attr:`Feature.WRITE_ROTO`: Nuke,
+    Silhouette, ...), sorted as :func:`available` sorts them."""
+    return [n for n in available() if Feature.WRITE_ROTO in features(n)]
 
 
 def from_path(path: str | os.PathLike) -> ModuleType:

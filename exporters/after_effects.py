@@ -43,19 +43,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from exporters.checks import check_format, check_frame_range, check_options, check_shapes
+from exporters.features import Feature
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import trimmed
-from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
 
 NAME = "after_effects"
 SUFFIXES = (".jsx",)
+FEATURES = frozenset({Feature.WRITE_ROTO})
 
-#: Key interpolation choices: ``"linear"`` blends point by point between keys (the shapes are
-#: fitted per frame, so this is what the artist sees between keys); ``"hold"`` keeps each key's
-#: shape until the next one.
-INTERPOLATIONS = ("linear", "hold")
 _AE_INTERPOLATION = {"linear": "LINEAR", "hold": "HOLD"}
 
 
@@ -66,21 +64,6 @@ def format_number(value: float, decimals: int) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
-
-
-def check_options(interpolation: str, decimals: int) -> None:
-    """Check the options shared by the After Effects and Lottie writers.
-
-    Raises:
-        ExportError: ``interpolation`` not in :data:`INTERPOLATIONS`, or ``decimals`` not an
-            integer in ``[0, 15]``.
-    """
-    if interpolation not in INTERPOLATIONS:
-        raise ExportError(
-            f"interpolation must be one of {', '.join(INTERPOLATIONS)}; got {interpolation!r}"
-        )
-    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 15:
-        raise ExportError(f"decimals must be an integer from 0 to 15, got {decimals!r}")
 
 
 def _js_string(text: str) -> str:
@@ -167,16 +150,17 @@ def write_to_string(
         fmt: The shot's format: comp size, pixel aspect, frame rate, duration
             (``last_frame - first_frame + 1`` frames) and display start (``first_frame``).
         comp_name: Name of the new comp (any text; written as an escaped string literal).
-        interpolation: ``"linear"`` or ``"hold"`` (see :data:`INTERPOLATIONS`).
+        interpolation: ``"linear"`` or ``"hold"`` (see :data:`exporters.checks.INTERPOLATIONS`).
         decimals: Decimals written for coordinates (6: error below 5e-7 px).
 
     Returns:
         The script text, ``\\n`` line ends, final newline.
 
     Raises:
-        ExportError: shapes or format that fail :func:`~exporters.shapes_json.check_shapes`,
-            :func:`~exporters.shapes_json.check_format` or :func:`check_frame_range`, no shapes,
-            or a bad option (see :func:`check_options`).
+        ExportError: shapes or format that fail :func:`~exporters.checks.check_shapes`,
+            :func:`~exporters.checks.check_format` or
+            :func:`~exporters.checks.check_frame_range`, no shapes, or a bad option (see
+            :func:`~exporters.checks.check_options`).
     """
     check_options(interpolation, decimals)
     if not isinstance(comp_name, str):

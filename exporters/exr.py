@@ -8,32 +8,32 @@ bbox), a single pixel at ``(0, 0)`` when every matte is empty (EXR has no empty 
 ``pixelAspectRatio`` is the plate's; no time stamp is written, so the same mattes give the same
 bytes. Windows are y-down from the top-left, like the arrays.
 
-Single-object files with one ``A`` channel are :func:`exporters.mattes.write_alpha_exr`.
+Single-object files with one ``A`` channel are :func:`rotoflow.mattes.write_alpha_exr`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 
-from exporters.mattes import as_unit, atomic_target
+from exporters.checks import Mattes, check_mattes
+from exporters.features import Feature
 from exporters.names import unique_name
-from exporters.shapes_json import check_format
 from rotoflow.errors import ExportError
+from rotoflow.mattes import atomic_target
 from rotoflow.types import ShotFormat
 
 NAME = "exr"
 SUFFIXES = (".exr",)
+FEATURES = frozenset({Feature.WRITE_MATTES})
 
 #: Channel of each object's layer: ``<layer>.A``.
 CHANNEL = "A"
-
-Mattes = Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]]
 
 
 def layer_names(names: Sequence[str]) -> list[str]:
@@ -57,42 +57,6 @@ def layer_names(names: Sequence[str]) -> list[str]:
             base = "obj_" + base
         out.append(unique_name(base, taken))
     return out
-
-
-def check_mattes(mattes: Mattes, fmt: ShotFormat) -> tuple[list[str], list[np.ndarray]]:
-    """Check one frame's mattes against the shot format.
-
-    Args:
-        mattes: Object name to ``(H, W)`` bool mask or float alpha in ``[0, 1]``, as a mapping or
-            as ``(name, array)`` pairs (pairs allow repeated names).
-        fmt: The shot's format; every array must be ``(fmt.height, fmt.width)``.
-
-    Returns:
-        The names and the arrays as ``(H, W) float32`` in ``[0, 1]`` (float rounding just outside
-        the range clipped, see :data:`exporters.mattes.RANGE_TOLERANCE`).
-
-    Raises:
-        ExportError: no mattes, a name that is not a string, an array of the wrong shape or dtype,
-            NaN, or values outside ``[0, 1]``; the message names the object.
-    """
-    check_format(fmt)
-    pairs = list(mattes.items() if isinstance(mattes, Mapping) else mattes)
-    if not pairs:
-        raise ExportError("no mattes to write; pass at least one object's (H, W) array")
-    names, arrays = [], []
-    for item in pairs:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
-            raise ExportError(f"mattes must be name -> array; got an item {item!r:.60}")
-        name, values = item
-        arr = as_unit(values, f"matte of {name!r}")
-        if arr.shape != (fmt.height, fmt.width):
-            raise ExportError(
-                f"matte of {name!r} is {arr.shape[1]}x{arr.shape[0]}, "
-                f"the shot is {fmt.width}x{fmt.height}"
-            )
-        names.append(name)
-        arrays.append(arr)
-    return names, arrays
 
 
 def data_window(arrays: Sequence[np.ndarray]) -> tuple[int, int, int, int]:
@@ -139,7 +103,7 @@ def write_to_file(mattes: Mattes, fmt: ShotFormat, path: str | os.PathLike) -> P
             mapping or ``(name, array)`` pairs, in plate pixels, row 0 at the top.
         fmt: The shot's format: size and pixel aspect.
         path: Destination file (e.g. ``mattes/sh010.1001.exr``, see
-            :func:`exporters.mattes.output_name`); its folder is created if missing.
+            :func:`rotoflow.mattes.output_name`); its folder is created if missing.
 
     Returns:
         The written path.

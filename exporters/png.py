@@ -4,8 +4,8 @@ Format: ``formats.md`` section 5.1. Each file is single-channel 16-bit grayscale
 depth 16) holding ``round(alpha * 65535)``: 0 and 65535 for a bool mask, every 16-bit level for a
 soft alpha. The values are data, not colour: artists read them as raw/linear (Nuke and After
 Effects assume sRGB for PNG) and shuffle gray into alpha. Files are written by
-:func:`exporters.mattes.write_mask_png` (temporary name beside the target, then a rename) and named
-by :func:`exporters.mattes.output_name`.
+:func:`rotoflow.mattes.write_mask_png` (temporary name beside the target, then a rename) and named
+by :func:`rotoflow.mattes.output_name`.
 """
 
 from __future__ import annotations
@@ -15,19 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
-from exporters.exr import Mattes, check_mattes
-from exporters.mattes import output_name, write_mask_png
+from exporters.checks import Mattes, check_mattes
+from exporters.features import Feature
 from rotoflow.errors import ExportError
+from rotoflow.mattes import output_name, write_mask_png
 from rotoflow.types import ShotFormat
 
 NAME = "png"
 SUFFIXES = (".png",)
+FEATURES = frozenset({Feature.WRITE_MATTES})
 
 
 def file_names(names: list[str], frame: int, padding: int = 4) -> list[str]:
     """Unique file names ``<object>.<frame>.png`` for one frame's objects, in order.
 
-    Names are sanitised by :func:`exporters.mattes.output_name`; when two objects give the same
+    Names are sanitised by :func:`rotoflow.mattes.output_name`; when two objects give the same
     file name, the later one is written as ``<object>_2``, ``<object>_3``, ...
 
     Raises:
@@ -60,7 +62,7 @@ def write_to_file(
     Args:
         mattes: Object name to ``(H, W)`` float32 alpha in ``[0, 1]`` or bool mask, a mapping or
             ``(name, array)`` pairs, in plate pixels, row 0 at the top (see
-            :func:`exporters.exr.check_mattes`).
+            :func:`exporters.checks.check_mattes`).
         fmt: The shot's format: size and frame range.
         folder: Destination folder; created if missing.
         frame: Plate frame number, in ``fmt.first_frame..fmt.last_frame``.
@@ -70,7 +72,7 @@ def write_to_file(
         The written paths, in the order of ``mattes`` (names from :func:`file_names`).
 
     Raises:
-        ExportError: mattes that fail :func:`~exporters.exr.check_mattes`, a frame that is not a
+        ExportError: mattes that fail :func:`~exporters.checks.check_mattes`, a frame that is not a
             whole number in the shot's range, an empty name, ``padding < 1``, or a failed encode.
     """
     names, arrays = check_mattes(mattes, fmt)

@@ -20,7 +20,7 @@ Host conventions, with their evidence (tags as in ``formats.md``):
   ``Add | Subtract | Difference | Max | Inside``; NukeFXSExporter writes Nuke's ``bm`` 12 as
   ``Subtract``) [writer]. Contours are listed in paint order (outer contours, holes, islands):
   NukeFXSExporter lists a layer's shapes in the reverse of Nuke's order, and Nuke lists the shape
-  rendered last first (see :mod:`exporters.nuke`), so Silhouette's list runs in paint order
+  rendered last first (see :mod:`exporters.nuke.writer`), so Silhouette's list runs in paint order
   [inferred]. A layer has its own ``mode`` (Add), so a hole is taken to cut only its own object's
   contours [inferred].
 - **Keys** are ``interp="linear"`` [writer], matching Rotoflow's linear interpolation between
@@ -63,14 +63,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from exporters.checks import check_format, check_frame_range, check_shapes
+from exporters.features import Feature
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import fixed
-from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
 NAME = "silhouette"
 SUFFIXES = (".fxs",)
+FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO})
 
 _COMMENT = "Silhouette Shape File"
 _META = re.compile(r"\b(pixelAspect|fps)=([-+0-9.eE]+)")
@@ -177,8 +179,8 @@ def write_to_string(
 
     Raises:
         ExportError: no shapes, shapes or format that fail
-            :func:`~exporters.shapes_json.check_shapes` or
-            :func:`~exporters.shapes_json.check_format`, a key outside the shot's frame range, or
+            :func:`~exporters.checks.check_shapes` or
+            :func:`~exporters.checks.check_format`, a key outside the shot's frame range, or
             ``decimals`` out of range.
     """
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 6 <= decimals <= 12:
@@ -365,7 +367,7 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     Raises:
         ExportError: malformed XML (with line and column), another root element, missing size
             attributes, B-spline or open paths, unreadable points, or shapes that fail
-            :func:`~exporters.shapes_json.check_shapes`.
+            :func:`~exporters.checks.check_shapes`.
     """
     try:
         root = ET.fromstring(text)

@@ -37,16 +37,18 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from exporters import atomic_write_text
+from exporters.checks import check_format, check_shapes
+from exporters.features import Feature
 from exporters.names import by_object, sanitize_name
 from exporters.numbers import trimmed
-from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
+from rotoflow.files import atomic_write_text
 from rotoflow.geometry import shape_at
 from rotoflow.types import RotoShape, ShotFormat
 
 NAME = "svg"
 SUFFIXES = (".svg",)
+FEATURES = frozenset({Feature.WRITE_ROTO, Feature.WRITE_SHOT})
 
 #: Decimals of every number in the path data and the document size.
 DECIMALS = 4
@@ -68,7 +70,7 @@ def points_at(shape: RotoShape, frame: float) -> np.ndarray | None:
 
     Args:
         shape: A contour with at least one key, keys in strictly increasing frame order, every key
-            the same point count (see :func:`exporters.shapes_json.check_shapes`).
+            the same point count (see :func:`exporters.checks.check_shapes`).
         frame: Plate frame number (a fraction gives a sub-frame position).
 
     Returns:
@@ -204,8 +206,8 @@ def write_frame(shapes: Sequence[RotoShape], fmt: ShotFormat, frame: int, **opti
 
     Raises:
         ExportError: an unknown option, no shapes, shapes or format that fail
-            :func:`~exporters.shapes_json.check_shapes` or
-            :func:`~exporters.shapes_json.check_format`, or a frame that is not a whole number in
+            :func:`~exporters.checks.check_shapes` or
+            :func:`~exporters.checks.check_format`, or a frame that is not a whole number in
             ``fmt.first_frame..fmt.last_frame``.
     """
     _check(shapes, fmt, options)

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import exporters
-from exporters import atomic_write_text, shapes_json
-from exporters.mattes import output_name
+from exporters import Feature, shapes_json
 from rotoflow import progress
 from rotoflow.errors import ExportError
+from rotoflow.files import atomic_write_text
+from rotoflow.mattes import output_name
 from rotoflow.types import OutputRecord
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import ingest, matte, propagate, vectorize
@@ -29,7 +30,7 @@ def check_formats(formats) -> None:
     """Raise :class:`~rotoflow.errors.ExportError` for an unknown format name (the message lists
     the available ones) or one that writes images, not roto shapes."""
     for name in formats:
-        if not hasattr(exporters.from_name(name), "write_to_string"):
+        if Feature.WRITE_ROTO not in exporters.features(name):
             raise ExportError(
                 f"format {name!r} writes images, not roto shapes; roto formats: "
                 f"{', '.join(roto_formats())}"
@@ -38,7 +39,7 @@ def check_formats(formats) -> None:
 
 def roto_formats() -> list[str]:
     """Names of the formats that write roto shapes as text (Nuke, Silhouette, ...)."""
-    return [n for n in exporters.available() if hasattr(exporters.from_name(n), "write_to_string")]
+    return exporters.roto_formats()
 
 
 def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str, Path]:
@@ -55,10 +56,10 @@ def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str,
     written = {}
     for name in dict.fromkeys(formats):
         mod = exporters.from_name(name)
-        if hasattr(mod, "write_shot"):  # formats of several files (SVG: one per frame)
+        if Feature.WRITE_SHOT in mod.FEATURES:  # formats of several files (SVG: one per frame)
             written[name] = mod.write_shot(shapes, fmt, dest, shot_name)
             continue
-        options = {"node_name": f"Roto_{shot_name}"} if name == "nuke" else {}
+        options = {"node_name": f"Roto_{shot_name}"} if Feature.NODE_NAME in mod.FEATURES else {}
         path = dest / f"{shot_name}{mod.SUFFIXES[0]}"
         atomic_write_text(path, mod.write_to_string(shapes, fmt, **options))
         written[name] = path

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporters.mattes import output_name, write_alpha_exr
 from models.base import Matter
 from rotoflow import progress
+from rotoflow.mattes import output_name, write_alpha_exr
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import ingest, propagate
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from exporters.mattes import output_name, read_mask_png, write_mask_png
 from models.base import Detector, KeyPrompt, Tracker, TrackHint, VideoTracker, make_prompt
 from rotoflow import progress
+from rotoflow.mattes import output_name, read_mask_png, write_mask_png
 from rotoflow.types import ObjectRef
 from rotoflow.workspace import ShotWorkspace, StageOutput, fingerprint, sha256_file
 from tasks.stages import detect, ingest, segment

@@ -35,10 +35,10 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from exporters import atomic_write_text
-from exporters.mattes import atomic_target, read_alpha_exr
 from rotoflow import progress
 from rotoflow.errors import ConfigError, ExportError
+from rotoflow.files import atomic_write_text
+from rotoflow.mattes import atomic_target, read_alpha_exr
 from rotoflow.workspace import StageOutput
 from tasks.stages import ingest, matte, propagate
 

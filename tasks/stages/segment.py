@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from exporters.mattes import read_mask_png, write_mask_png
 from models.base import Segmenter
 from rotoflow import progress
 from rotoflow.errors import PlateError, PromptError
+from rotoflow.mattes import read_mask_png, write_mask_png
 from rotoflow.sequence import read_channels
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import detect, ingest

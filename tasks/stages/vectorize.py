@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from exporters import atomic_write_text, shapes_json
-from exporters.mattes import read_alpha_exr
+from exporters import shapes_json
 from exporters.names import shape_names
 from rotoflow import progress
+from rotoflow.files import atomic_write_text
 from rotoflow.geometry import fit_shapes
+from rotoflow.mattes import read_alpha_exr
 from rotoflow.types import ObjectRef
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import detect, ingest, matte, propagate

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from lupa import LuaRuntime
 
-from exporters import atomic_write_text, fusion
+from exporters import fusion
 from rotoflow.errors import ExportError
+from rotoflow.files import atomic_write_text
 from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED

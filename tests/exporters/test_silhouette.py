@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from lxml import etree
 
-from exporters import atomic_write_text, silhouette
+from exporters import silhouette
 from rotoflow.errors import ExportError
+from rotoflow.files import atomic_write_text
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED
 from tests.exporters.helpers import (

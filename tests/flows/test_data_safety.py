@@ -16,9 +16,9 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from apps.cli import app
-from exporters.mattes import read_mask_png
 from rotoflow import db
 from rotoflow.geometry import iou
+from rotoflow.mattes import read_mask_png
 from rotoflow.settings import get_settings
 from tests.conftest import davis_masks
 from tests.flows.helpers import frame_folder, published_files, use_home

@@ -15,10 +15,10 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from apps.cli import app
-from exporters.mattes import read_alpha_exr, read_mask_png
 from models.registry import load_model_set
 from models.tiny import stage as stage_tiny
 from rotoflow import db
+from rotoflow.mattes import read_alpha_exr, read_mask_png
 from rotoflow.prompts import ShotPrompts
 from rotoflow.settings import get_settings
 from rotoflow.workspace import ShotWorkspace

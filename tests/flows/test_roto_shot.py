@@ -11,11 +11,11 @@ import pytest
 from sqlmodel import select
 
 from exporters import nuke
-from exporters.mattes import read_alpha_exr, read_mask_png
 from flows.roto_shot import roto_shot
 from rotoflow import db
 from rotoflow.evaluation import evaluate_masks
 from rotoflow.geometry import iou, rasterize_shapes
+from rotoflow.mattes import read_alpha_exr, read_mask_png
 from rotoflow.settings import get_settings
 from rotoflow.workspace import sha256_file
 from tests.conftest import davis_frames, davis_masks

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from exporters.mattes import output_name, write_alpha_exr, write_mask_png
 from rotoflow.errors import ConfigError
+from rotoflow.mattes import output_name, write_alpha_exr, write_mask_png
 from rotoflow.prompts import ShotPrompts
 from rotoflow.workspace import ShotWorkspace, StageOutput, fingerprint
 from tasks.stages import ingest, qc

@@ -2,8 +2,9 @@
 
 The format (the ``curves`` knob grammar, Nuke space, float32 hex numbers) and the host conventions
 the reader undoes (holes in subtract mode, curvegroups listed in reverse paint order, feather
-offsets in the second ``cc``) are described in :mod:`exporters.nuke`, whose
-:func:`~exporters.nuke.read_from_string` calls :func:`read_shapes`.
+offsets in the second ``cc``) are described in :mod:`exporters.nuke.writer`; the names both
+share are in :mod:`exporters.nuke.grammar`. :func:`read_from_string` (the adapter's, re-exported
+as :func:`exporters.nuke.read_from_string`) calls :func:`read_shapes`.
 
 The reader is a tokenizer and parser of the ``.nk`` brace grammar. It reads what the writer writes,
 the static form, run-length items ``{x N {v -}}``, constant curves, decimal literals and
@@ -23,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from exporters.checks import check_shapes
 from exporters.names import by_object
-from exporters.nuke import _BM_SUBTRACT, _CC_FLAGS, _FORMAT_NAMES
-from exporters.shapes_json import check_shapes
+from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -207,7 +208,7 @@ class _Reader:
                 values[e, :, axis] = self.number(sub) if static else self.curve(sub, k)
         # file order per point is [in, vertex, out]; ours is [vertex, in, out]
         pts = values.reshape(-1, 3, k, 2).transpose(2, 0, 1, 3)[:, :, (1, 0, 2), :].copy()
-        if not flags & _CC_FLAGS:  # absolute tangents
+        if not flags & CC_FLAGS:  # absolute tangents
             pts[:, :, 1:, :] -= pts[:, :, :1, :]
         return times, pts
 
@@ -261,7 +262,7 @@ class _Reader:
                 pts[..., 1:, 1] = -pts[..., 1:, 1]
                 keys = [ShapeKey(frame=f, points=p) for f, p in zip(frames, pts, strict=True)]
                 feather = self.feather(curves[1], name) if len(curves) > 1 else 0.0
-                hole = self.blend_mode(items[5:]) == _BM_SUBTRACT
+                hole = self.blend_mode(items[5:]) == BM_SUBTRACT
                 out.append(_Contour(name, keys, hole, feather))
             else:
                 logger.debug("skipping roto item %r", child.head)
@@ -278,7 +279,7 @@ class _Reader:
         if len(nums) in (2, 3, 6, 7):
             pa = nums[6] if len(nums) == 7 else nums[2] if len(nums) == 3 else 1.0
             return int(nums[0]), int(nums[1]), pa
-        for (w, h, pa), fname in _FORMAT_NAMES.items():
+        for (w, h, pa), fname in FORMAT_NAMES.items():
             if words == [fname]:
                 return w, h, pa
         raise self.error(pos, f"cannot read format {' '.join(words)!r}")
@@ -313,7 +314,7 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     Raises:
         ExportError: unbalanced braces, an unterminated string, malformed curves, open or
             non-Bezier shapes, no format to flip y with (the message gives line and column), or
-            contours that fail :func:`~exporters.shapes_json.check_shapes`.
+            contours that fail :func:`~exporters.checks.check_shapes`.
     """
     reader = _Reader(text)
     root_fmt: tuple[int, int, float] | None = None
@@ -367,3 +368,19 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     )
     check_shapes(shapes)
     return fmt, shapes
+
+
+def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
+    """Read the Bezier shapes of every ``Roto``/``RotoPaint`` node of a Nuke script.
+
+    Args:
+        text: A ``.nk`` script or pasted fragment.
+
+    Returns:
+        The shot format and the contours in image space and paint order, grouped into objects by
+        name, as :func:`read_shapes` describes.
+
+    Raises:
+        ExportError: a script that cannot be read as roto shapes (the message says where and why).
+    """
+    return read_shapes(text)

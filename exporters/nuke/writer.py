@@ -57,7 +57,8 @@ Host conventions, with their evidence (tags as in ``formats.md``):
   lifetime hide it there, Nuke holding the first and last keys outside the keyed range
   [inferred].
 
-The reader behind :func:`read_from_string` is in :mod:`exporters.nuke_reader`.
+The reader (:func:`exporters.nuke.read_from_string`) is :mod:`exporters.nuke.reader`; the names
+both share are in :mod:`exporters.nuke.grammar`.
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from exporters.checks import check_format, check_frame_range, check_shapes
 from exporters.names import sanitize_name, shape_names
+from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES
 from exporters.numbers import float32_hex_cells
-from exporters.shapes_json import check_format, check_frame_range, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
 
@@ -80,21 +82,12 @@ SUFFIXES = (".nk",)
 _CURVES_VERSION = "x3f99999a"  # 1.2f, the serialisation version
 _LAYER_FLAGS = 2097152  # as in Nuke-written root layers
 _GROUP_FLAGS = 512  # renderable
-_CC_FLAGS = 8192  # relative tangents
-#: Shape attribute ``bm`` (blend mode) of a subtracting shape (NukeFXSExporter's map).
-_BM_SUBTRACT = 12
 _ROOT_LAYER_ATTRS = (
     "pt1x 0 pt1y 0 pt2x 0 pt2y 0 pt3x 0 pt3y 0 pt4x 0 pt4y 0 "
     + " ".join(f"ptex{i}{j} 0" for i in range(4) for j in range(4))
     + " ptof1x 0 ptof1y 0 ptof2x 0 ptof2y 0 ptof3x 0 ptof3y 0 ptof4x 0 ptof4y 0"
     " pterr 0 ptrefset 0 ptmot x40800000 ptref 0"
 )
-#: Nuke's built-in format names for sizes we recognise; other sizes get an unnamed format.
-_FORMAT_NAMES = {
-    (1920, 1080, 1.0): "HD_1080",
-    (1280, 720, 1.0): "HD_720",
-    (3840, 2160, 1.0): "UHD_4K",
-}
 _SAMPLES = 16  # chords per cubic segment for a key's signed area
 _EPS = 1e-9
 
@@ -113,7 +106,7 @@ def _dec(value: float) -> str:
 
 
 def _format_string(fmt: ShotFormat) -> str:
-    name = _FORMAT_NAMES.get((fmt.width, fmt.height, float(fmt.pixel_aspect)), "")
+    name = FORMAT_NAMES.get((fmt.width, fmt.height, float(fmt.pixel_aspect)), "")
     w, h = fmt.width, fmt.height
     return f'"{w} {h} 0 0 {w} {h} {_dec(fmt.pixel_aspect)} {name}"'
 
@@ -263,11 +256,11 @@ def _curvegroup(name: str, shape: RotoShape, fmt: ShotFormat) -> str:
     cx, cy = (verts.min(axis=0) + verts.max(axis=0)) / 2
     main, feather = _px(frames, main_keys), _px(frames, feather_keys)
     centre = f"spx {_hex(fmt.width / 2)} spy {_hex(fmt.height / 2)}"
-    blend = f" bm {_hex(_BM_SUBTRACT)}" if shape.hole else ""
+    blend = f" bm {_hex(BM_SUBTRACT)}" if shape.hole else ""
     return (
         f"    {{curvegroup {name} {_GROUP_FLAGS} bezier\n"
-        f"     {{{{cc\n       {{f {_CC_FLAGS}}}\n       {main}}}\n"
-        f"      {{cc\n       {{f {_CC_FLAGS}}}\n       {feather}}}}}\n"
+        f"     {{{{cc\n       {{f {CC_FLAGS}}}\n       {main}}}\n"
+        f"      {{cc\n       {{f {CC_FLAGS}}}\n       {feather}}}}}\n"
         f"     {{tx {_hex(frames[0])} {_hex(cx)} {_hex(cy)}}}\n"
         f"     {{a osw x41200000 osf 0 str 1 {centre} sb 1 tt x40800000{blend}}}}}"
     )
@@ -303,8 +296,8 @@ def write_to_string(
         The script text, ``\\n`` line ends, final newline.
 
     Raises:
-        ExportError: shapes or format that fail :func:`~exporters.shapes_json.check_shapes` or
-            :func:`~exporters.shapes_json.check_format`, a key outside the shot's frame range,
+        ExportError: shapes or format that fail :func:`~exporters.checks.check_shapes` or
+            :func:`~exporters.checks.check_format`, a key outside the shot's frame range,
             values beyond float32, or a malformed ``nuke_version``.
     """
     if not re.fullmatch(r"\d+\.\d+ v\d+", nuke_version):
@@ -340,21 +333,3 @@ def write_to_string(
         "}",
     ]
     return "\n".join(lines) + "\n"
-
-
-def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
-    """Read the Bezier shapes of every ``Roto``/``RotoPaint`` node of a Nuke script.
-
-    Args:
-        text: A ``.nk`` script or pasted fragment.
-
-    Returns:
-        The shot format and the contours in image space and paint order, grouped into objects by
-        name, as :func:`exporters.nuke_reader.read_shapes` describes.
-
-    Raises:
-        ExportError: a script that cannot be read as roto shapes (the message says where and why).
-    """
-    from exporters.nuke_reader import read_shapes  # here: nuke_reader imports this module
-
-    return read_shapes(text)

@@ -44,7 +44,7 @@ What Lottie cannot carry:
 Because ``.json`` is the pipeline's own shapes format (:mod:`exporters.shapes_json`), this
 exporter's suffix is the double suffix ``.lottie.json``.
 
-The reader behind :func:`read_from_string` is in :mod:`exporters.lottie_reader`.
+The reader (:func:`exporters.lottie.read_from_string`) is :mod:`exporters.lottie.reader`.
 """
 
 from __future__ import annotations
@@ -56,10 +56,9 @@ from typing import Any
 
 import numpy as np
 
-from exporters.after_effects import check_frame_range, check_options
+from exporters.checks import check_format, check_frame_range, check_options, check_shapes
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import shortest
-from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
 
@@ -261,16 +260,16 @@ def write_to_string(
         name: The animation's name (``nm``).
         interpolation: ``"linear"`` (default: linear easing, what
             :func:`rotoflow.geometry.shape_at` does between keys) or ``"hold"`` (see
-            :data:`exporters.after_effects.INTERPOLATIONS`).
+            :data:`exporters.checks.INTERPOLATIONS`).
         decimals: Decimals kept for coordinates (6: error below 5e-7 px).
 
     Returns:
         The JSON text, ``\\n`` line ends, final newline.
 
     Raises:
-        ExportError: shapes or format that fail :func:`~exporters.shapes_json.check_shapes`,
-            :func:`~exporters.shapes_json.check_format` or
-            :func:`~exporters.after_effects.check_frame_range` (a key outside the shot's
+        ExportError: shapes or format that fail :func:`~exporters.checks.check_shapes`,
+            :func:`~exporters.checks.check_format` or
+            :func:`~exporters.checks.check_frame_range` (a key outside the shot's
             frames), no shapes, or a bad option.
     """
     check_options(interpolation, decimals)
@@ -335,22 +334,3 @@ def write_to_string(
         },
     }
     return _pretty(doc) + "\n"
-
-
-def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
-    """Read a Lottie animation's shape layers back as roto shapes, one object per layer.
-
-    Args:
-        text: The Lottie JSON document.
-
-    Returns:
-        The shot format and the contours in image space, layer by layer, holes told by their
-        orientation, as :func:`exporters.lottie_reader.read_shapes` describes.
-
-    Raises:
-        ExportError: a document that cannot be read as roto shapes (the message gives the JSON
-            path or line and column, and why).
-    """
-    from exporters.lottie_reader import read_shapes  # here, as for the other formats' readers
-
-    return read_shapes(text)

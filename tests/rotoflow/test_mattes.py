@@ -9,7 +9,7 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from exporters import mattes
+from rotoflow import mattes
 from rotoflow.errors import ExportError
 from tests.conftest import davis_masks
 

@@ -2,8 +2,9 @@
 
 The format (the Lua-table text, Fusion's centre-origin coordinates, the ``EffectMask`` chains of an
 object's masks, ``PaintMode``, ``SoftEdge`` and the ``CustomData.Rotoflow`` fields the writer adds)
-is described in :mod:`exporters.fusion`, whose :func:`~exporters.fusion.read_from_string` calls
-:func:`read_shapes`.
+is described in :mod:`exporters.fusion.writer`; the names both share are in
+:mod:`exporters.fusion.grammar`. :func:`read_from_string` (the adapter's, re-exported as
+:func:`exporters.fusion.read_from_string`) calls :func:`read_shapes`.
 
 The reader is a parser of the Lua table-constructor subset that Fusion's settings use (tables,
 ``Class { ... }`` and ``ordered() { ... }`` constructors, numbers, strings, booleans, comments).
@@ -23,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from exporters.fusion import _LUA_KEYWORDS
-from exporters.shapes_json import check_format, check_shapes
+from exporters.checks import check_format, check_shapes
+from exporters.fusion.grammar import LUA_KEYWORDS
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -135,7 +136,7 @@ class _Parser:
                 return text == "true"
             if text == "nil":
                 return None
-            if text in _LUA_KEYWORDS:
+            if text in LUA_KEYWORDS:
                 raise self.error(pos, f"unexpected keyword {text!r}")
             cls = text
             while self.peek()[1] == ".":
@@ -376,7 +377,7 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
             ``BSplineMask`` tools, non-numeric values, a ``PaintMode`` other than ``Add``,
             ``Merge`` or ``Subtract``, an ``EffectMask`` loop or branch (one mask feeding two),
             or shapes that fail
-            :func:`~exporters.shapes_json.check_shapes`.
+            :func:`~exporters.checks.check_shapes`.
     """
     root = _Parser(text).document()
     tools = root.fields.get("Tools")
@@ -427,3 +428,20 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     fmt = ShotFormat(fmt.width, fmt.height, fmt.pixel_aspect, fmt.fps, first, last)
     check_format(fmt)
     return fmt, shapes
+
+
+def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
+    """Read the ``PolylineMask`` contours of a Fusion ``.setting`` (or ``.comp``) text.
+
+    Args:
+        text: The Lua table text, optionally preceded by ``return``.
+
+    Returns:
+        The shot format and the contours in image space, each object's contours in chain (paint)
+        order, as :func:`read_shapes` describes.
+
+    Raises:
+        ExportError: a setting that cannot be read as roto shapes (the message says where and
+            why).
+    """
+    return read_shapes(text)

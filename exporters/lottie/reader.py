@@ -2,9 +2,10 @@
 
 The layout the writer uses (one shape layer per object, one path per contour under a non-zero
 fill, keys in image space, ``meta.custom.rotoflow``) and what Lottie cannot carry (lifetime,
-feather) are described in :mod:`exporters.lottie`, whose :func:`~exporters.lottie.read_from_string`
-calls :func:`read_shapes`. The reader takes holes from the paths' orientation and lifetimes from
-collapsed first and last keys, since the format has no field for either.
+feather) are described in :mod:`exporters.lottie.writer`. :func:`read_from_string` (the
+adapter's, re-exported as :func:`exporters.lottie.read_from_string`) calls :func:`read_shapes`.
+The reader takes holes from the paths' orientation and lifetimes from collapsed first and last
+keys, since the format has no field for either. It imports nothing of the writer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from exporters.shapes_json import check_format, check_shapes, load_json
+from exporters.checks import check_format, check_shapes, load_json
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -248,7 +249,7 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
         ExportError: invalid JSON (with line and column), a missing or mistyped field (with its
             JSON path), an open path, key times off whole frames, time stretch, transforms other
             than the identity, an even-odd fill of several paths, or shapes that fail
-            :func:`~exporters.shapes_json.check_shapes`.
+            :func:`~exporters.checks.check_shapes`.
     """
     doc = load_json(text, "Lottie JSON")
     number = (int, float)
@@ -283,3 +284,20 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
         shapes += _contours(paths, object_id, layer_name, fmt, where)
     check_shapes(shapes)
     return fmt, shapes
+
+
+def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
+    """Read a Lottie animation's shape layers back as roto shapes, one object per layer.
+
+    Args:
+        text: The Lottie JSON document.
+
+    Returns:
+        The shot format and the contours in image space, layer by layer, holes told by their
+        orientation, as :func:`read_shapes` describes.
+
+    Raises:
+        ExportError: a document that cannot be read as roto shapes (the message gives the JSON
+            path or line and column, and why).
+    """
+    return read_shapes(text)

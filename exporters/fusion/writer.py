@@ -48,7 +48,8 @@ Not verified in Fusion itself (``formats.md`` 10.3): the meaning of the leading 
 (the key index here, as the recommended reading), the FuID ``"Add"``, and the width of the ramp
 that a given ``SoftEdge`` gives.
 
-The reader behind :func:`read_from_string` is in :mod:`exporters.fusion_reader`.
+The reader (:func:`exporters.fusion.read_from_string`) is :mod:`exporters.fusion.reader`; the
+names both share are in :mod:`exporters.fusion.grammar`.
 """
 
 from __future__ import annotations
@@ -58,43 +59,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exporters.after_effects import check_frame_range
+from exporters.checks import check_format, check_frame_range, check_shapes
+from exporters.fusion.grammar import LUA_KEYWORDS
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import significant
-from exporters.shapes_json import check_format, check_shapes
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShotFormat
 
 NAME = "fusion"
 SUFFIXES = (".setting",)
 
-_LUA_KEYWORDS = frozenset(
-    [
-        "and",
-        "break",
-        "do",
-        "else",
-        "elseif",
-        "end",
-        "false",
-        "for",
-        "global",
-        "function",
-        "goto",
-        "if",
-        "in",
-        "local",
-        "nil",
-        "not",
-        "or",
-        "repeat",
-        "return",
-        "then",
-        "true",
-        "until",
-        "while",
-    ]
-)
 _SPLINE_SUFFIX = "Polyline"
 #: ``PaintMode`` FuIDs by ``RotoShape.hole`` (see the module docstring for the evidence).
 _PAINT_MODES = {False: "Add", True: "Subtract"}
@@ -110,7 +84,7 @@ def _tool_names(shapes: Sequence[RotoShape]) -> list[str]:
     """Unique Lua identifiers, none a keyword, for each mask and its ``<name>Polyline`` spline:
     :func:`exporters.names.shape_names`, with a suffix where a name is a Lua keyword or clashes
     with a spline name."""
-    taken = set(_LUA_KEYWORDS)
+    taken = set(LUA_KEYWORDS)
     names = []
     for base in shape_names(shapes):
         while True:
@@ -243,9 +217,9 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, *, frame_offse
 
     Raises:
         ExportError: no shapes, shapes or format that fail
-            :func:`~exporters.shapes_json.check_shapes`,
-            :func:`~exporters.shapes_json.check_format` or
-            :func:`~exporters.after_effects.check_frame_range` (a key outside the shot), or a
+            :func:`~exporters.checks.check_shapes`,
+            :func:`~exporters.checks.check_format` or
+            :func:`~exporters.checks.check_frame_range` (a key outside the shot), or a
             non-integer ``frame_offset``.
     """
     if isinstance(frame_offset, bool) or not isinstance(frame_offset, int | np.integer):
@@ -264,22 +238,3 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, *, frame_offse
     active = [p.name for p in places if p.pos[0] == 0][-1]
     lines = ["{", "  Tools = ordered() {", *tools, "  },", f'  ActiveTool = "{active}",', "}"]
     return "\n".join(lines) + "\n"
-
-
-def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
-    """Read the ``PolylineMask`` contours of a Fusion ``.setting`` (or ``.comp``) text.
-
-    Args:
-        text: The Lua table text, optionally preceded by ``return``.
-
-    Returns:
-        The shot format and the contours in image space, each object's contours in chain (paint)
-        order, as :func:`exporters.fusion_reader.read_shapes` describes.
-
-    Raises:
-        ExportError: a setting that cannot be read as roto shapes (the message says where and
-            why).
-    """
-    from exporters.fusion_reader import read_shapes  # here: fusion_reader imports this module
-
-    return read_shapes(text)

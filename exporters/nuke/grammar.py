@@ -1,0 +1,14 @@
+"""The ``.nk`` grammar that the Nuke writer and reader share: flag bits, blend modes, formats.
+
+Evidence for each value is in :mod:`exporters.nuke.writer`'s notes (``formats.md`` section 1).
+"""
+
+CC_FLAGS = 8192  # cc flag bits of a curve with relative tangents
+#: Shape attribute ``bm`` (blend mode) of a subtracting shape (NukeFXSExporter's map).
+BM_SUBTRACT = 12
+#: Nuke's built-in format names for sizes we recognise; other sizes get an unnamed format.
+FORMAT_NAMES = {
+    (1920, 1080, 1.0): "HD_1080",
+    (1280, 720, 1.0): "HD_720",
+    (3840, 2160, 1.0): "UHD_4K",
+}
