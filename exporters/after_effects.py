@@ -1,14 +1,14 @@
 """Adobe After Effects ExtendScript ``.jsx``: a comp with one solid per object and one keyed mask
 per contour.
 
-Format: ``formats.md`` section 4.1. The artist runs the script with File > Scripts > Run Script
+Format: ``docs/formats.md`` section 4.1. The artist runs the script with File > Scripts > Run Script
 File; it creates a comp of the shot's size, pixel aspect, frame rate and length whose timeline
 starts at the shot's first frame (``displayStartTime``), then one comp-sized solid per object
 (contours sharing an ``object_id`` share a solid, named after the object) carrying one mask per
 contour, named by :func:`exporters.names.shape_names` (``dancer``, ``dancer_hole1``,
 ``dancer_part2``), in list (paint) order: AE applies a layer's masks top to bottom, so holes come
 in ``MaskMode.SUBTRACT`` after the contours they cut and other contours in ``MaskMode.ADD``
-**[doc]** (``formats.md`` 4.1; an object's first mask is expected to add: AE subtracts a first
+**[doc]** (``docs/formats.md`` 4.1; an object's first mask is expected to add: AE subtracts a first
 ``SUBTRACT`` mask from the whole layer **[inferred]**). Each mask path gets its keys, as given
 (keys may be sparse), in one ``setValuesAtTimes`` call, then ``KeyframeInterpolationType.LINEAR``
 (or ``HOLD``) on every key, opacity 100.
@@ -24,7 +24,7 @@ AE holds a path's first and last keys outside its keyed range.
 
 Coordinates are AE layer space, which for a comp-sized solid with default anchor and position is
 comp space: pixels, origin at the top-left corner, y down, tangents relative to their vertex. That
-is Rotoflow's image space, so points are written unchanged (``formats.md`` section 0.3, also for
+is Rotoflow's image space, so points are written unchanged (``docs/formats.md`` section 0.3, also for
 non-square pixels: AE masks are in layer pixels). Key times are seconds from the comp start,
 ``(frame - first_frame) / fps``, computed by the script from the plate frame numbers it lists.
 
@@ -32,7 +32,7 @@ The script is ECMAScript 3, the language ExtendScript speaks: ``var`` only, func
 expressions, literal arrays, no ``JSON``, no ``Array.prototype.map``; the target directive is the
 comment form ``//@target aftereffects`` so the file also parses as plain JavaScript.
 
-Not verified in After Effects itself: the script as a whole (``formats.md`` 10.4), and that the
+Not verified in After Effects itself: the script as a whole (``docs/formats.md`` 10.4), and that the
 expansion plus feather gives exactly the outward ramp (AE's feather falloff is not linear).
 """
 

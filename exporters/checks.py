@@ -2,7 +2,7 @@
 
 Every adapter (:mod:`exporters.nuke`, :mod:`exporters.lottie`, ...) calls these before it writes
 or after it reads, so that one rule gives one message whatever the format. The rules for shapes
-are ``formats.md`` sections 0.1, 6.1 and 7; the pipeline JSON's schema
+are ``docs/formats.md`` sections 0.1, 6.1 and 7; the pipeline JSON's schema
 (``exporters/schemas/roto-shapes.schema.json``) cannot express the ones that span keys or contours,
 which :func:`check_shapes` enforces. :func:`load_json` is the strict parse (no ``NaN``) that the
 JSON formats' readers share.
@@ -143,7 +143,7 @@ def check_frame_range(shapes: Sequence[RotoShape], fmt: ShotFormat) -> None:
 
 
 def check_shapes(shapes: Sequence[RotoShape]) -> None:
-    """Check the rules every shape exporter relies on (``formats.md`` sections 0.1, 6.1 and 7).
+    """Check the rules every shape exporter relies on (``docs/formats.md`` sections 0.1, 6.1 and 7).
 
     An object may have several shapes (contours). For each shape:
 

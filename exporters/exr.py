@@ -1,6 +1,6 @@
 """OpenEXR, one multi-channel file per frame: one ``HALF`` alpha channel per object.
 
-Format: ``formats.md`` section 5.2 (multi-object variant: one single-part file with a layer per
+Format: ``docs/formats.md`` section 5.2 (multi-object variant: one single-part file with a layer per
 object, channels ``<object>.A``, the safest form for Nuke and After Effects). Compression is ZIP
 (16 scanlines, lossless). The display window is the full plate ``(0, 0)-(W-1, H-1)``; the data
 window is cropped to the union bounding box of every object's nonzero pixels (Nuke takes it as the
@@ -39,7 +39,7 @@ CHANNEL = "A"
 def layer_names(names: Sequence[str]) -> list[str]:
     """EXR layer names for object names: unique, ``[A-Za-z][A-Za-z0-9_]*``.
 
-    Characters other than letters, digits and ``_`` (dots and spaces included, ``formats.md``
+    Characters other than letters, digits and ``_`` (dots and spaces included, ``docs/formats.md``
     5.2) become ``_``; a name that does not start with a letter gets the prefix ``obj_``; a clash
     gets ``_2``, ``_3``, ...
 

@@ -1,6 +1,6 @@
 """16-bit PNG, one file per object per frame: ``<object>.<frame>.png``.
 
-Format: ``formats.md`` section 5.1. Each file is single-channel 16-bit grayscale (colour type 0,
+Format: ``docs/formats.md`` section 5.1. Each file is single-channel 16-bit grayscale (colour type 0,
 depth 16) holding ``round(alpha * 65535)``: 0 and 65535 for a bool mask, every 16-bit level for a
 soft alpha. The values are data, not colour: artists read them as raw/linear (Nuke and After
 Effects assume sRGB for PNG) and shuffle gray into alpha. Files are written by

@@ -1,6 +1,6 @@
 """Pipeline-native roto shapes as JSON (lossless).
 
-Format: ``formats.md`` section 6.1, extended for objects of several contours:
+Format: ``docs/formats.md`` section 6.1, extended for objects of several contours:
 ``"format": "roto-shapes", "version": 2``. Coordinates are in image space
 (``"space": "image-px-topleft-ydown-pixelcorner"``: plate pixels, origin at the top-left corner of
 pixel (0, 0), y down); tangents are relative to their vertex; frames are plate frame numbers.

@@ -1,6 +1,6 @@
 """Boris FX Silhouette ``.fxs`` shape files: a layer per object, an animated Bezier per contour.
 
-Format: ``formats.md`` section 2, the XML structure written by magnoborgo/NukeFXSExporter (and an
+Format: ``docs/formats.md`` section 2, the XML structure written by magnoborgo/NukeFXSExporter (and an
 independent Tokgan JSON-to-FXS writer): ``<Silhouette>`` root with the shot size and work range, one
 top-level ``<Layer>`` (``layer_name``) whose ``objects`` property holds one nested layer,
 ``<Object type="Layer" label="<object name>">``, per object, whose own ``objects`` property holds
@@ -8,7 +8,7 @@ one ``<Object type="Shape" shape_type="Bezier">`` per contour
 (:class:`~rotoflow.types.RotoShape`, labelled by :func:`exporters.names.shape_names`), whose
 ``path`` property holds one ``<Key>`` per :class:`~rotoflow.types.ShapeKey`.
 
-Host conventions, with their evidence (tags as in ``formats.md``):
+Host conventions, with their evidence (tags as in ``docs/formats.md``):
 
 - **A layer per object** so that an artist sees and moves an object's contours together. A nested
   layer is an ``<Object type="Layer" label=.. expanded="True">`` with ``color``, ``invert``,
@@ -16,7 +16,7 @@ Host conventions, with their evidence (tags as in ``formats.md``):
   root layer (``createLayers``) [writer]. Its label is the object's name, made an identifier
   unique among layers; it equals the label of the object's contour 0, a pairing Nuke-made
   files never have (Nuke names are unique) [inferred: Silhouette labels are display names].
-- **Holes** get shape ``mode`` ``Subtract``, other contours ``Add`` (``formats.md`` 2.2: one of
+- **Holes** get shape ``mode`` ``Subtract``, other contours ``Add`` (``docs/formats.md`` 2.2: one of
   ``Add | Subtract | Difference | Max | Inside``; NukeFXSExporter writes Nuke's ``bm`` 12 as
   ``Subtract``) [writer]. Contours are listed in paint order (outer contours, holes, islands):
   NukeFXSExporter lists a layer's shapes in the reverse of Nuke's order, and Nuke lists the shape
@@ -26,12 +26,12 @@ Host conventions, with their evidence (tags as in ``formats.md``):
 - **Keys** are ``interp="linear"`` [writer], matching Rotoflow's linear interpolation between
   sparse keys (:func:`rotoflow.geometry.shape_at`); only keys inside the shot are written.
 - **Feather is not written**: neither writer exports it and its XML ids are unknown
-  (``formats.md`` 2.2, 10.2), so the shapes have a hard edge in Silhouette; the reader gives
+  (``docs/formats.md`` 2.2, 10.2), so the shapes have a hard edge in Silhouette; the reader gives
   ``feather`` 0.
 - **Lifetime** has no known XML either: the collapsed keys the vectorizer puts one frame outside a
   contour's lifetime hide it there.
 
-Coordinates (``formats.md`` 0.3): origin at the image centre, y down, 1.0 = the image *height* on
+Coordinates (``docs/formats.md`` 0.3): origin at the image centre, y down, 1.0 = the image *height* on
 both axes, x scaled by the pixel aspect, so a point ``(x, y)`` becomes
 ``((x - W/2) / H * pa, (y - H/2) / H)``. Each Bezier point is written ``(vertex),(vertex + in),
 (vertex + out)``: handles are absolute points in the same space. Numbers are fixed-point ``%f``
@@ -42,7 +42,7 @@ Silhouette files carry neither the pixel aspect nor the frame rate; the writer r
 leading ``<!-- Silhouette Shape File ... -->`` comment (XML comments are ignored by every parser),
 and the reader takes them from there, defaulting to 1 and 24 fps.
 
-Not verified in Silhouette itself (``formats.md`` 10.2): the handle order for asymmetric tangents,
+Not verified in Silhouette itself (``docs/formats.md`` 10.2): the handle order for asymmetric tangents,
 the session-relative frame base, the paint order and layer isolation above, and whether a
 collapsed (zero-size) key is accepted.
 

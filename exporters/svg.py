@@ -1,6 +1,6 @@
 """SVG, one file per plate frame: one filled ``<path>`` per object, its contours on that frame.
 
-Format: ``formats.md`` section 6.2 (coordinates: section 0.3, "SVG" column). The user space is the
+Format: ``docs/formats.md`` section 6.2 (coordinates: section 0.3, "SVG" column). The user space is the
 plate's image space: ``viewBox="0 0 W H"``, x right, y down, origin at the top-left corner of pixel
 ``(0, 0)``, so a vertex ``(x, y)`` is written as is. Each object (contours sharing an ``object_id``,
 :func:`exporters.names.by_object`) is one ``<path>`` whose ``d`` holds one closed subpath per
@@ -17,7 +17,7 @@ in plate pixels and the document's ``width`` is ``W * pixel_aspect`` (``height``
 ``preserveAspectRatio="none"``, so a viewer shows the plate at its display aspect while the path
 data keeps plate pixels.
 
-SVG has no shape keys (SMIL morphing is ignored by rasterisers, ``formats.md`` 6.2), so each frame
+SVG has no shape keys (SMIL morphing is ignored by rasterisers, ``docs/formats.md`` 6.2), so each frame
 gets the contours as :func:`rotoflow.geometry.shape_at` gives them (through :func:`points_at`):
 linearly interpolated between the sparse keys, left out outside their lifetime (a contour without
 one lives from its first key to its last); an object with no contour alive on a frame has no

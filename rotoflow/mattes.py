@@ -1,6 +1,6 @@
 """Per-frame raster outputs: binary masks as 16-bit PNG, soft alpha mattes as OpenEXR.
 
-Formats: ``formats.md`` section 5. A mask PNG is single-channel 16-bit grayscale (colour type 0,
+Formats: ``docs/formats.md`` section 5. A mask PNG is single-channel 16-bit grayscale (colour type 0,
 depth 16), 0 or 65535 for a binary mask; it holds data, not colour, so artists read it as raw. An
 alpha EXR holds one ``HALF`` channel named ``A``, ZIP compression, data window equal to the display
 window (the full plate), and the plate's pixel aspect ratio. Arrays are ``(H, W)`` in plate pixels,

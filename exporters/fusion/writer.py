@@ -1,6 +1,6 @@
 """Blackmagic Fusion / DaVinci Resolve ``.setting`` files: one animated ``PolylineMask`` per contour.
 
-Format: ``formats.md`` section 3, the Lua-table text that Fusion pastes from the clipboard (and that
+Format: ``docs/formats.md`` section 3, the Lua-table text that Fusion pastes from the clipboard (and that
 Silhouette writes for Fusion): ``{ Tools = ordered() { ... }, ActiveTool = "..." }``. Each
 :class:`~rotoflow.types.RotoShape` (one contour of an object) becomes a ``PolylineMask`` tool named
 by :func:`exporters.names.shape_names` (``dancer``, ``dancer_hole1``, ``dancer_part2``) whose
@@ -16,7 +16,7 @@ taking the previous one through ``EffectMask = Input { SourceOp = "<previous mas
 Source = "Mask", }`` and combining its own shape with it by ``PaintMode``: ``FuID { "Subtract" }``
 for a hole, ``FuID { "Add" }`` otherwise. The last mask of a chain outputs the object's matte.
 Evidence: a Fusion setting-format reference mined from 583 shipped Resolve 21.1 templates
-(``formats.md`` section 11, find_string id 70704663028) reports masks chained through
+(``docs/formats.md`` section 11, find_string id 70704663028) reports masks chained through
 ``EffectMask <- <mask>.Mask`` (n = 316) and ``PaintMode`` values ``Add, Subtract, Multiply,
 Maximum, Invert`` **[doc-like]**; a public Resolve rig writes exactly
 ``PaintMode = Input { Value = FuID { "Subtract" }, }`` beside
@@ -24,13 +24,13 @@ Maximum, Invert`` **[doc-like]**; a public Resolve rig writes exactly
 it pasted and rendered in Resolve 21.1 (find_string id 70347969007) **[writer]**. The FuID
 ``"Add"`` rests on the reference's list only **[doc-like]**.
 
-Feather: ``SoftEdge = feather / width`` (a fraction of the image width, ``formats.md`` 3.2
+Feather: ``SoftEdge = feather / width`` (a fraction of the image width, ``docs/formats.md`` 3.2
 **[real expression]**; another public writer also divides pixels by the comp width, with an extra
 factor 1.18 of its own, find_string id 70126063054 **[writer]**). Fusion's soft edge is a blur of
 the mask, so it straddles the shape's edge rather than falling off outwards from it
 **[inferred]**; it is not compensated with ``BorderWidth``.
 
-Coordinates (``formats.md`` 0.3): offsets from the mask's centre in fractions of each axis, y up:
+Coordinates (``docs/formats.md`` 0.3): offsets from the mask's centre in fractions of each axis, y up:
 a vertex ``(x, y)`` becomes ``(x/W - 0.5, 0.5 - y/H)``, a tangent ``(dx, dy)`` becomes
 ``(dx/W, -dy/H)``; ``LX, LY`` is the in-handle and ``RX, RY`` the out-handle, relative to the point.
 Numbers are written with 15 significant digits, as Fusion writes them. Key times are comp frames:
@@ -44,7 +44,7 @@ the contour's lifetime and the shot range, which the format has no other place f
 lifetime on a mask: the collapsed keys the vectorizer puts just outside a lifetime hide the
 contour there (Fusion holds the first and last keys' shapes outside the keyed range).
 
-Not verified in Fusion itself (``formats.md`` 10.3): the meaning of the leading number in a key
+Not verified in Fusion itself (``docs/formats.md`` 10.3): the meaning of the leading number in a key
 (the key index here, as the recommended reading), the FuID ``"Add"``, and the width of the ramp
 that a given ``SoftEdge`` gives.
 

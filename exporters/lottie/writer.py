@@ -1,13 +1,13 @@
 """Lottie (Bodymovin) JSON: one shape layer per object, its contours as paths under one fill.
 
-Format: ``formats.md`` section 4.2 and the Lottie specification (lottie.github.io/lottie-spec,
+Format: ``docs/formats.md`` section 4.2 and the Lottie specification (lottie.github.io/lottie-spec,
 schema ``composition/animation``, ``layers/shape-layer``, ``shapes/group``, ``shapes/path``,
 ``shapes/fill``, ``properties/shape-keyframe``). A preview and web deliverable, not an After Effects
 import path.
 
 Layout: the animation has the shot's size (``w``, ``h``) and frame rate (``fr``); ``ip`` is 0 and
 ``op`` the shot's frame count, so Lottie frame ``t`` is plate frame ``first_frame + t``
-(``formats.md`` section 7, item 4). Each object (contours sharing an ``object_id``, see
+(``docs/formats.md`` section 7, item 4). Each object (contours sharing an ``object_id``, see
 :func:`exporters.names.by_object`) is a shape layer (``ty`` 4, ``ind`` = ``object_id``, ``nm`` the
 object's name) with identity transforms, holding one group (``gr``, named like the layer) of: one
 path (``sh``) per contour in paint order, each named by :func:`exporters.names.shape_names`
@@ -35,7 +35,7 @@ What Lottie cannot carry:
   nothing is drawn), which the vectorizer puts one frame before and after the lifetime inside the
   shot; they are written as normal keys. A contour whose keys do not reach a shot end and that has
   no collapsed key there shows its nearest key on those frames.
-- **Feather.** The Lottie specification has no feather (``formats.md`` 4.2 [doc]; Synfig's
+- **Feather.** The Lottie specification has no feather (``docs/formats.md`` 4.2 [doc]; Synfig's
   exporter notes "Feather: not supported"), so :attr:`~rotoflow.types.RotoShape.feather` is not
   written and reads back as 0.
 - **Pixel aspect and first frame number.** Both go into ``meta.custom.rotoflow`` (the spec's

@@ -1,6 +1,6 @@
 """The ``.nk`` grammar that the Nuke writer and reader share: flag bits, blend modes, formats.
 
-Evidence for each value is in :mod:`exporters.nuke.writer`'s notes (``formats.md`` section 1).
+Evidence for each value is in :mod:`exporters.nuke.writer`'s notes (``docs/formats.md`` section 1).
 """
 
 CC_FLAGS = 8192  # cc flag bits of a curve with relative tangents

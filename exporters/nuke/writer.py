@@ -1,6 +1,6 @@
 """Foundry Nuke ``.nk`` scripts: one ``Roto`` node with one animated Bezier shape per contour.
 
-Format: ``formats.md`` section 1 (Roto ``curves`` knob, serialisation version 1.2, as written by
+Format: ``docs/formats.md`` section 1 (Roto ``curves`` knob, serialisation version 1.2, as written by
 Nuke 7 and later). Each contour (:class:`~rotoflow.types.RotoShape`) becomes a closed cubic
 ``curvegroup`` in the root layer, named by :func:`exporters.names.shape_names` (``dancer``,
 ``dancer_hole1``, ``dancer_part2``), whose main and feather ``cc`` curves carry one key per
@@ -12,7 +12,7 @@ dropped or moved). A shape with one key uses the static ``{px <t> {x y} ...}`` f
 several keys the animated ``{px {t1 t2 ...} {{{x1 -} ...} {{y1 -} ...}} ...}`` form; both are the
 forms seen in files written by Nuke itself.
 
-Host conventions, with their evidence (tags as in ``formats.md``):
+Host conventions, with their evidence (tags as in ``docs/formats.md``):
 
 - **Holes** get the shape attribute ``bm`` (blend mode) 12 = subtract. [writer] NukeFXSExporter
   (magnoborgo/NukeFXSExporter, ``NukeFXSExporter.py``, ``createShapes``) maps the value of
@@ -40,7 +40,7 @@ Host conventions, with their evidence (tags as in ``formats.md``):
   for holes, so a hole's feather points lie inside it and its soft edge falls off into the hole.
   A collapsed key gets zero offsets. The global feather attributes (``ff``, ``fx``, ...) are left
   alone.
-- **Interpolation.** Nuke's default shape-key interpolation is smooth (``formats.md`` 1.4),
+- **Interpolation.** Nuke's default shape-key interpolation is smooth (``docs/formats.md`` 1.4),
   while Rotoflow keys are sparse and meant to be interpolated linearly
   (:func:`rotoflow.geometry.shape_at`). Curves with three or more keys therefore carry explicit
   slopes, ``{v ls 1 rs 1}``, the item form seen in Nuke-written files (e.g.
@@ -51,9 +51,9 @@ Host conventions, with their evidence (tags as in ``formats.md``):
   numbers as value, left slope, left weight, right slope, right weight is [inferred] from the
   NDK curve grammar (``l-slope``/``r-slope``, weights defaulting to 1). Curves of two keys keep
   the plain ``{v -}`` items of the reference file, on the [inferred] premise that Nuke's
-  automatic slopes of a two-key curve are its secant. Verify both in Nuke (``formats.md`` 10.1).
+  automatic slopes of a two-key curve are its secant. Verify both in Nuke (``docs/formats.md`` 10.1).
 - **Lifetime** is not written: the ``ltn``/``ltm``/``ltt`` attributes' encoding is unknown
-  (``formats.md`` 10.1). The collapsed keys the vectorizer puts one frame outside a contour's
+  (``docs/formats.md`` 10.1). The collapsed keys the vectorizer puts one frame outside a contour's
   lifetime hide it there, Nuke holding the first and last keys outside the keyed range
   [inferred].
 

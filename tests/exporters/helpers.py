@@ -1,6 +1,6 @@
 """Shared fixtures and assertions for the exporter tests.
 
-The canonical shape is ``formats.md`` section 0.2: a 1920x1080, 24 fps shot with keys at frames
+The canonical shape is ``docs/formats.md`` section 0.2: a 1920x1080, 24 fps shot with keys at frames
 1001 and 1010 of a 4-point circle (centre (960, 540), r 200, then centre (1000, 540), r 220). The
 tangent length is ``kappa * r`` with ``kappa = 4 (sqrt 2 - 1) / 3 = 0.55228475``; the reference's
 float32 hex values (``x42dce9f5``, ``x42f3015b``) are those of this exact kappa.

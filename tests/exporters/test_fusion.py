@@ -25,7 +25,7 @@ from tests.exporters.helpers import (
 FORMATS_MD = SHARED / "references" / "formats.md"
 
 #: Fusion's constructors as Lua functions that return their table, recording its class in a side
-#: table (formats.md 9). A setting is evaluated in an environment holding only these, so an unknown
+#: table (docs/formats.md 9). A setting is evaluated in an environment holding only these, so an unknown
 #: class name is an error.
 _LUA_EVAL = """
 local class_of = setmetatable({}, { __mode = "k" })

@@ -194,7 +194,7 @@ def test_two_renderers_agree_with_our_raster_on_real_outlines(davis_shapes, fram
     ours = [rasterize_shape(svg.points_at(s, frame), w, h) for s in alive]
     for shape, mask in zip(alive, ours, strict=True):
         shifted = svg.points_at(shape, frame)
-        shifted[:, 0] += 0.5  # the half-pixel error of formats.md 7.1
+        shifted[:, 0] += 0.5  # the half-pixel error of docs/formats.md 7.1
         off = rasterize_shape(shifted, w, h)
         for renderer, got in _renders(svg.write_frame([shape], DAVIS_FORMAT, frame)).items():
             assert got.shape == (h, w)

@@ -24,11 +24,11 @@ from rotoflow.types import RotoShape, ShapeKey
 from tests.conftest import DAVIS, davis_masks
 
 SEQUENCES = sorted(p.name for p in (DAVIS / "Annotations" / "480p").iterdir())
-K = 0.5522847  # formats.md 0.2: kappa of the canonical 4-point circle
+K = 0.5522847  # docs/formats.md 0.2: kappa of the canonical 4-point circle
 
 
 def circle(cx: float, cy: float, r: float) -> np.ndarray:
-    """The canonical 4-point circle of formats.md 0.2, clockwise on screen from the top."""
+    """The canonical 4-point circle of docs/formats.md 0.2, clockwise on screen from the top."""
     k = K * r
     return np.array(
         [
