@@ -14,8 +14,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from rotoflow import db
+from rotoflow.errors import ExportError, InvalidName, RotoflowError
 from rotoflow.files import sha256_file
 from rotoflow.liveness import reap_crashed, worker_host
+from rotoflow.s3url import is_s3_url
 from rotoflow.types import OutputRecord, PlateInfo
 
 log = logging.getLogger(__name__)
@@ -184,7 +186,6 @@ def record_export(
     Raises:
         ExportError: no finished job of that shot in that project.
     """
-    from rotoflow.errors import ExportError
 
     with db.session(url) as s:
         found = s.exec(
@@ -210,7 +211,6 @@ def finished_shapes(url: str, project: str, shot: str) -> str:
         ExportError: the shot is unknown in the project, has no finished job, or its latest
             finished job recorded no shapes file.
     """
-    from rotoflow.errors import ExportError
 
     with db.session(url) as s:
         sh = s.exec(
@@ -279,7 +279,6 @@ def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]
 
 def describe_error(exc: BaseException) -> str:
     """One line for a user: the message of our own errors, ``Type: message`` for others."""
-    from rotoflow.errors import RotoflowError
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, RotoflowError):
@@ -312,8 +311,6 @@ def check_derived_shot_name(url: str, project: str, shot: str, plate: str) -> No
         InvalidName: The shot exists in the project with another plate; the message says to name
             the shot (``--shot``).
     """
-    from rotoflow.errors import InvalidName
-    from rotoflow.s3url import is_s3_url
 
     def same(a: str, b: str) -> bool:
         if is_s3_url(a) or is_s3_url(b):

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from exporters import shapes_json
-from rotoflow import records
+from rotoflow import objectstore, records
 from rotoflow.errors import ExportError
+from rotoflow.publication import add_to_publication, fetch_published
 from rotoflow.s3url import is_s3_url, parse_url
 from rotoflow.types import OutputRecord
 from tasks.stages.export import check_formats, format_files, write_formats
@@ -83,9 +84,6 @@ def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reex
         rows = _write(source, shot, shot_dir, formats)
         job = records.record_export(url, project, shot, rows, shot_dir)
         return Reexport(_by_format(rows, lambda r: str(shot_dir / r.path)), job)
-
-    from rotoflow import objectstore
-    from rotoflow.publication import add_to_publication, fetch_published
 
     shapes_url = parse_url(recorded)
     dest = shapes_url.parent.parent  # s3://bucket/prefix/<shot>
