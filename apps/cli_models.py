@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from models.store import CATALOG, ModelStore
 from rotoflow.errors import ModelNotAvailable
-from rotoflow.modelstore import CATALOG, ModelStore
 
 models_app = typer.Typer(
     no_args_is_help=True,

@@ -3,7 +3,7 @@
 - ``"lite"``: YOLOX-Nano (ONNX) + GrabCut + optical-flow tracker + pymatting, all on CPU.
 - ``"full"``: Grounding DINO tiny (text -> boxes), SAM 2.1 (keyframe masks and propagation; base+
   on a GPU, tiny on CPU) and ViTMatte small (edges), weights from the model store
-  (:mod:`rotoflow.modelstore`).
+  (:mod:`models.store`).
 
 Any stage can name another model (``{"tracker": "sam2.1-hiera-large"}``); names are checked against
 what each stage accepts. Store models are resolved before anything heavy is imported, so a missing
@@ -185,7 +185,7 @@ def staged_models(chosen: dict[str, str], settings: Settings) -> dict:
     Raises:
         ModelNotAvailable: a model is missing and the hub cannot supply it.
     """
-    from rotoflow.modelstore import CATALOG, ModelStore
+    from models.store import CATALOG, ModelStore
 
     store = ModelStore.from_settings(settings)
     return {m: store.resolve(m) for m in dict.fromkeys(chosen.values()) if m in CATALOG}
@@ -213,7 +213,7 @@ def load_model_set(
 
     Raises:
         ModelNotAvailable: unknown set, stage or model; a store model missing with no hub (see
-            :meth:`rotoflow.modelstore.ModelStore.resolve`).
+            :meth:`models.store.ModelStore.resolve`).
     """
     stage_models(name, overrides, settings.device)  # validate before touching the cache
     key = tuple(sorted((overrides or {}).items()))

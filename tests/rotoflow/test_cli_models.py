@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from apps import cli_models
 from apps.cli_models import models_app
-from rotoflow.modelstore import MANIFEST
-from tests.rotoflow.test_modelstore import (
+from models.store import MANIFEST
+from tests.models.test_store import (
     COMMIT,
     fake_download,
     fake_model_info,

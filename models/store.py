@@ -15,9 +15,9 @@ uses a staged folder as is, pulls a missing one when the hub is reachable, and o
 :class:`~rotoflow.errors.ModelNotAvailable` at once with the command that stages it. Pulls and adds
 are written beside the target and renamed into place, so a failure leaves nothing finished-looking.
 
-This module is core: it imports no torch/transformers/sam2, and imports ``huggingface_hub`` only
-inside the functions that download. The catalog of models is :mod:`rotoflow.modelcatalog`; talking
-to the hub is :mod:`rotoflow.hub`.
+It imports no torch/transformers/sam2, and imports ``huggingface_hub`` only
+inside the functions that download. The catalog of models is :mod:`models.catalog`; talking
+to the hub is :mod:`models.hub`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rotoflow.errors import ModelNotAvailable
-from rotoflow.hub import (
+from models.catalog import (  # noqa: F401  (re-exported: the store's public names)
+    CATALOG,
+    TRANSFORMERS_WEIGHTS,
+    ModelSpec,
+    missing_files,
+    spec,
+)
+from models.hub import (
     HF_METADATA_DIR,
     NOT_PYTORCH,
     hub_endpoint,
@@ -41,13 +47,7 @@ from rotoflow.hub import (
     probe_hub,
     remote_listing,
 )
-from rotoflow.modelcatalog import (  # noqa: F401  (re-exported: the store's public names)
-    CATALOG,
-    TRANSFORMERS_WEIGHTS,
-    ModelSpec,
-    missing_files,
-    spec,
-)
+from rotoflow.errors import ModelNotAvailable
 from rotoflow.workspace import sha256_file
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The models Rotoflow knows: names, hub repositories, weights files and what makes a folder
-complete. Core: imports nothing heavy."""
+complete. Imports nothing heavy."""
 
 from __future__ import annotations
 

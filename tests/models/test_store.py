@@ -18,9 +18,9 @@ from types import SimpleNamespace
 import huggingface_hub
 import pytest
 
-from rotoflow import modelstore
+from models import store as modelstore
+from models.store import CATALOG, MANIFEST, ModelStore, files_digest, spec
 from rotoflow.errors import ModelNotAvailable
-from rotoflow.modelstore import CATALOG, MANIFEST, ModelStore, files_digest, spec
 from rotoflow.settings import Settings
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
