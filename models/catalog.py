@@ -1,70 +1,71 @@
-"""The models Rotoflow knows: names, hub repositories, weights files and what makes a folder
-complete. Imports nothing heavy."""
+"""The model table: every model Rotoflow knows, by name, with the stages it serves, the files it
+needs from the model store and where they come from, and its loader (as transformers' Auto
+mappings map a model type to its config and model classes, in one place).
+
+The sets (:mod:`models.registry`), the stage choices of the command line and the model store
+(:mod:`models.store`) all read this table. Imports nothing heavy.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
+from models import loaders
+from models.spec import ModelSpec
 from rotoflow.errors import ModelNotAvailable
 
-#: Transformers weights, in order of preference (single file or sharded index).
-TRANSFORMERS_WEIGHTS = (
-    "model.safetensors",
-    "pytorch_model.bin",
-    "model.safetensors.index.json",
-    "pytorch_model.bin.index.json",
-)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model the pipeline can use.
-
-    Attributes:
-        name: Rotoflow's name for it (``"sam2.1-hiera-tiny"``), used on the command line.
-        kind: ``"sam2"`` (a SAM 2 checkpoint + Hydra config) or ``"transformers"`` (a
-            ``from_pretrained`` folder).
-        repo_id: Hugging Face hub repository, also the folder under the store root.
-        weights: The main weights file name in the repository.
-        sam2_config: SAM 2 Hydra config name (``configs/sam2.1/sam2.1_hiera_t.yaml``); None for
-            other kinds.
-        stages: Pipeline stages the model serves (``"segmenter"``, ``"tracker"``, ``"detector"``,
-            ``"matter"``).
-        description: One line for ``rotoflow models list``.
-    """
-
-    name: str
-    kind: str
-    repo_id: str
-    weights: str
-    sam2_config: str | None
-    stages: tuple[str, ...]
-    description: str
+STAGES = ("detector", "segmenter", "tracker", "matter")
 
 
 def _sam2(size: str, short: str, title: str) -> ModelSpec:
     return ModelSpec(
         name=f"sam2.1-hiera-{size}",
+        stages=("segmenter", "tracker"),
+        description=f"SAM 2.1 Hiera-{title}: promptable image and video segmentation",
+        loader=loaders.sam2,
         kind="sam2",
         repo_id=f"facebook/sam2.1-hiera-{size}",
         weights=f"sam2.1_hiera_{size.replace('-', '_')}.pt",
         sam2_config=f"configs/sam2.1/sam2.1_hiera_{short}.yaml",
-        stages=("segmenter", "tracker"),
-        description=f"SAM 2.1 Hiera-{title}: promptable image and video segmentation",
     )
 
 
-def _hf(name: str, repo_id: str, stage: str, description: str) -> ModelSpec:
+def _hf(name: str, repo_id: str, stage: str, description: str, loader) -> ModelSpec:
     return ModelSpec(
-        name, "transformers", repo_id, "model.safetensors", None, (stage,), description
+        name=name,
+        stages=(stage,),
+        description=description,
+        loader=loader,
+        kind="transformers",
+        repo_id=repo_id,
+        weights="model.safetensors",
     )
 
 
-#: Every model Rotoflow knows, by name.
-CATALOG: dict[str, ModelSpec] = {
+#: Every model Rotoflow knows, by name: the lite (CPU) models first, then the store models.
+#: A stage's choices are the models serving it, in this order.
+MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in (
+        ModelSpec(
+            "yolox-nano",
+            ("detector",),
+            "YOLOX-Nano (ONNX, CPU): COCO classes, text mapped with synonyms",
+            loaders.yolox,
+        ),
+        ModelSpec(
+            "grabcut", ("segmenter",), "GrabCut (OpenCV): box and clicks -> mask", loaders.grabcut
+        ),
+        ModelSpec(
+            "flow",
+            ("tracker",),
+            "Optical flow with bilateral colour models (OpenCV): mask propagation",
+            loaders.flow,
+        ),
+        ModelSpec(
+            "pymatting",
+            ("matter",),
+            "Closed-form matting (pymatting): trimap-based alpha",
+            loaders.pymatting,
+        ),
         _sam2("tiny", "t", "T"),
         _sam2("small", "s", "S"),
         _sam2("base-plus", "b+", "B+"),
@@ -74,34 +75,47 @@ CATALOG: dict[str, ModelSpec] = {
             "IDEA-Research/grounding-dino-tiny",
             "detector",
             "Grounding DINO (Swin-T): open-vocabulary text-prompted boxes",
+            loaders.grounding_dino,
         ),
         _hf(
             "grounding-dino-base",
             "IDEA-Research/grounding-dino-base",
             "detector",
             "Grounding DINO (Swin-B): open-vocabulary text-prompted boxes",
+            loaders.grounding_dino,
         ),
         _hf(
             "vitmatte-small",
             "hustvl/vitmatte-small-composition-1k",
             "matter",
             "ViTMatte-S (Composition-1k): trimap-based alpha matting",
+            loaders.vitmatte,
         ),
         _hf(
             "vitmatte-base",
             "hustvl/vitmatte-base-composition-1k",
             "matter",
             "ViTMatte-B (Composition-1k): trimap-based alpha matting",
+            loaders.vitmatte,
         ),
     )
 }
 
+#: The models with files in the model store, by name (what ``rotoflow models`` lists).
+CATALOG: dict[str, ModelSpec] = {n: s for n, s in MODELS.items() if s.stored}
+
+
+def choices(stage: str) -> tuple[str, ...]:
+    """The names of the models serving ``stage``, in table order (empty for an unknown stage)."""
+    return tuple(n for n, s in MODELS.items() if stage in s.stages)
+
 
 def spec(name: str) -> ModelSpec:
-    """The catalog entry of a model.
+    """The table row of a model with files in the store.
 
     Raises:
-        ModelNotAvailable: unknown name; the message lists the known names.
+        ModelNotAvailable: unknown name, or a model without files; the message lists the store's
+            names.
     """
     try:
         return CATALOG[name]
@@ -109,26 +123,3 @@ def spec(name: str) -> ModelSpec:
         raise ModelNotAvailable(
             f"unknown model {name!r}; choose one of: {', '.join(CATALOG)}"
         ) from None
-
-
-def missing_files(kind: str, folder: Path, weights: str) -> list[str]:
-    """What a folder lacks to be a complete model of its kind (empty when complete).
-
-    Args:
-        kind: ``"sam2"`` or ``"transformers"``.
-        folder: The model folder.
-        weights: The spec's main weights file name.
-
-    Returns:
-        Human-readable names of the missing files (``"config.json"``,
-        ``"model.safetensors or pytorch_model.bin"``).
-    """
-    if not folder.is_dir():
-        return [str(folder)]
-    if kind == "sam2":
-        return [] if (folder / weights).is_file() else [weights]
-    lacking = [] if (folder / "config.json").is_file() else ["config.json"]
-    names = dict.fromkeys((weights, *TRANSFORMERS_WEIGHTS))
-    if not any((folder / n).is_file() for n in names):
-        lacking.append(" or ".join(names))
-    return lacking

@@ -27,28 +27,26 @@ import logging
 import os
 import secrets
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.catalog import (  # noqa: F401  (re-exported: the store's public names)
-    CATALOG,
-    TRANSFORMERS_WEIGHTS,
-    ModelSpec,
-    missing_files,
-    spec,
-)
+from models.catalog import CATALOG, spec
 from models.hub import (
     HF_METADATA_DIR,
     NOT_PYTORCH,
     hub_endpoint,
-    is_commit,
     local_dir_commit,
     probe_hub,
     remote_listing,
 )
+from models.spec import (  # noqa: F401  (re-exported: the store's public names)
+    TRANSFORMERS_WEIGHTS,
+    ModelSpec,
+    StagedModel,
+    missing_files,
+)
 from rotoflow.errors import ModelNotAvailable
-from rotoflow.workspace import sha256_file
+from rotoflow.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -56,42 +54,6 @@ MANIFEST = "rotoflow-model.json"
 SAM2_OVERRIDES = "rotoflow-sam2.json"
 #: File suffixes that hold weights: an unlisted one in a model folder is a problem.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".msgpack")
-
-
-@dataclass(frozen=True)
-class StagedModel:
-    """A model folder in the store, checked complete, with its manifest.
-
-    Attributes:
-        spec: The catalog entry.
-        path: The model folder (``<model_dir>/<repo_id>``): pass it to ``from_pretrained`` or
-            join ``spec.weights`` for a SAM 2 checkpoint.
-        revision: Hub commit hash the files came from, or a free label (``"local"``) for a folder
-            that did not come straight from the hub.
-        sha256: Digest of the manifest's file map (see :func:`files_digest`): identifies the exact
-            weights, kept whole for the job record.
-        files: Relative POSIX path -> hex sha256 of every file of the model.
-    """
-
-    spec: ModelSpec
-    path: Path
-    revision: str
-    sha256: str
-    files: dict[str, str] = field(default_factory=dict, hash=False)
-
-    @property
-    def version(self) -> str:
-        """Short id for provenance: the first 12 hex digits of a hub commit, else ``"local"``."""
-        return self.revision[:12] if is_commit(self.revision) else "local"
-
-    @property
-    def weights(self) -> Path:
-        """The main weights file (for transformers, whichever of the accepted names is present)."""
-        if self.spec.kind == "transformers":
-            for candidate in (self.spec.weights, *TRANSFORMERS_WEIGHTS):
-                if (self.path / candidate).is_file():
-                    return self.path / candidate
-        return self.path / self.spec.weights
 
 
 def files_digest(files: dict[str, str]) -> str:
@@ -142,8 +104,12 @@ class ModelStore:
             from rotoflow.settings import get_settings
 
             settings = get_settings()
-        offline = bool(settings.offline) or _truthy(os.environ.get("HF_HUB_OFFLINE"))
-        return cls(settings.resolved_model_dir(), offline=offline)
+        return cls.open(settings.resolved_model_dir(), offline=bool(settings.offline))
+
+    @classmethod
+    def open(cls, root: Path, *, offline: bool = False) -> ModelStore:
+        """The store at ``root``, offline when ``offline`` or ``HF_HUB_OFFLINE`` is truthy."""
+        return cls(root, offline=offline or _truthy(os.environ.get("HF_HUB_OFFLINE")))
 
     # -- where things are -------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from exporters.mattes import read_alpha_exr, read_mask_png
 from models.registry import load_model_set
 from models.tiny import stage as stage_tiny
 from rotoflow import db
+from rotoflow.pipeline import RotoJob, resolve
 from rotoflow.prompts import ShotPrompts
 from rotoflow.settings import get_settings
 from rotoflow.workspace import ShotWorkspace
@@ -119,12 +120,14 @@ class Crash(RuntimeError):
 
 
 def test_a_crashed_propagation_resumes_and_equals_an_uninterrupted_one(home, plate, monkeypatch):
-    settings = get_settings()
-    models = load_model_set("full", settings)
-    sam = models.tracker
     prompts = ShotPrompts.model_validate(
         {"objects": [{"id": 1, "name": "car", "boxes": [gt_box("car-shadow")]}]}
     )
+    job = resolve(
+        RotoJob(plate=str(plate), prompts=prompts, models="full", shot="resume"), get_settings()
+    )
+    models = load_model_set(job)
+    sam = models.tracker
 
     def stages(ws: ShotWorkspace):
         ing = ingest.run(str(plate), prompts, ws, "i")
