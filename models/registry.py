@@ -24,6 +24,7 @@ from models.spec import StagedModel
 from models.store import ModelStore
 from rotoflow.errors import ModelNotAvailable
 from rotoflow.pipeline import ResolvedJob
+from rotoflow.prompts import ShotPrompts
 
 AVAILABLE = ("lite", "full")
 _LITE = {"detector": "yolox-nano", "segmenter": "grabcut", "tracker": "flow", "matter": "pymatting"}
@@ -69,6 +70,45 @@ def stage_models(
     return chosen
 
 
+def stages_needed(prompts: ShotPrompts) -> tuple[str, ...]:
+    """The stages whose models a shot's prompts need: every stage but the detector when no object
+    has a text prompt (boxes, clicks and masks are used as given)."""
+    if any(o.text for o in prompts.objects):
+        return STAGES
+    return tuple(s for s in STAGES if s != "detector")
+
+
+def needed_models(job: ResolvedJob) -> dict[str, str]:
+    """``{stage: model name}`` of the stages the job's prompts need (:func:`stages_needed`).
+
+    Raises:
+        ModelNotAvailable: unknown set, stage or model name (the message lists the choices).
+    """
+    chosen = stage_models(job.models, job.overrides, job.device)
+    return {s: chosen[s] for s in stages_needed(job.prompts)}
+
+
+class NotNeeded:
+    """Stands in for the detector of a job whose prompts have no text: its model is neither
+    resolved nor loaded, provenance names it ``<model>@unused``, and any call fails."""
+
+    version = "unused"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _fail(self):
+        raise ModelNotAvailable(
+            f"detector {self.name!r} was not loaded: the job's prompts have no text"
+        )
+
+    def resolve_text(self, text: str) -> list[str]:
+        self._fail()
+
+    def detect(self, image, classes=None):
+        self._fail()
+
+
 def model_store(job: ResolvedJob) -> ModelStore:
     """The job's model store: ``job.model_dir``, offline when ``job.offline`` (or
     ``HF_HUB_OFFLINE``)."""
@@ -76,16 +116,15 @@ def model_store(job: ResolvedJob) -> ModelStore:
 
 
 def staged_models(job: ResolvedJob) -> dict[str, StagedModel]:
-    """``{model name: StagedModel}`` of the store models the job's set and overrides choose,
-    resolved without importing anything heavy.
+    """``{model name: StagedModel}`` of the store models the job needs (its set and overrides, for
+    the stages its prompts need), resolved without importing anything heavy.
 
     Raises:
-        ModelNotAvailable: unknown set, stage or model; a model is missing and the hub cannot
-            supply it.
+        ModelNotAvailable: unknown set, stage or model; models are missing and the hub cannot
+            supply them (one message naming every one).
     """
-    chosen = stage_models(job.models, job.overrides, job.device)
-    store = model_store(job)
-    return {m: store.resolve(m) for m in dict.fromkeys(chosen.values()) if MODELS[m].stored}
+    needed = needed_models(job).values()
+    return model_store(job).resolve_all(m for m in needed if MODELS[m].stored)
 
 
 def _key(job: ResolvedJob) -> tuple:
@@ -100,6 +139,7 @@ def _key(job: ResolvedJob) -> tuple:
         job.detector_threshold,
         job.text_threshold,
         job.trimap_band,
+        stages_needed(job.prompts),
     )
 
 
@@ -112,13 +152,16 @@ def load_model_set(job: ResolvedJob) -> ModelSet:
     """The model set of a resolved job (its set, overrides, thresholds, trimap band, device and
     model store), loaded once per process for the same values.
 
-    A model serving two stages (SAM 2 as segmenter and tracker) is loaded once.
+    Only the models the job's prompts need are resolved and loaded (:func:`stages_needed`): with
+    no text prompt the detector is a :class:`NotNeeded`. A model serving two stages (SAM 2 as
+    segmenter and tracker) is loaded once.
 
     Raises:
-        ModelNotAvailable: unknown set, stage or model; a store model missing with no hub (see
-            :meth:`models.store.ModelStore.resolve`).
+        ModelNotAvailable: unknown set, stage or model; store models missing with no hub (one
+            message naming every one, see :meth:`models.store.ModelStore.resolve_all`).
     """
     chosen = stage_models(job.models, job.overrides, job.device)  # validate before the cache
+    needed = needed_models(job)
     key = _key(job)
     with _lock:
         if key in _loaded:
@@ -127,13 +170,13 @@ def load_model_set(job: ResolvedJob) -> ModelSet:
         # Resolve every store model first: a missing one fails before torch is imported.
         staged = staged_models(job)
         built: dict[str, object] = {}
-        for model in dict.fromkeys(chosen.values()):
+        for model in dict.fromkeys(needed.values()):
             entry = MODELS[model]
             built[model] = entry.loader(entry, staged.get(model), job)
         models = ModelSet(
             name=job.models,
-            checksums={s: staged[m].sha256 for s, m in chosen.items() if m in staged},
-            **{s: built[m] for s, m in chosen.items()},
+            checksums={s: staged[m].sha256 for s, m in needed.items() if m in staged},
+            **{s: built[m] if s in needed else NotNeeded(m) for s, m in chosen.items()},
         )
         _loaded[key] = models
         while len(_loaded) > _KEEP:

@@ -27,6 +27,7 @@ import logging
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,43 @@ MANIFEST = "rotoflow-model.json"
 SAM2_OVERRIDES = "rotoflow-sam2.json"
 #: File suffixes that hold weights: an unlisted one in a model folder is a problem.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".msgpack")
+
+
+class ModelMissing(ModelNotAvailable):
+    """A store model that is not staged and that the hub could not supply.
+
+    Attributes:
+        spec: The model's table row.
+        problem: What the store lacks (``"no folder ..."``, ``"folder ... lacks ..."``).
+        why: Why it was not pulled (offline, hub unreachable, the pull's error).
+    """
+
+    def __init__(self, spec: ModelSpec, problem: str, why: str) -> None:
+        self.spec, self.problem, self.why = spec, problem, why
+        super().__init__(
+            f"model {spec.name!r} ({spec.repo_id}) is not in the model store: {problem}; {why}. "
+            f"On a machine with internet run `rotoflow models pull {spec.name} --dir DIR` and "
+            f"copy DIR/{spec.folder} to that path (or set ROTOFLOW_MODEL_DIR)"
+        )
+
+
+def _several(failed: list[ModelNotAvailable]) -> str:
+    """One line for several models that cannot be resolved."""
+    missing = [e for e in failed if isinstance(e, ModelMissing)]
+    parts = [
+        f"({i}) "
+        + (f"{e.spec.name!r} ({e.spec.repo_id}): {e.problem}; {e.why}" if e in missing else str(e))
+        for i, e in enumerate(failed, start=1)
+    ]
+    text = f"{len(failed)} models are not available: {' '.join(parts)}"
+    if missing:
+        names = " ".join(e.spec.name for e in missing)
+        folders = ", ".join(f"DIR/{e.spec.folder}" for e in missing)
+        text += (
+            f". On a machine with internet run `rotoflow models pull {names} --dir DIR` and copy "
+            f"{folders} to the paths above (or set ROTOFLOW_MODEL_DIR)"
+        )
+    return text
 
 
 def files_digest(files: dict[str, str]) -> str:
@@ -172,11 +210,28 @@ class ModelStore:
                 why = str(exc)
         else:
             why = self._why_no_hub()
-        raise ModelNotAvailable(
-            f"model {s.name!r} ({s.repo_id}) is not in the model store: {problem}; {why}. "
-            f"On a machine with internet run `rotoflow models pull {s.name} --dir DIR` and copy "
-            f"DIR/{s.repo_id} to that path (or set ROTOFLOW_MODEL_DIR)"
-        )
+        raise ModelMissing(s, problem, why)
+
+    def resolve_all(self, names: Iterable[str]) -> dict[str, StagedModel]:
+        """:meth:`resolve` every model of ``names``; ``{name: StagedModel}``.
+
+        Raises:
+            ModelNotAvailable: one or more models cannot be resolved: one line naming every one of
+                them (for a single model, :meth:`resolve`'s message), with one ``rotoflow models
+                pull`` command for all the missing ones.
+        """
+        found: dict[str, StagedModel] = {}
+        failed: list[ModelNotAvailable] = []
+        for name in dict.fromkeys(names):
+            try:
+                found[name] = self.resolve(name)
+            except ModelNotAvailable as exc:
+                failed.append(exc)
+        if len(failed) == 1:
+            raise failed[0]
+        if failed:
+            raise ModelNotAvailable(_several(failed))
+        return found
 
     def _staged(self, s: ModelSpec, folder: Path) -> StagedModel:
         manifest = _read_manifest(folder)

@@ -225,6 +225,32 @@ def test_missing_model_with_unreachable_hub_fails_fast(tmp_path, monkeypatch):
     assert probes == ["http://127.0.0.1:9"]  # probed once per store
 
 
+def test_resolve_all_names_every_missing_model_in_one_line(tmp_path):
+    store = ModelStore(tmp_path, offline=True)
+    fake_transformers(store.path("vitmatte-small"))
+    with pytest.raises(ModelNotAvailable) as one:
+        store.resolve(SAM)
+    with pytest.raises(ModelNotAvailable) as alone:
+        store.resolve_all([SAM, "vitmatte-small"])
+    assert str(alone.value) == str(one.value)  # a single missing model: resolve's own message
+
+    with pytest.raises(ModelNotAvailable) as several:
+        store.resolve_all([DINO, "vitmatte-small", SAM, DINO])
+    msg = str(several.value)
+    assert "\n" not in msg
+    assert msg.startswith(
+        f"2 models are not available: (1) '{DINO}' (IDEA-Research/grounding-dino-tiny): no folder "
+        f"{store.path(DINO)}; offline mode is on"
+    )
+    assert f"(2) '{SAM}' (facebook/sam2.1-hiera-tiny): no folder {store.path(SAM)}" in msg
+    assert msg.endswith(
+        f"run `rotoflow models pull {DINO} {SAM} --dir DIR` and copy "
+        f"DIR/IDEA-Research/grounding-dino-tiny, DIR/facebook/sam2.1-hiera-tiny to the paths "
+        "above (or set ROTOFLOW_MODEL_DIR)"
+    )
+    assert set(store.resolve_all(["vitmatte-small"])) == {"vitmatte-small"}
+
+
 def test_probe_hub(tmp_path):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

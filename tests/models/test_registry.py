@@ -1,0 +1,120 @@
+"""Model sets built from a resolved job: only the models the prompts need are resolved and loaded,
+and a run missing several models names all of them at once. Tiny random-weight models in the real
+formats (``models.tiny``), an offline store, no network."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from models import catalog, registry
+from models.store import ModelStore
+from models.tiny import sam2 as tiny_sam2
+from models.tiny import vitmatte as tiny_vitmatte
+from rotoflow.errors import ModelNotAvailable
+from rotoflow.pipeline import RotoJob, resolve
+from rotoflow.prompts import ShotPrompts
+from rotoflow.settings import Settings
+
+BOX = {"id": 1, "name": "car", "boxes": [{"x0": 10, "y0": 10, "x1": 60, "y1": 50}]}
+TEXT = {"id": 2, "name": "dog", "text": "dog"}
+
+
+def job(tmp_path: Path, objects: list[dict], models: str = "full", **settings):
+    """A resolved job of ``objects`` with the model store at ``tmp_path / "models"``, offline."""
+    s = Settings(
+        home=tmp_path,
+        output_root=tmp_path / "out",
+        model_dir=tmp_path / "models",
+        offline=True,
+        device="cpu",
+        **settings,
+    )
+    prompts = ShotPrompts.model_validate({"objects": objects})
+    return resolve(RotoJob(plate=str(tmp_path / "plate.mp4"), prompts=prompts, models=models), s)
+
+
+@pytest.fixture(autouse=True)
+def no_hub(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+@pytest.fixture(scope="module")
+def store_without_detector(tmp_path_factory) -> Path:
+    """A model store holding the full set's SAM 2 (image size 128) and ViTMatte, not its
+    detector."""
+    home = tmp_path_factory.mktemp("registry")
+    store = ModelStore(home / "models", offline=True)
+    tiny_sam2.build(store.path("sam2.1-hiera-tiny"), overrides=["++model.image_size=128"])
+    tiny_vitmatte.build(store.path("vitmatte-small"))
+    return home
+
+
+def test_stages_needed():
+    boxes = ShotPrompts.model_validate({"objects": [BOX]})
+    both = ShotPrompts.model_validate({"objects": [BOX, TEXT]})
+    assert registry.stages_needed(boxes) == ("segmenter", "tracker", "matter")
+    assert registry.stages_needed(both) == ("detector", "segmenter", "tracker", "matter")
+
+
+def test_box_prompts_neither_demand_nor_load_the_detector(store_without_detector, monkeypatch):
+    def never(*args):
+        raise AssertionError("the detector was loaded")
+
+    dino = catalog.MODELS["grounding-dino-tiny"]
+    monkeypatch.setitem(catalog.MODELS, dino.name, dataclasses.replace(dino, loader=never))
+    rj = job(store_without_detector, [BOX])
+    assert set(registry.staged_models(rj)) == {"sam2.1-hiera-tiny", "vitmatte-small"}
+
+    models = registry.load_model_set(rj)
+    assert isinstance(models.detector, registry.NotNeeded)
+    assert models.segmenter is models.tracker and models.tracker.name == "sam2.1-hiera-tiny"
+    assert models.matter.name == "vitmatte-small"
+    assert models.provenance()["detector"] == "grounding-dino-tiny@unused"
+    assert set(models.checksums) == {"segmenter", "tracker", "matter"}
+    with pytest.raises(ModelNotAvailable, match="no text"):
+        models.detector.resolve_text("car")
+
+    # A text prompt needs the detector, which the store lacks.
+    with pytest.raises(ModelNotAvailable, match="'grounding-dino-tiny'") as err:
+        registry.load_model_set(job(store_without_detector, [BOX, TEXT]))
+    assert "sam2" not in str(err.value)
+
+
+def test_a_run_missing_several_models_names_them_all(tmp_path):
+    rj = job(tmp_path, [TEXT])
+    with pytest.raises(ModelNotAvailable) as err:
+        registry.staged_models(rj)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("3 models are not available: (1) 'grounding-dino-tiny'")
+    for name, folder in (
+        ("grounding-dino-tiny", "IDEA-Research/grounding-dino-tiny"),
+        ("sam2.1-hiera-tiny", "facebook/sam2.1-hiera-tiny"),
+        ("vitmatte-small", "hustvl/vitmatte-small-composition-1k"),
+    ):
+        assert f"'{name}'" in message and str(tmp_path / "models" / folder) in message
+    assert "offline mode is on" in message
+    assert (
+        "rotoflow models pull grounding-dino-tiny sam2.1-hiera-tiny vitmatte-small --dir DIR"
+        in message
+    )
+    with pytest.raises(ModelNotAvailable, match="3 models are not available"):
+        registry.load_model_set(rj)
+
+    # Box prompts need two of them.
+    with pytest.raises(ModelNotAvailable, match=r"^2 models are not available: \(1\) 'sam2"):
+        registry.staged_models(job(tmp_path, [BOX]))
+
+
+def test_models_are_built_from_the_job(tmp_path):
+    rj = job(tmp_path, [BOX], models="lite", detector_threshold=0.4, trimap_band=20)
+    assert (rj.model_dir, rj.offline, rj.device) == (str(tmp_path / "models"), True, "cpu")
+    models = registry.load_model_set(rj)
+    assert models.matter.band == 20
+    assert registry.load_model_set(rj) is models  # loaded once per process
+    other = registry.load_model_set(rj.model_copy(update={"trimap_band": 16}))
+    assert other.matter.band == 16
