@@ -40,16 +40,22 @@ def _hf(name: str, repo_id: str, stage: str, description: str, loader) -> ModelS
     )
 
 
-#: Every model Rotoflow knows, by name: the lite (CPU) models first, then the store models.
-#: A stage's choices are the models serving it, in this order.
+#: Every model Rotoflow knows, by name: the lite (CPU) models first, then the full set's. A stage's
+#: choices are the models serving it, in this order; ``rotoflow models`` lists those with files.
 MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in (
         ModelSpec(
-            "yolox-nano",
-            ("detector",),
-            "YOLOX-Nano (ONNX, CPU): COCO classes, text mapped with synonyms",
-            loaders.yolox,
+            name="yolox-nano",
+            stages=("detector",),
+            description="YOLOX-Nano (ONNX, CPU): COCO classes, text mapped with synonyms",
+            loader=loaders.yolox,
+            kind="onnx",
+            repo_id="Megvii-BaseDetection/YOLOX",
+            weights="yolox_nano.onnx",
+            source="release",
+            release="0.1.1rc0",
+            override="yolox_model",
         ),
         ModelSpec(
             "grabcut", ("segmenter",), "GrabCut (OpenCV): box and clicks -> mask", loaders.grabcut

@@ -1,6 +1,6 @@
 """How each model of the table (:mod:`models.catalog`) is built: one loader per wrapper, taking
-everything it needs from the resolved job (thresholds, trimap band, device, the YOLOX override)
-and the store's staged files, never from the process settings.
+everything it needs from the resolved job (thresholds, trimap band, device, an explicit YOLOX
+weights file) and the store's staged files, never from the process settings.
 
 Each loader imports its wrapper when called, as transformers' Auto classes import a model's module
 only when it is asked for: the lite set never imports torch, and reading the table costs nothing.
@@ -36,38 +36,13 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()  # Rotoflow reports progress itself
 
 
-class MissingDetector:
-    """Stands in for a detector whose weights are absent: box and click prompts still work, and a
-    text prompt fails with a message saying which setting to fix."""
-
-    name = "yolox-nano"
-    version = "missing"
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-
-    def _fail(self):
-        where = f"no file at {self.path}" if self.path else "ROTOFLOW_YOLOX_MODEL is not set"
-        raise ModelNotAvailable(
-            f"text prompts need the YOLOX-Nano weights ({where}); set ROTOFLOW_YOLOX_MODEL to "
-            "yolox_nano.onnx, or prompt with --box/--point"
-        )
-
-    def resolve_text(self, text: str) -> list[str]:
-        self._fail()
-
-    def detect(self, image, classes=None):
-        self._fail()
-
-
 def yolox(spec: ModelSpec, staged: StagedModel | None, job: ResolvedJob):
-    """YOLOX-Nano (ONNX, CPU) from ``job.yolox_model``, scores above ``job.detector_threshold``."""
+    """YOLOX-Nano (ONNX, CPU) from the store, or from ``job.yolox_model`` when that names a file
+    (``ROTOFLOW_YOLOX_MODEL``); scores above ``job.detector_threshold``."""
     from models.yolox import YoloxDetector
 
-    path = Path(job.yolox_model) if job.yolox_model else None
-    if path is not None and path.is_file():
-        return YoloxDetector(path, score_threshold=job.detector_threshold)
-    return MissingDetector(path)
+    path = Path(job.yolox_model) if job.yolox_model else _staged(spec, staged).weights
+    return YoloxDetector(path, score_threshold=job.detector_threshold)
 
 
 def grabcut(spec: ModelSpec, staged: StagedModel | None, job: ResolvedJob):

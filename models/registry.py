@@ -117,14 +117,27 @@ def model_store(job: ResolvedJob) -> ModelStore:
 
 def staged_models(job: ResolvedJob) -> dict[str, StagedModel]:
     """``{model name: StagedModel}`` of the store models the job needs (its set and overrides, for
-    the stages its prompts need), resolved without importing anything heavy.
+    the stages its prompts need), resolved without importing anything heavy. A model whose weights
+    the job names explicitly (:func:`explicit_files`) is only checked to exist, and left out.
 
     Raises:
         ModelNotAvailable: unknown set, stage or model; models are missing and the hub cannot
             supply them (one message naming every one).
     """
-    needed = needed_models(job).values()
-    return model_store(job).resolve_all(m for m in needed if MODELS[m].stored)
+    stored = [m for m in needed_models(job).values() if MODELS[m].stored]
+    return model_store(job).resolve_all(stored, files=explicit_files(job))
+
+
+def explicit_files(job: ResolvedJob) -> dict[str, Path]:
+    """``{model name: file}`` of the models whose weights the job names explicitly instead of
+    the store's (``job.yolox_model``, from ``ROTOFLOW_YOLOX_MODEL``; see ``ModelSpec.override``).
+    """
+    files = {}
+    for name, entry in MODELS.items():
+        path = getattr(job, entry.override) if entry.override else None
+        if path:
+            files[name] = Path(path)
+    return files
 
 
 def _key(job: ResolvedJob) -> tuple:

@@ -22,6 +22,9 @@ TRANSFORMERS_WEIGHTS = (
     "pytorch_model.bin.index.json",
 )
 
+#: Kinds whose folder is complete with the weights file alone (it may also be added as a file).
+SINGLE_FILE_KINDS = ("sam2", "onnx")
+
 #: Builds a stage model: ``(its table row, its staged files or None, the resolved job) -> model``.
 Loader = Callable[["ModelSpec", "StagedModel | None", "ResolvedJob"], Any]
 
@@ -37,14 +40,21 @@ class ModelSpec:
         description: One line for ``rotoflow models list``.
         loader: Builds the model from the resolved job (see :mod:`models.loaders`).
         kind: What makes its store folder complete: ``"sam2"`` (a SAM 2 checkpoint, with its
-            Hydra config), ``"transformers"`` (a ``from_pretrained`` folder); None for a model
-            with no files (GrabCut, the optical-flow tracker, pymatting), which the store
-            does not hold.
-        repo_id: Hugging Face hub repository, also the folder under the store root; None for a
-            model with no files.
-        weights: The main weights file name in the repository.
+            Hydra config), ``"transformers"`` (a ``from_pretrained`` folder), ``"onnx"`` (one
+            ONNX file); None for a model with no files (GrabCut, the optical-flow tracker,
+            pymatting), which the store does not hold.
+        repo_id: Where the files come from: a Hugging Face hub repository (``source="hub"``) or
+            a GitHub repository whose release holds the weights as an asset
+            (``source="release"``); None for a model with no files.
+        weights: The main weights file name in the repository (or the release asset's name).
         sam2_config: SAM 2 Hydra config name (``configs/sam2.1/sam2.1_hiera_t.yaml``); None for
             other kinds.
+        source: ``"hub"`` (``huggingface_hub.snapshot_download``) or ``"release"`` (a GitHub
+            release asset, :mod:`models.release`).
+        release: The GitHub release tag holding the asset (``source="release"`` only).
+        override: The :class:`~rotoflow.pipeline.ResolvedJob` field (and ``ROTOFLOW_`` setting)
+            that may name an explicit weights file to use instead of the store's
+            (``"yolox_model"``: ``ROTOFLOW_YOLOX_MODEL``), or None.
     """
 
     name: str
@@ -55,6 +65,9 @@ class ModelSpec:
     repo_id: str | None = None
     weights: str | None = None
     sam2_config: str | None = None
+    source: str = "hub"
+    release: str | None = None
+    override: str | None = None
 
     @property
     def stored(self) -> bool:
@@ -63,8 +76,22 @@ class ModelSpec:
 
     @property
     def folder(self) -> str:
-        """The model's folder under the store root (POSIX, relative): its hub repository."""
+        """The model's folder under the store root (POSIX, relative): its hub repository, or
+        ``<GitHub repository>/<name>`` for a release asset."""
+        return f"{self.repo_id}/{self.name}" if self.source == "release" else str(self.repo_id)
+
+    @property
+    def origin(self) -> str:
+        """Where the files come from, for messages: ``"IDEA-Research/grounding-dino-tiny"``,
+        ``"Megvii-BaseDetection/YOLOX release 0.1.1rc0"``."""
+        if self.source == "release":
+            return f"{self.repo_id} release {self.release}"
         return str(self.repo_id)
+
+    @property
+    def override_setting(self) -> str | None:
+        """The environment variable of :attr:`override` (``"ROTOFLOW_YOLOX_MODEL"``), or None."""
+        return f"ROTOFLOW_{self.override.upper()}" if self.override else None
 
 
 @dataclass(frozen=True)
@@ -73,10 +100,11 @@ class StagedModel:
 
     Attributes:
         spec: The table row.
-        path: The model folder (``<model_dir>/<repo_id>``): pass it to ``from_pretrained`` or
-            join ``spec.weights`` for a SAM 2 checkpoint.
-        revision: Hub commit hash the files came from, or a free label (``"local"``) for a folder
-            that did not come straight from the hub.
+        path: The model folder (``<model_dir>/<spec.folder>``): pass it to ``from_pretrained``
+            or join ``spec.weights`` for a SAM 2 checkpoint or an ONNX file.
+        revision: Hub commit hash the files came from, the GitHub release tag of a pulled
+            release asset, or a free label (``"local"``) for files that did not come straight
+            from either.
         sha256: Digest of the manifest's file map (see :func:`models.store.files_digest`):
             identifies the exact weights, kept whole for the job record.
         files: Relative POSIX path -> hex sha256 of every file of the model.
@@ -90,8 +118,13 @@ class StagedModel:
 
     @property
     def version(self) -> str:
-        """Short id for provenance: the first 12 hex digits of a hub commit, else ``"local"``."""
-        return self.revision[:12] if is_commit(self.revision) else "local"
+        """Short id for provenance: the first 12 hex digits of a hub commit, the release tag of
+        a release asset pulled from GitHub, else ``"local"``."""
+        if is_commit(self.revision):
+            return self.revision[:12]
+        if self.spec.source == "release" and self.revision == self.spec.release:
+            return self.revision
+        return "local"
 
     @property
     def weights(self) -> Path:
@@ -107,7 +140,7 @@ def missing_files(kind: str, folder: Path, weights: str) -> list[str]:
     """What a folder lacks to be a complete model of its kind (empty when complete).
 
     Args:
-        kind: ``"sam2"`` or ``"transformers"``.
+        kind: ``"sam2"``, ``"onnx"`` (one weights file each) or ``"transformers"``.
         folder: The model folder.
         weights: The spec's main weights file name.
 
@@ -117,7 +150,7 @@ def missing_files(kind: str, folder: Path, weights: str) -> list[str]:
     """
     if not folder.is_dir():
         return [str(folder)]
-    if kind == "sam2":
+    if kind in SINGLE_FILE_KINDS:
         return [] if (folder / weights).is_file() else [weights]
     lacking = [] if (folder / "config.json").is_file() else ["config.json"]
     names = dict.fromkeys((weights, *TRANSFORMERS_WEIGHTS))

@@ -1,4 +1,5 @@
-"""The model store: weights resolved by name from a local folder, else from the Hugging Face hub.
+"""The model store: weights resolved by name from a local folder, else from where they come from
+(the Hugging Face hub, or a GitHub release for a release asset such as YOLOX-Nano's ONNX file).
 
 Layout of the store (``Settings.resolved_model_dir()``, ``ROTOFLOW_MODEL_DIR``)::
 
@@ -7,40 +8,46 @@ Layout of the store (``Settings.resolved_model_dir()``, ``ROTOFLOW_MODEL_DIR``):
         sam2.1_hiera_tiny.pt, ...               (SAM 2 checkpoints)
         rotoflow-sam2.json                      optional SAM 2 Hydra overrides (tiny test models)
         rotoflow-model.json                     our manifest: revision and sha256 of every file
+    <model_dir>/<github repo>/<name>/           a release asset (yolox_nano.onnx) and its manifest
     <model_dir>/.<leaf>.partial-<pid>-<rand>/   a pull or add being written (never looks finished)
 
-A model is *staged* when its folder is complete for its kind (a SAM 2 checkpoint; a transformers
-``config.json`` plus ``model.safetensors`` or ``pytorch_model.bin``). :meth:`ModelStore.resolve`
-uses a staged folder as is, pulls a missing one when the hub is reachable, and otherwise raises
-:class:`~rotoflow.errors.ModelNotAvailable` at once with the command that stages it. Pulls and adds
-are written beside the target and renamed into place, so a failure leaves nothing finished-looking.
+A model is *staged* when its folder is complete for its kind (a SAM 2 checkpoint or an ONNX file; a
+transformers ``config.json`` plus ``model.safetensors`` or ``pytorch_model.bin``).
+:meth:`ModelStore.resolve` uses a staged folder as is, pulls a missing one when its source is
+reachable, and otherwise raises :class:`~rotoflow.errors.ModelNotAvailable` at once with the
+command that stages it. Pulls and adds are written beside the target and renamed into place, so a
+failure leaves nothing finished-looking (:mod:`models.manifest`).
 
-It imports no torch/transformers/sam2, and imports ``huggingface_hub`` only
-inside the functions that download. The catalog of models is :mod:`models.catalog`; talking
-to the hub is :mod:`models.hub`.
+It imports no torch/transformers/sam2, and imports ``huggingface_hub`` only inside the functions
+that download. The models are the rows of the model table (:mod:`models.catalog`) that have files;
+talking to the hub is :mod:`models.hub`, to GitHub :mod:`models.release`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import secrets
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from models import release
 from models.catalog import CATALOG, spec
-from models.hub import (
-    HF_METADATA_DIR,
-    NOT_PYTORCH,
-    hub_endpoint,
-    local_dir_commit,
-    probe_hub,
-    remote_listing,
+from models.hub import HF_METADATA_DIR, hub_endpoint, probe_hub, snapshot
+from models.manifest import (  # noqa: F401  (re-exported: the store's public names)
+    MANIFEST,
+    files_digest,
+    folder_names,
+    hash_folder,
+    one_line,
+    partial,
+    publish,
+    read_manifest,
+    write_manifest,
 )
 from models.spec import (  # noqa: F401  (re-exported: the store's public names)
+    SINGLE_FILE_KINDS,
     TRANSFORMERS_WEIGHTS,
     ModelSpec,
     StagedModel,
@@ -51,7 +58,6 @@ from rotoflow.files import sha256_file
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "rotoflow-model.json"
 SAM2_OVERRIDES = "rotoflow-sam2.json"
 #: File suffixes that hold weights: an unlisted one in a model folder is a problem.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".msgpack")
@@ -69,10 +75,20 @@ class ModelMissing(ModelNotAvailable):
     def __init__(self, spec: ModelSpec, problem: str, why: str) -> None:
         self.spec, self.problem, self.why = spec, problem, why
         super().__init__(
-            f"model {spec.name!r} ({spec.repo_id}) is not in the model store: {problem}; {why}. "
+            f"model {spec.name!r} ({spec.origin}) is not in the model store: {problem}; {why}. "
             f"On a machine with internet run `rotoflow models pull {spec.name} --dir DIR` and "
-            f"copy DIR/{spec.folder} to that path (or set ROTOFLOW_MODEL_DIR)"
+            f"copy DIR/{spec.folder} to that path{_other_ways(spec)}"
         )
+
+
+def _other_ways(s: ModelSpec) -> str:
+    text = ""
+    if s.source == "release":
+        text += f", or stage a copy of {s.weights} with `rotoflow models add {s.name} FILE`"
+    alternatives = ["set ROTOFLOW_MODEL_DIR"]
+    if s.override_setting:
+        alternatives.append(f"{s.override_setting} to the file")
+    return f"{text} (or {', or '.join(alternatives)})"
 
 
 def _several(failed: list[ModelNotAvailable]) -> str:
@@ -80,7 +96,7 @@ def _several(failed: list[ModelNotAvailable]) -> str:
     missing = [e for e in failed if isinstance(e, ModelMissing)]
     parts = [
         f"({i}) "
-        + (f"{e.spec.name!r} ({e.spec.repo_id}): {e.problem}; {e.why}" if e in missing else str(e))
+        + (f"{e.spec.name!r} ({e.spec.origin}): {e.problem}; {e.why}" if e in missing else str(e))
         for i, e in enumerate(failed, start=1)
     ]
     text = f"{len(failed)} models are not available: {' '.join(parts)}"
@@ -94,44 +110,26 @@ def _several(failed: list[ModelNotAvailable]) -> str:
     return text
 
 
-def files_digest(files: dict[str, str]) -> str:
-    """Hex sha256 of a manifest's file map: the compact JSON of the map with its keys sorted."""
-    import hashlib
-
-    blob = json.dumps(files, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def hash_folder(folder: Path) -> dict[str, str]:
-    """Relative POSIX path -> hex sha256 of every file under ``folder``, except our manifest and
-    the hub's download metadata (``.cache/``)."""
-    return {rel: sha256_file(folder / rel) for rel in sorted(_folder_names(folder))}
-
-
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 class ModelStore:
-    """The local model store, with the hub as fallback.
+    """The local model store, with the hub (or GitHub, for release assets) as fallback.
 
     Args:
-        root: Store folder; model ``m`` lives in ``root / m.repo_id``.
-        offline: Never contact the hub.
-        hub_timeout: Seconds allowed for the reachability probe of the hub (a TCP connection to
-            ``HF_ENDPOINT`` or huggingface.co); its result is cached for the store's lifetime.
+        root: Store folder; model ``m`` lives in ``root / m.folder``.
+        offline: Never contact the hub or GitHub.
+        hub_timeout: Seconds allowed for the reachability probe of a source (a TCP connection to
+            ``HF_ENDPOINT`` or huggingface.co, or to github.com); its result is cached for the
+            store's lifetime.
     """
 
     def __init__(self, root: Path, *, offline: bool = False, hub_timeout: float = 3.0) -> None:
         self.root = Path(root)
         self.offline = offline
         self.hub_timeout = hub_timeout
-        self._hub_ok: bool | None = None
+        self._reachable: dict[str, bool] = {}
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> ModelStore:
@@ -157,45 +155,51 @@ class ModelStore:
         Raises:
             ModelNotAvailable: unknown name.
         """
-        return self.root / spec(name).repo_id
+        return self.root / spec(name).folder
 
     def is_staged(self, name: str) -> bool:
         """Whether the model's folder is present and complete for its kind."""
         s = spec(name)
-        return not missing_files(s.kind, self.root / s.repo_id, s.weights)
+        return not missing_files(str(s.kind), self.root / s.folder, str(s.weights))
 
-    def hub_reachable(self) -> bool:
-        """False when offline; else whether the hub answered a TCP probe (cached per store)."""
+    def reachable(self, name: str) -> bool:
+        """False when offline; else whether the source of model ``name`` (the hub, or GitHub for
+        a release asset) answered a TCP probe (cached per store)."""
+        return self._answers(_endpoint(spec(name)))
+
+    def _answers(self, endpoint: str) -> bool:
         if self.offline:
             return False
-        if self._hub_ok is None:
-            self._hub_ok = probe_hub(hub_endpoint(), self.hub_timeout)
-            log.debug("hub %s reachable: %s", hub_endpoint(), self._hub_ok)
-        return self._hub_ok
+        if endpoint not in self._reachable:
+            self._reachable[endpoint] = probe_hub(endpoint, self.hub_timeout)
+            log.debug("%s reachable: %s", endpoint, self._reachable[endpoint])
+        return self._reachable[endpoint]
 
-    def _why_no_hub(self) -> str:
+    def _why_not(self, s: ModelSpec) -> str:
         if self.offline:
             return "offline mode is on (ROTOFLOW_OFFLINE or HF_HUB_OFFLINE)"
+        if s.source == "release":
+            return f"GitHub is unreachable ({release.GITHUB})"
         return f"the hub is unreachable ({hub_endpoint()})"
 
     # -- reading ----------------------------------------------------------------------------
 
     def resolve(self, name: str) -> StagedModel:
-        """The staged model ``name``, pulling it from the hub when it is missing and the hub is
-        reachable.
+        """The staged model ``name``, pulling it from its source (the hub, or GitHub for a release
+        asset) when it is missing and the source is reachable.
 
         A complete folder without a manifest is hashed and its manifest written (a read-only store
         is fine: the manifest is then only kept in memory).
 
         Raises:
-            ModelNotAvailable: unknown name; the folder is missing or incomplete and the hub cannot
-                be reached or the pull failed (one line naming the model, the repository, the
-                folder and the ``rotoflow models pull`` command that stages it); a manifest lists
-                files that are gone.
+            ModelNotAvailable: unknown name; the folder is missing or incomplete and the source
+                cannot be reached or the pull failed (:class:`ModelMissing`: one line naming the
+                model, the repository, the folder and the ``rotoflow models pull`` command that
+                stages it); a manifest lists files that are gone.
         """
         s = spec(name)
-        folder = self.root / s.repo_id
-        lacking = missing_files(s.kind, folder, s.weights)
+        folder = self.root / s.folder
+        lacking = missing_files(str(s.kind), folder, str(s.weights))
         if not lacking:
             return self._staged(s, folder)
         problem = (
@@ -203,17 +207,25 @@ class ModelStore:
             if not folder.is_dir()
             else f"folder {folder} lacks {', '.join(lacking)}"
         )
-        if self.hub_reachable():
+        if self.reachable(name):
             try:
                 return self.pull(name)
             except ModelNotAvailable as exc:
                 why = str(exc)
         else:
-            why = self._why_no_hub()
+            why = self._why_not(s)
         raise ModelMissing(s, problem, why)
 
-    def resolve_all(self, names: Iterable[str]) -> dict[str, StagedModel]:
+    def resolve_all(
+        self, names: Iterable[str], files: dict[str, Path] | None = None
+    ) -> dict[str, StagedModel]:
         """:meth:`resolve` every model of ``names``; ``{name: StagedModel}``.
+
+        Args:
+            names: Model names.
+            files: Explicit weights files to use instead of the store's, by model name
+                (``ROTOFLOW_YOLOX_MODEL``): such a model is not looked up in the store, only its
+                file checked to exist, and it is left out of the result.
 
         Raises:
             ModelNotAvailable: one or more models cannot be resolved: one line naming every one of
@@ -223,6 +235,11 @@ class ModelStore:
         found: dict[str, StagedModel] = {}
         failed: list[ModelNotAvailable] = []
         for name in dict.fromkeys(names):
+            explicit = (files or {}).get(name)
+            if explicit is not None:
+                if not Path(explicit).is_file():
+                    failed.append(_no_file(spec(name), Path(explicit)))
+                continue
             try:
                 found[name] = self.resolve(name)
             except ModelNotAvailable as exc:
@@ -234,13 +251,13 @@ class ModelStore:
         return found
 
     def _staged(self, s: ModelSpec, folder: Path) -> StagedModel:
-        manifest = _read_manifest(folder)
+        manifest = read_manifest(folder)
         if manifest is None:
             log.info("hashing %s (no %s yet)", folder, MANIFEST)
             files = hash_folder(folder)
             staged = StagedModel(s, folder, "local", files_digest(files), files)
             try:
-                _write_manifest(folder, staged)
+                write_manifest(folder, staged)
             except OSError as exc:
                 log.info("cannot write %s in %s (%s); going on", MANIFEST, folder, exc.strerror)
             return staged
@@ -266,12 +283,12 @@ class ModelStore:
             ModelNotAvailable: unknown name.
         """
         s = spec(name)
-        folder = self.root / s.repo_id
+        folder = self.root / s.folder
         if not folder.is_dir():
             return [f"no folder {folder}"]
-        problems = [f"missing {m}" for m in missing_files(s.kind, folder, s.weights)]
+        problems = [f"missing {m}" for m in missing_files(str(s.kind), folder, str(s.weights))]
         try:
-            manifest = _read_manifest(folder)
+            manifest = read_manifest(folder)
         except ModelNotAvailable as exc:
             return [*problems, str(exc)]
         if manifest is None:
@@ -290,7 +307,7 @@ class ModelStore:
                 problems.append(f"missing file {rel}")
             elif sha256_file(path) != digest:
                 problems.append(f"checksum mismatch: {rel}")
-        for rel in sorted(set(_folder_names(folder)) - set(listed)):
+        for rel in sorted(set(folder_names(folder)) - set(listed)):
             if rel.lower().endswith(WEIGHT_SUFFIXES):
                 problems.append(f"weights file not in the manifest: {rel}")
         return problems
@@ -299,18 +316,19 @@ class ModelStore:
         """One row per catalog model for ``rotoflow models list``.
 
         Returns:
-            Dicts with ``name``, ``kind``, ``stages`` (tuple), ``repo_id``, ``staged`` (bool),
-            ``path`` (str), ``version`` (short id from the manifest; None when not staged or no
-            manifest yet) and ``description``.
+            Dicts with ``name``, ``kind``, ``stages`` (tuple), ``repo_id``, ``origin`` (the
+            repository, with the release tag for a release asset), ``staged`` (bool), ``path``
+            (str), ``version`` (short id from the manifest; None when not staged or no manifest
+            yet) and ``description``.
         """
         rows = []
         for s in CATALOG.values():
-            folder = self.root / s.repo_id
-            staged = not missing_files(s.kind, folder, s.weights)
+            folder = self.root / s.folder
+            staged = not missing_files(str(s.kind), folder, str(s.weights))
             version = None
             if staged:
                 try:
-                    manifest = _read_manifest(folder)
+                    manifest = read_manifest(folder)
                 except ModelNotAvailable:
                     manifest = None
                 if manifest is not None:
@@ -321,6 +339,7 @@ class ModelStore:
                     "kind": s.kind,
                     "stages": s.stages,
                     "repo_id": s.repo_id,
+                    "origin": s.origin,
                     "staged": staged,
                     "path": str(folder),
                     "version": version,
@@ -332,58 +351,53 @@ class ModelStore:
     # -- writing ----------------------------------------------------------------------------
 
     def pull(self, name: str, revision: str | None = None) -> StagedModel:
-        """Download model ``name`` from the hub into the store, replacing any folder there.
+        """Download model ``name`` from its source into the store, replacing any folder there.
 
-        Runs ``huggingface_hub.snapshot_download(repo_id, revision=..., local_dir=...)`` into a
-        temporary sibling folder (files of other frameworks, and duplicate weights the kind does
-        not load, are skipped), records the snapshot's commit hash in the manifest and renames the
-        folder into place.
+        A hub model runs ``huggingface_hub.snapshot_download(repo_id, revision=...,
+        local_dir=...)`` (:func:`models.hub.snapshot`: files of other frameworks, and duplicate
+        weights the kind does not load, are skipped) and records the snapshot's commit hash; a
+        release asset is downloaded from its GitHub release (:mod:`models.release`) and records
+        the release tag. Either is written into a temporary sibling folder and renamed into place.
 
         Args:
             name: Catalog name.
-            revision: Branch, tag or commit (default: the repository's default branch).
+            revision: Branch, tag or commit (default: the repository's default branch), or for a
+                release asset the release tag (default: the table's).
 
         Raises:
-            ModelNotAvailable: unknown name; offline or hub unreachable; the download failed
-                (one line each).
+            ModelNotAvailable: unknown name; offline or the source unreachable; the download
+                failed (one line each).
         """
         s = spec(name)
-        if not self.hub_reachable():
-            raise ModelNotAvailable(f"cannot pull {s.name!r} ({s.repo_id}): {self._why_no_hub()}")
-        import huggingface_hub
-
-        commit, remote_files = remote_listing(s.repo_id, revision, self.hub_timeout)
-        ignore = list(NOT_PYTORCH)
-        if s.kind == "sam2":
-            ignore += ["*.safetensors", "*.bin", "*.pth", "*.ckpt"]
-        elif remote_files is not None and s.weights in remote_files:
-            ignore += ["pytorch_model*.bin", "pytorch_model.bin.index.json"]
-        folder = self.root / s.repo_id
-        tmp = _partial(folder)
+        if not self.reachable(name):
+            raise ModelNotAvailable(f"cannot pull {s.name!r} ({s.origin}): {self._why_not(s)}")
+        folder = self.root / s.folder
+        tmp = partial(folder)
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
-            huggingface_hub.snapshot_download(
-                s.repo_id,
-                revision=commit or revision,
-                local_dir=tmp,
-                ignore_patterns=ignore,
-            )
-            commit = commit or local_dir_commit(tmp) or revision or "unknown"
-            shutil.rmtree(tmp / HF_METADATA_DIR, ignore_errors=True)
-            lacking = missing_files(s.kind, tmp, s.weights)
+            if s.source == "release":
+                revision = revision or str(s.release)
+                tmp.mkdir()
+                url = release.asset_url(str(s.repo_id), revision, str(s.weights))
+                release.download(url, tmp / str(s.weights), max(self.hub_timeout, 30.0))
+            else:
+                revision = snapshot(
+                    str(s.repo_id), str(s.kind), str(s.weights), tmp, revision, self.hub_timeout
+                )
+            lacking = missing_files(str(s.kind), tmp, str(s.weights))
             if lacking:
                 raise ModelNotAvailable(
-                    f"pulled {s.repo_id} at {commit[:12]} but it lacks {', '.join(lacking)}"
+                    f"pulled {s.repo_id} at {revision[:12]} but it lacks {', '.join(lacking)}"
                 )
             files = hash_folder(tmp)
-            staged = StagedModel(s, folder, commit, files_digest(files), files)
-            _write_manifest(tmp, staged)
-            _publish(tmp, folder)
+            staged = StagedModel(s, folder, revision, files_digest(files), files)
+            write_manifest(tmp, staged)
+            publish(tmp, folder)
         except ModelNotAvailable:
             raise
         except Exception as exc:
             raise ModelNotAvailable(
-                f"cannot pull {s.name!r} ({s.repo_id}): {_one_line(exc)}"
+                f"cannot pull {s.name!r} ({s.origin}): {one_line(exc)}"
             ) from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -393,40 +407,43 @@ class ModelStore:
     def add(self, name: str, source: Path, revision: str = "local") -> StagedModel:
         """Copy a model folder into the store with a fresh manifest, replacing any folder there.
 
-        For a pulled model carried to an air-gapped site, or a tiny test model. When ``source``
-        holds a manifest of its own, every file is checked against it and, unless ``revision`` is
-        given, its revision is kept.
+        For a pulled model carried to an air-gapped site, a copy of a release asset, or a tiny
+        test model. When ``source`` holds a manifest of its own, every file is checked against it
+        and, unless ``revision`` is given, its revision is kept.
 
         Args:
             name: Catalog name.
-            source: Folder laid out as the hub repository (or as ``save_pretrained`` writes).
+            source: Folder laid out as the hub repository (or as ``save_pretrained`` writes); for
+                a model whose folder is one weights file (a SAM 2 checkpoint, an ONNX file), that
+                file itself will do (it is stored under the table's weights name).
             revision: Label recorded in the manifest (a hub commit hash where known).
 
         Raises:
-            ModelNotAvailable: unknown name; ``source`` is not a folder, is incomplete for the
-                model's kind, or does not match its own manifest.
+            ModelNotAvailable: unknown name; ``source`` is not a folder (nor, for a one-file
+                model, a file), is incomplete for the model's kind, or does not match its own
+                manifest.
             OSError: the store cannot be written (nothing finished-looking is left behind).
         """
         s = spec(name)
         source = Path(source)
-        if not source.is_dir():
-            raise ModelNotAvailable(f"cannot add {s.name!r}: {source} is not a folder")
-        lacking = missing_files(s.kind, source, s.weights)
-        if lacking:
-            raise ModelNotAvailable(
-                f"cannot add {s.name!r}: {source} is not a complete {s.kind} model folder, it "
-                f"lacks {', '.join(lacking)}"
-            )
-        theirs = _read_manifest(source)
+        folder = self.root / s.folder
+        one_file = s.kind in SINGLE_FILE_KINDS and source.is_file()
+        if one_file and source.name == s.weights and source.parent.resolve() == folder.resolve():
+            source, one_file = folder, False  # the store's own file: add its folder in place
+        if not one_file:
+            self._check_source(s, source)
+        theirs = None if one_file else read_manifest(source)
         if theirs is not None and theirs.get("repo_id") not in (None, s.repo_id):
             raise ModelNotAvailable(
                 f"cannot add {s.name!r}: {source} holds {theirs['repo_id']!r}, not {s.repo_id!r}"
             )
-        folder = self.root / s.repo_id
-        same = folder.is_dir() and folder.resolve() == source.resolve()
-        tmp = source if same else _partial(folder)
+        same = not one_file and folder.is_dir() and folder.resolve() == source.resolve()
+        tmp = source if same else partial(folder)
         try:
-            if not same:
+            if one_file:
+                tmp.mkdir(parents=True)
+                shutil.copyfile(source, tmp / str(s.weights))
+            elif not same:
                 shutil.copytree(
                     source, tmp, ignore=shutil.ignore_patterns(MANIFEST, HF_METADATA_DIR)
                 )
@@ -442,72 +459,34 @@ class ModelStore:
                 if revision == "local":
                     revision = str(theirs.get("revision") or "local")
             staged = StagedModel(s, folder, revision, files_digest(files), files)
-            _write_manifest(tmp, staged)
+            write_manifest(tmp, staged)
             if not same:
-                _publish(tmp, folder)
+                publish(tmp, folder)
         finally:
             if not same:
                 shutil.rmtree(tmp, ignore_errors=True)
         log.info("added %s (%s) from %s into %s", s.name, staged.version, source, folder)
         return staged
 
-
-def _folder_names(folder: Path) -> list[str]:
-    # The files hash_folder() would hash, without hashing them.
-    names = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        here = Path(dirpath)
-        if here == folder and HF_METADATA_DIR in dirnames:
-            dirnames.remove(HF_METADATA_DIR)
-        names += [(here / f).relative_to(folder).as_posix() for f in filenames]
-    return [n for n in names if n != MANIFEST and not n.startswith(f".{MANIFEST}.")]
-
-
-def _read_manifest(folder: Path) -> dict[str, Any] | None:
-    path = folder / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelNotAvailable(f"unreadable {path}: {_one_line(exc)}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        raise ModelNotAvailable(f"unreadable {path}: no 'files' map")
-    data.setdefault("revision", "local")
-    data.setdefault("sha256", files_digest(data["files"]))
-    return data
+    @staticmethod
+    def _check_source(s: ModelSpec, source: Path) -> None:
+        if not source.is_dir():
+            also = f" or a {s.weights} file" if s.kind in SINGLE_FILE_KINDS else ""
+            raise ModelNotAvailable(f"cannot add {s.name!r}: {source} is not a folder{also}")
+        lacking = missing_files(str(s.kind), source, str(s.weights))
+        if lacking:
+            raise ModelNotAvailable(
+                f"cannot add {s.name!r}: {source} is not a complete {s.kind} model folder, it "
+                f"lacks {', '.join(lacking)}"
+            )
 
 
-def _write_manifest(folder: Path, staged: StagedModel) -> None:
-    body = {
-        "name": staged.spec.name,
-        "repo_id": staged.spec.repo_id,
-        "revision": staged.revision,
-        "files": dict(sorted(staged.files.items())),
-        "sha256": staged.sha256,
-    }
-    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(body, indent=1) + "\n")
-    os.replace(tmp, folder / MANIFEST)
+def _endpoint(s: ModelSpec) -> str:
+    return release.GITHUB if s.source == "release" else hub_endpoint()
 
 
-def _partial(folder: Path) -> Path:
-    return folder.parent / f".{folder.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-
-
-def _publish(tmp: Path, folder: Path) -> None:
-    """Rename the finished ``tmp`` folder to ``folder``, moving an existing one aside first."""
-    old = None
-    if folder.exists():
-        old = folder.parent / f".{folder.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-        os.rename(folder, old)
-    try:
-        os.rename(tmp, folder)
-    except OSError:
-        if old is not None and not folder.exists():
-            os.rename(old, folder)
-            old = None
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+def _no_file(s: ModelSpec, path: Path) -> ModelNotAvailable:
+    return ModelNotAvailable(
+        f"model {s.name!r}: {s.override_setting} names no file at {path}; point it at the "
+        f"{s.weights} file, or unset it to use the model store"
+    )

@@ -250,7 +250,10 @@ class YoloxDetector:
         import onnxruntime as ort
 
         path = Path(model_path)
-        hint = "set ROTOFLOW_YOLOX_MODEL to the yolox_nano.onnx file"
+        hint = (
+            "stage it with `rotoflow models add yolox-nano FILE`, or set ROTOFLOW_YOLOX_MODEL to "
+            "the yolox_nano.onnx file"
+        )
         if not path.is_file():
             raise ModelNotAvailable(f"YOLOX weights not found at {path}; {hint}")
         options = ort.SessionOptions()

@@ -118,3 +118,52 @@ def test_models_are_built_from_the_job(tmp_path):
     assert registry.load_model_set(rj) is models  # loaded once per process
     other = registry.load_model_set(rj.model_copy(update={"trimap_band": 16}))
     assert other.matter.band == 16
+
+
+def test_the_yolox_store_entry_is_found_with_no_env_var(tmp_path, monkeypatch, yolox_path):
+    """What ``make setup`` does (``rotoflow models add yolox-nano FILE --skip-staged`` into the
+    default store, ``<ROTOFLOW_HOME>/models``) is enough for a lite text prompt: no
+    ROTOFLOW_YOLOX_MODEL, no ROTOFLOW_MODEL_DIR."""
+    from typer.testing import CliRunner
+
+    from apps.cli_models import models_app
+    from models.yolox import YoloxDetector
+    from rotoflow.settings import get_settings
+
+    for name in ("ROTOFLOW_YOLOX_MODEL", "ROTOFLOW_MODEL_DIR", "ROTOFLOW_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROTOFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ROTOFLOW_OUTPUT_ROOT", str(tmp_path / "out"))
+    get_settings.cache_clear()
+    try:
+        for _ in range(2):  # the second is a no-op
+            staged = CliRunner().invoke(
+                models_app, ["add", "yolox-nano", str(yolox_path), "--skip-staged"]
+            )
+            assert staged.exit_code == 0, staged.output
+        assert "already staged" in staged.stdout
+        weights = tmp_path / "home/models/Megvii-BaseDetection/YOLOX/yolox-nano/yolox_nano.onnx"
+        assert weights.is_file()
+
+        prompts = ShotPrompts.model_validate({"objects": [TEXT]})
+        rj = resolve(RotoJob(plate=str(tmp_path / "dog"), prompts=prompts), get_settings())
+        assert rj.models == "lite" and rj.yolox_model is None
+        assert rj.model_dir == str(tmp_path / "home" / "models")
+        models = registry.load_model_set(rj)
+    finally:
+        get_settings.cache_clear()
+    assert isinstance(models.detector, YoloxDetector) and models.detector.path == weights
+    assert models.provenance()["detector"] == "yolox-nano@4903c9058f6e"  # the weights' sha256
+    assert set(models.checksums) == {"detector"}
+
+
+def test_lite_box_prompts_need_no_yolox(tmp_path):
+    rj = job(tmp_path, [BOX], models="lite")
+    assert registry.staged_models(rj) == {}
+    assert registry.load_model_set(rj).provenance()["detector"] == "yolox-nano@unused"
+    with pytest.raises(ModelNotAvailable, match="'yolox-nano' .*offline mode is on"):
+        registry.load_model_set(job(tmp_path, [TEXT], models="lite"))
+    with pytest.raises(ModelNotAvailable, match="ROTOFLOW_YOLOX_MODEL names no file"):
+        registry.staged_models(
+            job(tmp_path, [TEXT], models="lite", yolox_model=tmp_path / "gone.onnx")
+        )
