@@ -93,6 +93,7 @@ class NotNeeded:
     resolved nor loaded, provenance names it ``<model>@unused``, and any call fails."""
 
     version = "unused"
+    picks_one_object = False
 
     def __init__(self, name: str) -> None:
         self.name = name

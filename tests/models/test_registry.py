@@ -167,3 +167,23 @@ def test_lite_box_prompts_need_no_yolox(tmp_path):
         registry.staged_models(
             job(tmp_path, [TEXT], models="lite", yolox_model=tmp_path / "gone.onnx")
         )
+
+
+def test_every_wrapper_declares_its_capabilities():
+    from models import base
+    from models.grounding_dino import GroundingDinoDetector
+    from models.lite_matter import PymattingMatter
+    from models.lite_segmenter import GrabCutSegmenter
+    from models.lite_tracker import FlowTracker
+    from models.sam2_video import Sam2Video
+    from models.yolox import YoloxDetector
+
+    assert (YoloxDetector.picks_one_object, GroundingDinoDetector.picks_one_object) == (True, False)
+    assert registry.NotNeeded.picks_one_object is False
+    assert (GrabCutSegmenter.takes_mask, Sam2Video.takes_mask) == (False, True)
+    assert (FlowTracker.mode, Sam2Video.mode) == ("frames", "video")
+    assert isinstance(FlowTracker(), base.FrameTracker) and isinstance(FlowTracker(), base.Tracker)
+    assert isinstance(GrabCutSegmenter(), base.Segmenter)
+    assert isinstance(PymattingMatter(), base.Matter)
+    # A detector that picks one object is a SubjectDetector (it has detect_object).
+    assert callable(YoloxDetector.detect_object)
