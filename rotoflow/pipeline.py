@@ -210,10 +210,10 @@ def stage_keys(
 class ResolvedJob(BaseModel):
     """A :class:`RotoJob` with every default filled in from settings (what the tasks receive).
 
-    The stage models are built from it alone (``models.registry.load_model_set``): the set and
-    overrides, the thresholds and trimap band, and ``model_dir`` (the model store folder),
-    ``offline`` (never try the hub), ``device`` and ``yolox_model`` (an explicit YOLOX weights
-    file instead of the store's), all from :class:`rotoflow.settings.Settings`.
+    The stage models are built from it alone: the set and overrides, the thresholds and trimap
+    band, and ``model_dir`` (the model store folder), ``offline`` (never download weights),
+    ``device`` and ``yolox_model`` (an explicit YOLOX weights file instead of the store's), all
+    from :class:`rotoflow.settings.Settings`.
     """
 
     plate: str
