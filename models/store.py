@@ -64,7 +64,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5
 
 
 class ModelMissing(ModelNotAvailable):
-    """A store model that is not staged and that the hub could not supply.
+    """A store model that is not staged and that its source (the hub, GitHub) could not supply.
 
     Attributes:
         spec: The model's table row.
