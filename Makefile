@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared
-# CPU detector weights for text prompts (see README: Models).
-export ROTOFLOW_YOLOX_MODEL ?= $(abspath $(SHARED)/models/yolox-nano/yolox_nano.onnx)
+# The lite detector's weights (YOLOX-Nano, for text prompts; see README: Models). `make setup`
+# stages this copy into the model store that `rotoflow` uses (ROTOFLOW_MODEL_DIR, else
+# <ROTOFLOW_HOME>/models, default ~/.rotoflow/models); without it they are pulled from their
+# GitHub release on first use.
+YOLOX_ONNX ?= $(SHARED)/models/yolox-nano/yolox_nano.onnx
 
 PLATE  ?=
 PROMPT ?=
@@ -22,6 +25,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 setup: $(BIN)/.installed
+	@if [ -f "$(YOLOX_ONNX)" ]; then $(BIN)/rotoflow models add yolox-nano "$(YOLOX_ONNX)" --skip-staged; fi
 
 # Debian's Chromium, for the tests that screenshot the Prefect UI (root or sudo; apt only).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

@@ -227,13 +227,13 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def _check_models(job) -> None:
     """Fail before Prefect starts when a chosen model is unknown or missing from the model store
-    with no hub to fetch it from (seconds, not a server start-up)."""
-    from models.registry import stage_models, staged_models
+    with no hub to fetch it from (seconds, not a server start-up). The job is resolved as the flow
+    will resolve it, so the check sees the same models and store."""
+    from models.registry import staged_models
+    from rotoflow.pipeline import resolve
     from rotoflow.settings import get_settings
 
-    settings = get_settings()
-    chosen = stage_models(job.models or settings.models, job.overrides(), settings.device)
-    staged_models(chosen, settings)
+    staged_models(resolve(job, get_settings()))
 
 
 @app.command("export")

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from models.store import CATALOG, SINGLE_FILE_KINDS, ModelStore
 from rotoflow.errors import ModelNotAvailable
-from rotoflow.modelstore import CATALOG, ModelStore
 
 models_app = typer.Typer(
     no_args_is_help=True,
@@ -73,7 +73,7 @@ def list_models(directory: DirOption = None) -> None:
             ", ".join(row["stages"]),
             "[green]staged[/]" if row["staged"] else "[yellow]missing[/]",
             row["version"] or "",
-            row["repo_id"],
+            row["origin"],
         )
     out.print(t)
 
@@ -88,7 +88,7 @@ def pull(
     ] = None,
     force: Annotated[bool, typer.Option(help="Pull again models already staged.")] = False,
 ) -> None:
-    """Download models from the Hugging Face hub into the store."""
+    """Download models from the Hugging Face hub (or their GitHub release) into the store."""
     wanted = list(CATALOG) if all_models else list(dict.fromkeys(names or []))
     if not wanted:
         _fail("name at least one model (see `rotoflow models list`) or give --all", EXIT_INPUT)
@@ -149,18 +149,30 @@ def verify(
 def add(
     name: Annotated[str, typer.Argument(help="Model name (see `list`).")],
     folder: Annotated[
-        Path, typer.Argument(help="Folder laid out as the hub repository (or save_pretrained).")
+        Path,
+        typer.Argument(
+            help="Folder laid out as the hub repository (or save_pretrained); for a one-file "
+            "model (yolox-nano, SAM 2) the weights file will do."
+        ),
     ],
     directory: DirOption = None,
     revision: Annotated[
         str, typer.Option(help="Revision to record (default: the folder's manifest, or 'local').")
     ] = "local",
+    skip_staged: Annotated[
+        bool, typer.Option("--skip-staged", help="Do nothing when the model is already staged.")
+    ] = False,
 ) -> None:
     """Copy a model folder (a pulled model carried over, a test model) into the store."""
     _check_names([name])
-    if not folder.is_dir():
-        _fail(f"{folder} is not a folder", EXIT_INPUT)
+    single = CATALOG[name].kind in SINGLE_FILE_KINDS
+    if not folder.is_dir() and not (single and folder.is_file()):
+        also = f" or a {CATALOG[name].weights} file" if single else ""
+        _fail(f"{folder} is not a folder{also}", EXIT_INPUT)
     store = _store(directory)
+    if skip_staged and store.is_staged(name):
+        out.print(f"{name}: already staged in {store.path(name)}", highlight=False, soft_wrap=True)
+        return
     try:
         staged = store.add(name, folder, revision=revision)
     except ModelNotAvailable as exc:

@@ -4,6 +4,11 @@ Wrappers speak numpy in plate pixels: images are ``(H, W, 3) uint8`` display-ref
 ``(H, W) bool``; mattes are ``(H, W) float32`` in ``[0, 1]``; boxes are ``(x0, y0, x1, y1)`` in image
 space (origin top-left corner, y down). Model-specific details (letterboxing, logits, padding) are
 undone inside each wrapper.
+
+What a wrapper can do beyond its stage's interface is declared, never probed: a detector says
+whether it ``picks_one_object`` (then the detect stage asks its ``detect_object``), a segmenter
+whether it ``takes_mask``, and a tracker its ``mode`` (``"frames"``: a :class:`FrameTracker`;
+``"video"``: a :class:`VideoTracker`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,10 +30,18 @@ Progress = Callable[[int, int], None]
 
 @runtime_checkable
 class Detector(Protocol):
-    """Text prompt -> boxes."""
+    """Text prompt -> boxes.
+
+    Attributes:
+        picks_one_object: Whether the detector is a :class:`SubjectDetector`: its
+            ``detect_object`` finds a text prompt's object better than :meth:`detect` (a
+            closed-vocabulary detector's near classes and weak detections), and the detect stage
+            calls it instead.
+    """
 
     name: str
     version: str
+    picks_one_object: bool
 
     def resolve_text(self, text: str) -> list[str]:
         """Map free text ("the dancer") to the detector's class names.
@@ -43,6 +56,17 @@ class Detector(Protocol):
 
         Returns detections sorted by descending score, boxes in plate pixels.
         """
+        ...
+
+
+@runtime_checkable
+class SubjectDetector(Detector, Protocol):
+    """A detector whose ``picks_one_object`` is True."""
+
+    def detect_object(self, image: np.ndarray, classes: list[str]) -> Detections:
+        """The detections that a text prompt's object is picked from on one ``(H, W, 3) uint8``
+        RGB frame, ``classes`` as :meth:`resolve_text` returned them; sorted by descending score,
+        boxes in plate pixels (empty when nothing is found)."""
         ...
 
 
@@ -120,10 +144,17 @@ def make_prompt(
 
 @runtime_checkable
 class Segmenter(Protocol):
-    """Box and/or clicks on one frame -> mask."""
+    """Box and/or clicks on one frame -> mask.
+
+    Attributes:
+        takes_mask: Whether :meth:`segment` also takes ``mask=`` (an ``(H, W) bool`` mask prompt
+            instead of a box and clicks, refined as SAM 2 does); when False, the segment stage
+            uses a mask prompt as it is.
+    """
 
     name: str
     version: str
+    takes_mask: bool
 
     def segment(
         self,
@@ -159,12 +190,25 @@ class TrackHint:
     classes: tuple[str, ...] = ()
 
 
+#: How a tracker works: ``"frames"`` (:class:`FrameTracker`: one object, one direction per call)
+#: or ``"video"`` (:class:`VideoTracker`: several prompted objects over a run in one session).
+TrackMode = Literal["frames", "video"]
+
+
 @runtime_checkable
 class Tracker(Protocol):
-    """Propagates a mask from a keyframe through neighbouring frames (one direction per call)."""
+    """Propagates masks from keyframes through the other frames; ``mode`` says how (and so which
+    of :class:`FrameTracker` and :class:`VideoTracker` it is)."""
 
     name: str
     version: str
+    mode: TrackMode
+
+
+@runtime_checkable
+class FrameTracker(Tracker, Protocol):
+    """A tracker of mode ``"frames"``: propagates a mask from a keyframe through neighbouring
+    frames (one direction per call)."""
 
     def track(
         self,
@@ -192,12 +236,10 @@ FrameReader = Callable[[int], np.ndarray]
 
 
 @runtime_checkable
-class VideoTracker(Protocol):
-    """Tracks several prompted objects over a run of frames in one session (SAM 2 style): every
-    prompt is a conditioning frame, and a crashed run can resume from a checkpoint."""
-
-    name: str
-    version: str
+class VideoTracker(Tracker, Protocol):
+    """A tracker of mode ``"video"``: tracks several prompted objects over a run of frames in one
+    session (SAM 2 style): every prompt is a conditioning frame, and a crashed run can resume from
+    a checkpoint."""
 
     def propagate(
         self,
@@ -250,8 +292,8 @@ class Matter(Protocol):
 
 @dataclass
 class ModelSet:
-    """The four stage models of one named set (``tracker`` is a :class:`Tracker` or a
-    :class:`VideoTracker`).
+    """The four stage models of one named set (``tracker`` is a :class:`FrameTracker` or a
+    :class:`VideoTracker`, as its ``mode`` says).
 
     Attributes:
         checksums: sha256 of each stage model's weights (empty for models without weights).
@@ -260,7 +302,7 @@ class ModelSet:
     name: str
     detector: Detector
     segmenter: Segmenter
-    tracker: Tracker | VideoTracker
+    tracker: Tracker
     matter: Matter
     checksums: dict[str, str] = field(default_factory=dict)
 

@@ -53,7 +53,11 @@ class GroundingDinoDetector:
         device: Torch device the model runs on.
         box_threshold: Minimum box score (highest token probability of a query) kept.
         text_threshold: Minimum token probability for a token to enter a box's label.
+        picks_one_object: False: open vocabulary, a text prompt's object is picked from
+            :meth:`detect` (which :meth:`detect_object` returns as it is).
     """
+
+    picks_one_object = False
 
     def __init__(
         self,
@@ -231,10 +235,11 @@ class GroundingDinoDetector:
         )
 
     def detect_object(self, image: np.ndarray, classes: list[str]) -> Detections:
-        """Detect the object of a text prompt (the pipeline's detect stage calls this).
+        """Detect the object of a text prompt.
 
         Grounding DINO is open vocabulary, so there is no near-class or low-score fallback as
-        for a closed-vocabulary detector: this is :meth:`detect` with the prompt's phrases.
+        for a closed-vocabulary detector: this is :meth:`detect` with the prompt's phrases (and
+        ``picks_one_object`` is False, so the detect stage calls :meth:`detect` itself).
 
         Args:
             image: ``(H, W, 3) uint8`` RGB frame.

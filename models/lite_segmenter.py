@@ -37,10 +37,14 @@ class GrabCutSegmenter:
         grow_rounds: Clicks without a box: how many times the box may grow where the mask
             reaches its side.
         touch: Fraction of a box side the mask must cover to count as reaching it.
+
+    Attributes:
+        takes_mask: False: a mask prompt is used as it is.
     """
 
     name = "grabcut"
     version = "1"
+    takes_mask = False
 
     def __init__(
         self,

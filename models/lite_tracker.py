@@ -75,10 +75,15 @@ class FlowTracker:
         max_shrink: Largest relative shrinkage; larger than ``max_area_change`` so that background
             taken in by the keyframe mask (a loose GrabCut) can be shed.
         min_hole: Holes smaller than this fraction of the mask's area are filled (0: none).
+
+    Attributes:
+        mode: ``"frames"``: a :class:`models.base.FrameTracker`, one object and one direction
+            per :meth:`track` call.
     """
 
     name = "flow-bilateral"
     version = "1"
+    mode = "frames"
 
     def __init__(
         self,

@@ -1,39 +1,33 @@
-"""Model sets by name, with per-stage overrides.
+"""Model sets by name, with per-stage overrides, built from a resolved job.
 
 - ``"lite"``: YOLOX-Nano (ONNX) + GrabCut + optical-flow tracker + pymatting, all on CPU.
 - ``"full"``: Grounding DINO tiny (text -> boxes), SAM 2.1 (keyframe masks and propagation; base+
   on a GPU, tiny on CPU) and ViTMatte small (edges), weights from the model store
-  (:mod:`rotoflow.modelstore`).
+  (:mod:`models.store`).
 
 Any stage can name another model (``{"tracker": "sam2.1-hiera-large"}``); names are checked against
-what each stage accepts. Store models are resolved before anything heavy is imported, so a missing
-model fails in seconds with the store's message.
+the model table (:mod:`models.catalog`). Store models are resolved before anything heavy is
+imported, so a missing model fails in seconds with the store's message. Every model is built from
+the :class:`~rotoflow.pipeline.ResolvedJob` alone (its thresholds, trimap band, device and model
+store), so what a model does is what the job's cache keys say.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from models.base import ModelSet
+from models.catalog import MODELS, STAGES, choices
+from models.spec import StagedModel
+from models.store import ModelStore
 from rotoflow.errors import ModelNotAvailable
-from rotoflow.settings import Settings
+from rotoflow.pipeline import ResolvedJob
+from rotoflow.prompts import ShotPrompts
 
-STAGES = ("detector", "segmenter", "tracker", "matter")
-SAM2_MODELS = (
-    "sam2.1-hiera-tiny",
-    "sam2.1-hiera-small",
-    "sam2.1-hiera-base-plus",
-    "sam2.1-hiera-large",
-)
-#: Model names each stage accepts.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "detector": ("yolox-nano", "grounding-dino-tiny", "grounding-dino-base"),
-    "segmenter": ("grabcut", *SAM2_MODELS),
-    "tracker": ("flow", *SAM2_MODELS),
-    "matter": ("pymatting", "vitmatte-small", "vitmatte-base"),
-}
 AVAILABLE = ("lite", "full")
+_LITE = {"detector": "yolox-nano", "segmenter": "grabcut", "tracker": "flow", "matter": "pymatting"}
 
 
 def _cuda() -> bool:
@@ -53,12 +47,7 @@ def stage_models(
         ModelNotAvailable: unknown set, stage or model name (the message lists the choices).
     """
     if name == "lite":
-        chosen = {
-            "detector": "yolox-nano",
-            "segmenter": "grabcut",
-            "tracker": "flow",
-            "matter": "pymatting",
-        }
+        chosen = dict(_LITE)
     elif name == "full":
         gpu = device.startswith("cuda") or (device == "auto" and _cuda())
         sam2 = "sam2.1-hiera-base-plus" if gpu else "sam2.1-hiera-tiny"
@@ -71,31 +60,47 @@ def stage_models(
     else:
         raise ModelNotAvailable(f"unknown model set {name!r}; available: {', '.join(AVAILABLE)}")
     for stage, model in (overrides or {}).items():
-        if stage not in CHOICES:
+        if stage not in STAGES:
             raise ModelNotAvailable(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-        if model not in CHOICES[stage]:
+        if model not in choices(stage):
             raise ModelNotAvailable(
-                f"{stage} {model!r} is not available; choose one of {', '.join(CHOICES[stage])}"
+                f"{stage} {model!r} is not available; choose one of {', '.join(choices(stage))}"
             )
         chosen[stage] = model
     return chosen
 
 
-class MissingDetector:
-    """Stands in for a detector whose weights are absent: box and click prompts still work, and a
-    text prompt fails with a message saying which setting to fix."""
+def stages_needed(prompts: ShotPrompts) -> tuple[str, ...]:
+    """The stages whose models a shot's prompts need: every stage but the detector when no object
+    has a text prompt (boxes, clicks and masks are used as given)."""
+    if any(o.text for o in prompts.objects):
+        return STAGES
+    return tuple(s for s in STAGES if s != "detector")
 
-    name = "yolox-nano"
-    version = "missing"
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+def needed_models(job: ResolvedJob) -> dict[str, str]:
+    """``{stage: model name}`` of the stages the job's prompts need (:func:`stages_needed`).
+
+    Raises:
+        ModelNotAvailable: unknown set, stage or model name (the message lists the choices).
+    """
+    chosen = stage_models(job.models, job.overrides, job.device)
+    return {s: chosen[s] for s in stages_needed(job.prompts)}
+
+
+class NotNeeded:
+    """Stands in for the detector of a job whose prompts have no text: its model is neither
+    resolved nor loaded, provenance names it ``<model>@unused``, and any call fails."""
+
+    version = "unused"
+    picks_one_object = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def _fail(self):
-        where = f"no file at {self.path}" if self.path else "ROTOFLOW_YOLOX_MODEL is not set"
         raise ModelNotAvailable(
-            f"text prompts need the YOLOX-Nano weights ({where}); set ROTOFLOW_YOLOX_MODEL to "
-            "yolox_nano.onnx, or prompt with --box/--point"
+            f"detector {self.name!r} was not loaded: the job's prompts have no text"
         )
 
     def resolve_text(self, text: str) -> list[str]:
@@ -105,116 +110,89 @@ class MissingDetector:
         self._fail()
 
 
-def _version(staged) -> str:
-    """A store model's version for provenance and cache keys: the hub commit, or for weights
-    staged by hand the start of their checksum (so new weights change the cache keys)."""
-    return staged.version if staged.version != "local" else f"local-{staged.sha256[:12]}"
+def model_store(job: ResolvedJob) -> ModelStore:
+    """The job's model store: ``job.model_dir``, offline when ``job.offline`` (or
+    ``HF_HUB_OFFLINE``)."""
+    return ModelStore.open(Path(job.model_dir), offline=job.offline)
 
 
-def _load(stage: str, model: str, settings: Settings, staged, cache: dict):
-    """Instantiate one stage model (``staged``: the store's entry, None for lite models)."""
-    if model == "yolox-nano":
-        from models.yolox import YoloxDetector
-
-        path = settings.yolox_model
-        if path is not None and Path(path).is_file():
-            return YoloxDetector(path, score_threshold=settings.detector_threshold)
-        return MissingDetector(path)
-    if model == "grabcut":
-        from models.lite_segmenter import GrabCutSegmenter
-
-        return GrabCutSegmenter()
-    if model == "flow":
-        from models.lite_tracker import FlowTracker
-
-        return FlowTracker()
-    if model == "pymatting":
-        from models.lite_matter import PymattingMatter
-
-        return PymattingMatter(band=settings.trimap_band)
-    device = settings.device
-    if not model.startswith("sam2"):
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # Rotoflow reports progress itself
-    if model.startswith("grounding-dino"):
-        from models.grounding_dino import GroundingDinoDetector
-        from models.sam2_video import resolve_device
-
-        return GroundingDinoDetector(
-            staged.path,
-            name=model,
-            version=_version(staged),
-            device=str(resolve_device(device)),
-            box_threshold=settings.detector_threshold,
-            text_threshold=settings.text_threshold,
-        )
-    if model.startswith("vitmatte"):
-        from models.sam2_video import resolve_device
-        from models.vitmatte import VitMatteMatter
-
-        return VitMatteMatter(
-            staged.path,
-            name=model,
-            version=_version(staged),
-            device=str(resolve_device(device)),
-            # trimap_band is the unknown band's whole width, half each side of the mask edge
-            erode=max(1, settings.trimap_band // 2),
-            dilate=max(1, settings.trimap_band // 2),
-        )
-    if model in SAM2_MODELS:
-        if model not in cache:  # segmenter and tracker share one SAM 2
-            from models.sam2_video import Sam2Video
-
-            cache[model] = Sam2Video.load(
-                staged.path,
-                weights=staged.spec.weights,
-                config=staged.spec.sam2_config,
-                name=model,
-                version=_version(staged),
-                device=device,
-            )
-        return cache[model]
-    raise ModelNotAvailable(f"{stage} {model!r} has no loader")  # pragma: no cover
-
-
-def staged_models(chosen: dict[str, str], settings: Settings) -> dict:
-    """``{model name: StagedModel}`` of the store models among ``chosen`` (stage -> model),
-    resolved without importing anything heavy.
+def staged_models(job: ResolvedJob) -> dict[str, StagedModel]:
+    """``{model name: StagedModel}`` of the store models the job needs (its set and overrides, for
+    the stages its prompts need), resolved without importing anything heavy. A model whose weights
+    the job names explicitly (:func:`explicit_files`) is only checked to exist, and left out.
 
     Raises:
-        ModelNotAvailable: a model is missing and the hub cannot supply it.
+        ModelNotAvailable: unknown set, stage or model; models are missing and the hub cannot
+            supply them (one message naming every one).
     """
-    from rotoflow.modelstore import CATALOG, ModelStore
-
-    store = ModelStore.from_settings(settings)
-    return {m: store.resolve(m) for m in dict.fromkeys(chosen.values()) if m in CATALOG}
+    stored = [m for m in needed_models(job).values() if MODELS[m].stored]
+    return model_store(job).resolve_all(stored, files=explicit_files(job))
 
 
-@lru_cache(maxsize=4)
-def _cached(name: str, overrides: tuple[tuple[str, str], ...], settings_json: str) -> ModelSet:
-    settings = Settings.model_validate_json(settings_json)
-    chosen = stage_models(name, dict(overrides), settings.device)
-    # Resolve every store model first: a missing one fails before torch is imported.
-    staged = staged_models(chosen, settings)
-    cache: dict = {}
-    loaded = {s: _load(s, m, settings, staged.get(m), cache) for s, m in chosen.items()}
-    return ModelSet(
-        name=name,
-        checksums={s: staged[m].sha256 for s, m in chosen.items() if m in staged},
-        **loaded,
+def explicit_files(job: ResolvedJob) -> dict[str, Path]:
+    """``{model name: file}`` of the models whose weights the job names explicitly instead of
+    the store's (``job.yolox_model``, from ``ROTOFLOW_YOLOX_MODEL``; see ``ModelSpec.override``).
+    """
+    files = {}
+    for name, entry in MODELS.items():
+        path = getattr(job, entry.override) if entry.override else None
+        if path:
+            files[name] = Path(path)
+    return files
+
+
+def _key(job: ResolvedJob) -> tuple:
+    """What the models of a job are built from (everything the loaders read)."""
+    return (
+        job.models,
+        tuple(sorted(job.overrides.items())),
+        job.model_dir,
+        job.offline,
+        job.device,
+        job.yolox_model,
+        job.detector_threshold,
+        job.text_threshold,
+        job.trimap_band,
+        stages_needed(job.prompts),
     )
 
 
-def load_model_set(
-    name: str, settings: Settings, overrides: dict[str, str] | None = None
-) -> ModelSet:
-    """The model set ``name`` with per-stage ``overrides``, loaded once per process and settings.
+_loaded: OrderedDict[tuple, ModelSet] = OrderedDict()
+_lock = threading.Lock()
+_KEEP = 4
+
+
+def load_model_set(job: ResolvedJob) -> ModelSet:
+    """The model set of a resolved job (its set, overrides, thresholds, trimap band, device and
+    model store), loaded once per process for the same values.
+
+    Only the models the job's prompts need are resolved and loaded (:func:`stages_needed`): with
+    no text prompt the detector is a :class:`NotNeeded`. A model serving two stages (SAM 2 as
+    segmenter and tracker) is loaded once.
 
     Raises:
-        ModelNotAvailable: unknown set, stage or model; a store model missing with no hub (see
-            :meth:`rotoflow.modelstore.ModelStore.resolve`).
+        ModelNotAvailable: unknown set, stage or model; store models missing with no hub (one
+            message naming every one, see :meth:`models.store.ModelStore.resolve_all`).
     """
-    stage_models(name, overrides, settings.device)  # validate before touching the cache
-    key = tuple(sorted((overrides or {}).items()))
-    return _cached(name, key, settings.model_dump_json())
+    chosen = stage_models(job.models, job.overrides, job.device)  # validate before the cache
+    needed = needed_models(job)
+    key = _key(job)
+    with _lock:
+        if key in _loaded:
+            _loaded.move_to_end(key)
+            return _loaded[key]
+        # Resolve every store model first: a missing one fails before torch is imported.
+        staged = staged_models(job)
+        built: dict[str, object] = {}
+        for model in dict.fromkeys(needed.values()):
+            entry = MODELS[model]
+            built[model] = entry.loader(entry, staged.get(model), job)
+        models = ModelSet(
+            name=job.models,
+            checksums={s: staged[m].sha256 for s, m in needed.items() if m in staged},
+            **{s: built[m] if s in needed else NotNeeded(m) for s, m in chosen.items()},
+        )
+        _loaded[key] = models
+        while len(_loaded) > _KEEP:
+            _loaded.popitem(last=False)
+        return models

@@ -260,7 +260,12 @@ class Sam2Video:
         name: Model name in the model store (``sam2.1-hiera-tiny``...).
         version: Weights version (hub revision or ``local``).
         chunk: Frames between checkpoints of a propagation run.
+        takes_mask: True: :meth:`segment` takes a mask prompt.
+        mode: ``"video"``: a :class:`models.base.VideoTracker` (:meth:`propagate`).
     """
+
+    takes_mask = True
+    mode = "video"
 
     def __init__(self, predictor, *, name: str, version: str, chunk: int = 64) -> None:
         self.predictor = predictor

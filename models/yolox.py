@@ -223,9 +223,12 @@ class YoloxDetector:
         version: First 12 hex digits of the weights file's SHA-256.
         score_threshold: Minimum ``objectness * class score`` kept.
         nms_threshold: IoU above which a lower-scored box of the same class is suppressed.
+        picks_one_object: True: :meth:`detect_object` finds a text prompt's object through near
+            classes and weak detections (see :class:`models.base.SubjectDetector`).
     """
 
     name = "yolox-nano"
+    picks_one_object = True
 
     def __init__(
         self,
@@ -250,7 +253,10 @@ class YoloxDetector:
         import onnxruntime as ort
 
         path = Path(model_path)
-        hint = "set ROTOFLOW_YOLOX_MODEL to the yolox_nano.onnx file"
+        hint = (
+            "stage it with `rotoflow models add yolox-nano FILE`, or set ROTOFLOW_YOLOX_MODEL to "
+            "the yolox_nano.onnx file"
+        )
         if not path.is_file():
             raise ModelNotAvailable(f"YOLOX weights not found at {path}; {hint}")
         options = ort.SessionOptions()

@@ -225,7 +225,13 @@ def stage_keys(
 
 
 class ResolvedJob(BaseModel):
-    """A :class:`RotoJob` with every default filled in from settings (what the tasks receive)."""
+    """A :class:`RotoJob` with every default filled in from settings (what the tasks receive).
+
+    The stage models are built from it alone: the set and overrides, the thresholds and trimap
+    band, and ``model_dir`` (the model store folder), ``offline`` (never download weights),
+    ``device`` and ``yolox_model`` (an explicit YOLOX weights file instead of the store's), all
+    from :class:`rotoflow.settings.Settings`.
+    """
 
     plate: str
     prompts: ShotPrompts
@@ -243,6 +249,10 @@ class ResolvedJob(BaseModel):
     text_threshold: float = 0.25
     trimap_band: int
     storage_url: str | None = None
+    model_dir: str
+    offline: bool = False
+    device: str = "auto"
+    yolox_model: str | None = None
 
     def settings_used(self) -> dict:
         return {
@@ -300,4 +310,8 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         text_threshold=settings.text_threshold,
         trimap_band=settings.trimap_band,
         storage_url=settings.storage_url,
+        model_dir=str(settings.resolved_model_dir()),
+        offline=settings.offline,
+        device=settings.device,
+        yolox_model=str(settings.yolox_model) if settings.yolox_model else None,
     )

@@ -52,7 +52,8 @@ class Settings(BaseSettings):
         offline: Never try the hub; a model missing from the store is an error at once. Also on
             when ``HF_HUB_OFFLINE=1``.
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``/``"cuda:N"``.
-        yolox_model: Path to the YOLOX-Nano ONNX weights used by the lite detector.
+        yolox_model: An explicit YOLOX-Nano ONNX weights file for the lite detector, used
+            instead of the model store's ``yolox-nano`` entry (None, the default: the store).
         detector_threshold: Minimum detector score for a text prompt to match (Grounding DINO's
             box threshold).
         text_threshold: Grounding DINO's text threshold: minimum score of a prompt word for it to

@@ -54,7 +54,7 @@ def _ws(job: ResolvedJob) -> ShotWorkspace:
 
 
 def _models(job: ResolvedJob):
-    return load_model_set(job.models, get_settings(), job.overrides)
+    return load_model_set(job)
 
 
 def _plate_signature(plate: str) -> str | None:

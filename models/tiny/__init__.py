@@ -18,8 +18,8 @@ def stage(model_dir: Path, sam2_overrides: list[str] | None = None) -> dict[str,
         model_dir: Model store root (``ROTOFLOW_MODEL_DIR``).
         sam2_overrides: Hydra overrides of the SAM 2 model (default ``++model.image_size=256``).
     """
+    from models.store import ModelStore
     from models.tiny import grounding_dino, sam2, vitmatte
-    from rotoflow.modelstore import ModelStore
 
     store = ModelStore(Path(model_dir), offline=True)
     builders = {

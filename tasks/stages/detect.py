@@ -105,8 +105,8 @@ def _detect_box(detector: Detector, image, name: str, classes: list[str], key: K
     Raises:
         PromptError: nothing of those classes is found.
     """
-    find = getattr(detector, "detect_object", None)
-    dets = find(image, classes) if find else detector.detect(image, classes)
+    find = detector.detect_object if detector.picks_one_object else detector.detect
+    dets = find(image, classes)
     if len(dets) == 0:
         raise PromptError(
             f"object {name!r}: no {' or '.join(classes)} found on frame {key.frame}; "

@@ -6,13 +6,16 @@ plate's last frame. A run depends only on the keyframes at its ends, so a correc
 on a later frame) re-propagates only the runs it splits, and the others are reused from the shot's
 earlier propagate folders.
 
-- A :class:`~models.base.VideoTracker` (SAM 2) tracks a run in one session with its end keyframes as
-  conditioning frames: forward from the earlier one, or backward for the run before the first
-  keyframe. Objects with the same keyframe frames share the session (and the image encoder's work).
-  Runs are checkpointed every few frames, so a crashed stage resumes where it stopped.
-- A :class:`~models.base.Tracker` (the lite optical-flow tracker) runs forward from the earlier
-  keyframe and backward from the later one; their masks are blended with weights falling linearly
-  with the distance to each keyframe and thresholded at 0.5.
+The tracker's declared ``mode`` says which of two ways a run is tracked:
+
+- A :class:`~models.base.VideoTracker` (mode ``"video"``, SAM 2) tracks a run in one session with
+  its end keyframes as conditioning frames: forward from the earlier one, or backward for the run
+  before the first keyframe. Objects with the same keyframe frames share the session (and the image
+  encoder's work). Runs are checkpointed every few frames, so a crashed stage resumes where it
+  stopped.
+- A :class:`~models.base.FrameTracker` (mode ``"frames"``, the lite optical-flow tracker) runs
+  forward from the earlier keyframe and backward from the later one; their masks are blended with
+  weights falling linearly with the distance to each keyframe and thresholded at 0.5.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.base import Detector, KeyPrompt, Tracker, TrackHint, VideoTracker, make_prompt
+from models.base import (
+    Detector,
+    FrameTracker,
+    KeyPrompt,
+    Tracker,
+    TrackHint,
+    VideoTracker,
+    make_prompt,
+)
 from rotoflow import progress
 from rotoflow.mattes import output_name, read_mask_png, write_mask_png
 from rotoflow.types import ObjectRef
@@ -185,7 +196,7 @@ def _video_run(tracker: VideoTracker, plate, info, objs, run: Run, seg, w: _Writ
     ckpt.unlink(missing_ok=True)
 
 
-def _lite_run(tracker: Tracker, plate, obj, run: Run, seg, w: _Writer, scratch: Path, hint):
+def _lite_run(tracker: FrameTracker, plate, obj, run: Run, seg, w: _Writer, scratch: Path, hint):
     """The lite tracker over ``run``: one direction outside the keyframes, both and a blend
     between them."""
     name = obj.name
@@ -220,7 +231,7 @@ def run(
     segment_out: StageOutput,
     ws: ShotWorkspace,
     key: str,
-    tracker: Tracker | VideoTracker,
+    tracker: Tracker,
     detector: Detector | None = None,
 ) -> StageOutput:
     """Track every object over the whole frame range and write 16-bit PNG masks.
@@ -235,7 +246,7 @@ def run(
         return run.done
     info = ingest.plate_info(ingest_out)
     objects = detect.load(detect_out)
-    video = isinstance(tracker, VideoTracker)
+    video = tracker.mode == "video"
     base = fingerprint(ingest_out.key, f"{tracker.name}@{tracker.version}")
     digest = functools.cache(sha256_file)
     plan = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
@@ -89,7 +88,7 @@ def _segment(segmenter: Segmenter, image: np.ndarray, key: detect.Keyframe, give
     """Keyframe mask from the segmenter; a mask prompt goes to segmenters that take one (SAM 2)
     and is used as it is by the others."""
     if given is not None and not (key.box or key.positive or key.negative):
-        if "mask" in inspect.signature(segmenter.segment).parameters:
+        if segmenter.takes_mask:
             return segmenter.segment(image, mask=given)
         return given
     return segmenter.segment(

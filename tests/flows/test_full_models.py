@@ -19,6 +19,7 @@ from models.registry import load_model_set
 from models.tiny import stage as stage_tiny
 from rotoflow import db
 from rotoflow.mattes import read_alpha_exr, read_mask_png
+from rotoflow.pipeline import RotoJob, resolve
 from rotoflow.prompts import ShotPrompts
 from rotoflow.settings import get_settings
 from rotoflow.workspace import ShotWorkspace
@@ -119,12 +120,14 @@ class Crash(RuntimeError):
 
 
 def test_a_crashed_propagation_resumes_and_equals_an_uninterrupted_one(home, plate, monkeypatch):
-    settings = get_settings()
-    models = load_model_set("full", settings)
-    sam = models.tracker
     prompts = ShotPrompts.model_validate(
         {"objects": [{"id": 1, "name": "car", "boxes": [gt_box("car-shadow")]}]}
     )
+    job = resolve(
+        RotoJob(plate=str(plate), prompts=prompts, models="full", shot="resume"), get_settings()
+    )
+    models = load_model_set(job)
+    sam = models.tracker
 
     def stages(ws: ShotWorkspace):
         ing = ingest.run(str(plate), prompts, ws, "i")
@@ -180,6 +183,34 @@ def test_missing_weights_offline_fail_in_seconds_with_the_pull_command(home, pla
     assert "grounding-dino-tiny" in message and "rotoflow models pull" in message
     assert str(home / "empty-store") in message
     assert elapsed < 10
+
+
+def test_every_missing_model_is_named_in_one_message(home, plate, monkeypatch):
+    monkeypatch.setenv("ROTOFLOW_MODEL_DIR", str(home / "empty-store"))
+    get_settings.cache_clear()
+    result = invoke("run", str(plate), "--prompt", "car", "--models", "full", "--shot", "c5")
+    get_settings.cache_clear()
+    assert result.exit_code == 2
+    message = result.stderr.strip().splitlines()[-1]
+    assert "3 models are not available" in message
+    assert "rotoflow models pull grounding-dino-tiny sam2.1-hiera-tiny vitmatte-small" in message
+
+
+def test_box_prompts_run_the_full_set_without_its_detector(home, plate, monkeypatch):
+    store = home / "no-detector"
+    for folder in ("facebook/sam2.1-hiera-tiny", "hustvl/vitmatte-small-composition-1k"):
+        (store / folder).parent.mkdir(parents=True, exist_ok=True)
+        (store / folder).symlink_to(home / "models" / folder)
+    monkeypatch.setenv("ROTOFLOW_MODEL_DIR", str(store))
+    get_settings.cache_clear()
+    args = ["run", str(plate), "--prompts", str(_prompts_file(home, [0])), "--models", "full"]
+    result = invoke(*args, "--shot", "c6")
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    with db.session(get_settings().resolved_database_url()) as s:
+        job = s.exec(select(db.Job).order_by(db.Job.id.desc())).first()
+    assert job.models["detector"] == "grounding-dino-tiny@unused"
+    assert "detector_sha256" not in job.models
 
 
 def test_unknown_stage_model_is_rejected(home, plate):

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from apps import cli_models
 from apps.cli_models import models_app
-from rotoflow.modelstore import MANIFEST
-from tests.rotoflow.test_modelstore import (
+from models.store import MANIFEST
+from tests.models.test_store import (
     COMMIT,
     fake_download,
     fake_model_info,
@@ -53,7 +53,7 @@ def test_add_list_verify(tmp_path):
     store = tmp_path / "models"
     result = invoke("list", "--dir", store)
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("missing") == 8 and "staged" not in result.stdout
+    assert result.stdout.count("missing") == 9 and "staged" not in result.stdout
 
     src = fake_transformers(tmp_path / "src")
     result = invoke("add", DINO, src, "--dir", store)
@@ -66,7 +66,7 @@ def test_add_list_verify(tmp_path):
     result = invoke("list", "--dir", store)
     row = next(line for line in result.stdout.splitlines() if DINO in line)
     assert "staged" in row and "local" in row
-    assert result.stdout.count("missing") == 7
+    assert result.stdout.count("missing") == 8
 
     result = invoke("verify", "--dir", store)  # every model with a folder: only DINO
     assert result.exit_code == 0, result.output

@@ -1,5 +1,5 @@
 """The Hugging Face hub as the model store sees it: where it is, whether it answers, what a
-revision holds and which commit a download came from. ``huggingface_hub`` is imported only inside
+revision holds, the download of a snapshot and which commit it came from. ``huggingface_hub`` is imported only inside
 the functions that call it."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import socket
 import threading
 import urllib.request
@@ -105,3 +106,44 @@ def local_dir_commit(local_dir: Path) -> str | None:
         if _COMMIT.fullmatch(first):
             commits.add(first)
     return commits.pop() if len(commits) == 1 else None
+
+
+def snapshot(
+    repo_id: str, kind: str, weights: str, dest: Path, revision: str | None, timeout: float
+) -> str:
+    """Download a hub repository's files into the folder ``dest`` with
+    ``huggingface_hub.snapshot_download(local_dir=dest)``; returns the commit they came from.
+
+    Files of other frameworks are skipped, and so are weights the kind does not load (a SAM 2
+    checkpoint needs no safetensors; a transformers model with ``weights`` needs no
+    ``pytorch_model.bin``). The download metadata (``.cache/``) is removed afterwards.
+
+    Args:
+        repo_id: The hub repository.
+        kind: ``"sam2"`` or ``"transformers"``.
+        weights: The main weights file name.
+        dest: Folder to download into.
+        revision: Branch, tag or commit (None: the default branch).
+        timeout: Seconds for the listing call (at least 10).
+
+    Returns:
+        The commit hash (pinned from the listing when it answered, else read from the download
+        metadata), else ``revision`` or ``"unknown"``.
+
+    Raises:
+        Exception: whatever ``huggingface_hub`` raises for a failed download.
+    """
+    import huggingface_hub
+
+    commit, remote_files = remote_listing(repo_id, revision, timeout)
+    ignore = list(NOT_PYTORCH)
+    if kind == "sam2":
+        ignore += ["*.safetensors", "*.bin", "*.pth", "*.ckpt"]
+    elif remote_files is not None and weights in remote_files:
+        ignore += ["pytorch_model*.bin", "pytorch_model.bin.index.json"]
+    huggingface_hub.snapshot_download(
+        repo_id, revision=commit or revision, local_dir=dest, ignore_patterns=ignore
+    )
+    commit = commit or local_dir_commit(dest) or revision or "unknown"
+    shutil.rmtree(dest / HF_METADATA_DIR, ignore_errors=True)
+    return commit

@@ -18,9 +18,9 @@ from types import SimpleNamespace
 import huggingface_hub
 import pytest
 
-from rotoflow import modelstore
+from models import store as modelstore
+from models.store import CATALOG, MANIFEST, ModelStore, files_digest, spec
 from rotoflow.errors import ModelNotAvailable
-from rotoflow.modelstore import CATALOG, MANIFEST, ModelStore, files_digest, spec
 from rotoflow.settings import Settings
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -100,6 +100,7 @@ def fake_model_info(monkeypatch, files: list[str] | None, sha: str = COMMIT) -> 
 
 def test_catalog_and_unknown_name():
     assert set(CATALOG) == {
+        "yolox-nano",
         "sam2.1-hiera-tiny",
         "sam2.1-hiera-small",
         "sam2.1-hiera-base-plus",
@@ -152,7 +153,7 @@ def test_read_only_store_resolves_without_manifest(tmp_path, monkeypatch):
     def read_only(folder, staged):
         raise PermissionError(13, "Read-only file system")
 
-    monkeypatch.setattr(modelstore, "_write_manifest", read_only)
+    monkeypatch.setattr(modelstore, "write_manifest", read_only)
     staged = ModelStore(tmp_path, offline=True).resolve(DINO)
     assert staged.sha256 == files_digest({f.name: sha(f) for f in folder.iterdir()})
     assert not (folder / MANIFEST).exists()
@@ -223,6 +224,32 @@ def test_missing_model_with_unreachable_hub_fails_fast(tmp_path, monkeypatch):
     assert time.monotonic() - t0 < 10
     assert "lacks model.safetensors or pytorch_model.bin" in str(info.value)
     assert probes == ["http://127.0.0.1:9"]  # probed once per store
+
+
+def test_resolve_all_names_every_missing_model_in_one_line(tmp_path):
+    store = ModelStore(tmp_path, offline=True)
+    fake_transformers(store.path("vitmatte-small"))
+    with pytest.raises(ModelNotAvailable) as one:
+        store.resolve(SAM)
+    with pytest.raises(ModelNotAvailable) as alone:
+        store.resolve_all([SAM, "vitmatte-small"])
+    assert str(alone.value) == str(one.value)  # a single missing model: resolve's own message
+
+    with pytest.raises(ModelNotAvailable) as several:
+        store.resolve_all([DINO, "vitmatte-small", SAM, DINO])
+    msg = str(several.value)
+    assert "\n" not in msg
+    assert msg.startswith(
+        f"2 models are not available: (1) '{DINO}' (IDEA-Research/grounding-dino-tiny): no folder "
+        f"{store.path(DINO)}; offline mode is on"
+    )
+    assert f"(2) '{SAM}' (facebook/sam2.1-hiera-tiny): no folder {store.path(SAM)}" in msg
+    assert msg.endswith(
+        f"run `rotoflow models pull {DINO} {SAM} --dir DIR` and copy "
+        f"DIR/IDEA-Research/grounding-dino-tiny, DIR/facebook/sam2.1-hiera-tiny to the paths "
+        "above (or set ROTOFLOW_MODEL_DIR)"
+    )
+    assert set(store.resolve_all(["vitmatte-small"])) == {"vitmatte-small"}
 
 
 def test_probe_hub(tmp_path):
@@ -413,3 +440,111 @@ def test_save_pretrained_folder_round_trip(tmp_path, tiny_vitmatte):
     assert staged.weights.name in ("model.safetensors", "pytorch_model.bin")
     model = VitMatteForImageMatting.from_pretrained(staged.path, local_files_only=True)
     assert model.config.hidden_size == 32
+
+
+YOLOX_NAME = "yolox-nano"
+YOLOX_FOLDER = "Megvii-BaseDetection/YOLOX/yolox-nano"
+
+
+def test_yolox_is_a_release_asset_entry(tmp_path):
+    s = spec(YOLOX_NAME)
+    assert (s.kind, s.source, s.repo_id, s.release, s.weights) == (
+        "onnx",
+        "release",
+        "Megvii-BaseDetection/YOLOX",
+        "0.1.1rc0",
+        "yolox_nano.onnx",
+    )
+    assert s.folder == YOLOX_FOLDER and s.stages == ("detector",)
+    assert ModelStore(tmp_path).path(YOLOX_NAME) == tmp_path / YOLOX_FOLDER
+
+
+def test_add_a_single_weights_file(tmp_path, yolox_path):
+    store = ModelStore(tmp_path / "models", offline=True)
+    staged = store.add(YOLOX_NAME, yolox_path)
+    assert staged.path == tmp_path / "models" / YOLOX_FOLDER
+    assert staged.weights == staged.path / "yolox_nano.onnx"
+    assert staged.files == {"yolox_nano.onnx": sha(yolox_path)}
+    assert staged.version == "local" and store.is_staged(YOLOX_NAME)
+    assert store.verify(YOLOX_NAME) == []
+    assert store.resolve(YOLOX_NAME) == staged
+    # The store's own file adds its folder in place.
+    assert store.add(YOLOX_NAME, staged.weights).sha256 == staged.sha256
+    with pytest.raises(ModelNotAvailable, match="is not a folder or a yolox_nano.onnx file"):
+        store.add(YOLOX_NAME, tmp_path / "nowhere.onnx")
+
+
+def test_missing_release_asset_offline_names_every_way_to_stage_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(modelstore.release, "GITHUB", "http://127.0.0.1:9")
+    for store, why in (
+        (ModelStore(tmp_path, offline=True), "offline mode is on"),
+        (ModelStore(tmp_path), "GitHub is unreachable (http://127.0.0.1:9)"),
+    ):
+        with pytest.raises(ModelNotAvailable) as info:
+            store.resolve(YOLOX_NAME)
+        msg = str(info.value)
+        assert "\n" not in msg
+        for part in (
+            "'yolox-nano' (Megvii-BaseDetection/YOLOX release 0.1.1rc0)",
+            f"no folder {tmp_path / YOLOX_FOLDER}",
+            why,
+            "rotoflow models pull yolox-nano --dir DIR",
+            f"DIR/{YOLOX_FOLDER}",
+            "rotoflow models add yolox-nano FILE",
+            "ROTOFLOW_MODEL_DIR",
+            "ROTOFLOW_YOLOX_MODEL to the file",
+        ):
+            assert part in msg, msg
+
+
+@pytest.fixture
+def github(tmp_path, monkeypatch, yolox_path):
+    """A loopback server laid out as GitHub's release downloads, holding YOLOX-Nano's asset."""
+    import http.server
+    import threading
+    from functools import partial
+
+    root = tmp_path / "github"
+    asset = root / "Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx"
+    asset.parent.mkdir(parents=True)
+    shutil.copy(yolox_path, asset)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(modelstore.release, "GITHUB", f"http://127.0.0.1:{server.server_port}")
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+def test_pull_a_release_asset_from_github(tmp_path, github, yolox_path):
+    store = ModelStore(tmp_path / "models")
+    staged = store.resolve(YOLOX_NAME)  # missing: pulled from the release
+    assert staged.path == tmp_path / "models" / YOLOX_FOLDER
+    assert staged.revision == "0.1.1rc0" and staged.version == "0.1.1rc0"
+    assert sha(staged.weights) == sha(yolox_path)
+    assert json.loads((staged.path / MANIFEST).read_text())["revision"] == "0.1.1rc0"
+    assert store.verify(YOLOX_NAME) == []
+
+    # A tag the release does not have fails in one line and leaves the staged model as it was.
+    with pytest.raises(ModelNotAvailable) as info:
+        store.pull(YOLOX_NAME, revision="9.9.9")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(
+        "cannot pull 'yolox-nano' (Megvii-BaseDetection/YOLOX release 0.1.1rc0): HTTP Error 404"
+    )
+    assert store.verify(YOLOX_NAME) == []
+    assert [p.name for p in store.path(YOLOX_NAME).parent.iterdir()] == ["yolox-nano"]
+
+
+def test_an_explicit_file_replaces_the_store_entry(tmp_path, yolox_path):
+    store = ModelStore(tmp_path, offline=True)
+    assert store.resolve_all([YOLOX_NAME], files={YOLOX_NAME: yolox_path}) == {}
+    with pytest.raises(ModelNotAvailable) as info:
+        store.resolve_all([YOLOX_NAME], files={YOLOX_NAME: tmp_path / "gone.onnx"})
+    assert str(info.value) == (
+        f"model 'yolox-nano': ROTOFLOW_YOLOX_MODEL names no file at {tmp_path / 'gone.onnx'}; "
+        "point it at the yolox_nano.onnx file, or unset it to use the model store"
+    )
