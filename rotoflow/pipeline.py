@@ -230,7 +230,8 @@ class ResolvedJob(BaseModel):
     The stage models are built from it alone: the set and overrides, the thresholds and trimap
     band, and ``model_dir`` (the model store folder), ``offline`` (never download weights),
     ``device`` and ``yolox_model`` (an explicit YOLOX weights file instead of the store's), all
-    from :class:`rotoflow.settings.Settings`.
+    from :class:`rotoflow.settings.Settings`; so are ``max_objects`` (the most objects a shot may
+    have) and ``heartbeat_timeout`` (seconds), which the tasks read from here too.
     """
 
     plate: str
@@ -253,6 +254,8 @@ class ResolvedJob(BaseModel):
     offline: bool = False
     device: str = "auto"
     yolox_model: str | None = None
+    max_objects: int = 100
+    heartbeat_timeout: float = 300.0
 
     def settings_used(self) -> dict:
         return {
@@ -314,4 +317,6 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         offline=settings.offline,
         device=settings.device,
         yolox_model=str(settings.yolox_model) if settings.yolox_model else None,
+        max_objects=settings.max_objects,
+        heartbeat_timeout=settings.heartbeat_timeout,
     )

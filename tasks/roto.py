@@ -141,7 +141,7 @@ def detect_task(job: ResolvedJob, keys: StageKeys, ing: StageOutput) -> StageOut
             _ws(job),
             keys.detect,
             _models(job).detector,
-            max_objects=get_settings().max_objects,
+            max_objects=job.max_objects,
         )
 
 
@@ -270,5 +270,5 @@ def record_failure(job: ResolvedJob, job_id: int, reason: str, timings: dict[str
 def start_heartbeat(job: ResolvedJob, job_id: int) -> liveness.Heartbeat:
     """Start renewing the running job's heartbeat in a background thread (every tenth of the
     ``heartbeat_timeout`` setting); call ``stop()`` on the result when the run ends."""
-    interval = liveness.heartbeat_interval(get_settings().heartbeat_timeout)
+    interval = liveness.heartbeat_interval(job.heartbeat_timeout)
     return liveness.Heartbeat(job.database_url.get_secret_value(), job_id, interval).start()
