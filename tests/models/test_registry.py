@@ -23,7 +23,9 @@ TEXT = {"id": 2, "name": "dog", "text": "dog"}
 
 
 def job(tmp_path: Path, objects: list[dict], models: str = "full", **settings):
-    """A resolved job of ``objects`` with the model store at ``tmp_path / "models"``, offline."""
+    """A resolved job of ``objects`` with the model store at ``tmp_path / "models"``, offline, and
+    no YOLOX override (whatever ``ROTOFLOW_YOLOX_MODEL`` an earlier test left in the environment)."""
+    settings.setdefault("yolox_model", None)
     s = Settings(
         home=tmp_path,
         output_root=tmp_path / "out",
