@@ -195,16 +195,28 @@ def configure(api_url: str, workers: int, gpu_slots: int, auth: str | None = Non
     (``auth``: the API's auth string)."""
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
 
+    # The pool gets the process worker's own base job template, as `prefect work-pool create
+    # --type process` does. A pool without one is filled in by the first worker that connects,
+    # in a read-then-write transaction that SQLite can refuse ("database is locked") while the
+    # server's services write.
+    template = ProcessWorker.get_default_base_job_template()
     with prefect_api(api_url, auth) as client:
         try:
-            client.read_work_pool(WORK_POOL)
+            pool = client.read_work_pool(WORK_POOL)
         except ObjectNotFound:
             client.create_work_pool(
-                WorkPoolCreate(name=WORK_POOL, type="process", concurrency_limit=workers)
+                WorkPoolCreate(
+                    name=WORK_POOL,
+                    type="process",
+                    concurrency_limit=workers,
+                    base_job_template=template,
+                )
             )
         else:
-            client.update_work_pool(WORK_POOL, WorkPoolUpdate(concurrency_limit=workers))
+            missing = {} if pool.base_job_template else {"base_job_template": template}
+            client.update_work_pool(WORK_POOL, WorkPoolUpdate(concurrency_limit=workers, **missing))
         client.upsert_global_concurrency_limit_by_name(GPU_LIMIT, gpu_slots)
 
 

@@ -18,6 +18,7 @@ import time
 import httpx
 import pytest
 import yaml
+from prefect.workers.process import ProcessWorker
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -131,6 +132,8 @@ def test_up_submit_down(tmp_path):
 
         pool = api_json("GET", f"{api}/work_pools/{local.WORK_POOL}", auth=auth)
         assert pool["type"] == "process" and pool["concurrency_limit"] == 1
+        # made with the process worker's template, so no worker has to write it on connecting
+        assert pool["base_job_template"] == ProcessWorker.get_default_base_job_template()
         limit = api_json("GET", f"{api}/v2/concurrency_limits/{local.GPU_LIMIT}", auth=auth)
         assert limit["limit"] == 2 and limit["active"]
         workers = api_json(
