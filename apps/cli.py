@@ -239,9 +239,7 @@ def _check_models(job) -> None:
 @app.command("export")
 def export_shot(
     shot: Annotated[str, typer.Argument(help="Shot name, as `rotoflow status` lists it.")],
-    formats: Annotated[
-        str, typer.Option("--format", help="Roto formats, comma-separated, e.g. nuke,silhouette.")
-    ] = "nuke",
+    formats: opt.Formats = "nuke",
     project: Annotated[
         str | None, typer.Option(help="Project (default: ROTOFLOW_PROJECT).")
     ] = None,

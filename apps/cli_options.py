@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from exporters import ROTO_FORMAT_NAMES
+
 Plate = Annotated[
     str,
     typer.Argument(
@@ -46,9 +48,8 @@ Tracker = Annotated[
     str | None, typer.Option(help="Propagation override, e.g. sam2.1-hiera-base-plus.")
 ]
 Matter = Annotated[str | None, typer.Option(help="Matter override, e.g. vitmatte-base.")]
-Formats = Annotated[
-    str, typer.Option("--format", help="Roto formats, comma-separated (see `rotoflow export`).")
-]
+FORMATS_HELP = "Roto formats, comma-separated: " + ", ".join(ROTO_FORMAT_NAMES) + "."
+Formats = Annotated[str, typer.Option("--format", help=FORMATS_HELP)]
 Shot = Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")]
 Project = Annotated[str | None, typer.Option(help="Project name.")]
 OutDir = Annotated[Path | None, typer.Option("--out", help="Output root folder.")]

@@ -32,6 +32,20 @@ _MODULES = (
 )
 
 
+ROTO_FORMAT_NAMES = (
+    "after_effects",
+    "fusion",
+    "lottie",
+    "nuke",
+    "shapes_json",
+    "silhouette",
+    "svg",
+)
+"""What :func:`roto_formats` returns, known without loading the adapters (whose imports take half
+a second) so that help texts can list it; ``tests/exporters/test_features.py`` keeps the two
+equal."""
+
+
 def _load(module: str) -> ModuleType:
     return importlib.import_module(f"exporters.{module}")
 

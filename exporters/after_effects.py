@@ -13,14 +13,17 @@ in ``MaskMode.SUBTRACT`` after the contours they cut and other contours in ``Mas
 (keys may be sparse), in one ``setValuesAtTimes`` call, then ``KeyframeInterpolationType.LINEAR``
 (or ``HOLD``) on every key, opacity 100.
 
-Feather: ``"ADBE Mask Feather"`` is ``[f, f]`` pixels for a contour's ``feather`` f. After
-Effects centres a mask's feather on its path, half inside and half outside, and moves it with the
-Mask Expansion (Adobe's After Effects user guide, "Soften (feather) the edges of a mask" **[doc]**);
-``"ADBE Mask Offset"`` (the expansion) is therefore ``f / 2`` px, so that the soft edge runs from
-the path outwards over ``f`` pixels, as :class:`rotoflow.types.RotoShape` defines it (for a hole,
-outwards is into the object). Feather falloff stays AE's default. After Effects has no lifetime for
-a mask: the collapsed keys that the vectorizer puts just outside a contour's lifetime hide it, as
-AE holds a path's first and last keys outside its keyed range.
+Feather: ``"ADBE Mask Feather"`` is ``[f, f]`` pixels for a contour's ``feather`` f, with
+``maskFeatherFalloff = MaskFeatherFalloff.FFO_LINEAR`` **[doc]** (AE scripting guide,
+MaskPropertyGroup; the default, smooth, is not a linear ramp). After Effects centres a mask's
+feather on its path, half inside and half outside, and moves it with the Mask Expansion (Adobe's
+After Effects user guide, "Soften (feather) the edges of a mask" **[doc]**): the path is the
+matte's 0.5 contour, so the expansion (``"ADBE Mask Offset"``) is only the mean shift of the
+contour's soft band off its path, ``mean(outside - inside) / 2`` pixels out of the mask's loop
+(for a hole, whose loop is the hole, ``mean(inside - outside) / 2``), at most ``f / 2`` either
+way; 0 for a band centred on the path (:attr:`rotoflow.types.RotoShape.band`). After Effects has
+no lifetime for a mask: the collapsed keys that the vectorizer puts just outside a contour's
+lifetime hide it, as AE holds a path's first and last keys outside its keyed range.
 
 Coordinates are AE layer space, which for a comp-sized solid with default anchor and position is
 comp space: pixels, origin at the top-left corner, y down, tangents relative to their vertex. That
@@ -32,8 +35,7 @@ The script is ECMAScript 3, the language ExtendScript speaks: ``var`` only, func
 expressions, literal arrays, no ``JSON``, no ``Array.prototype.map``; the target directive is the
 comment form ``//@target aftereffects`` so the file also parses as plain JavaScript.
 
-Not verified in After Effects itself: the script as a whole (``docs/formats.md`` 10.4), and that the
-expansion plus feather gives exactly the outward ramp (AE's feather falloff is not linear).
+Not verified in After Effects itself: the script as a whole (``docs/formats.md`` 10.4).
 """
 
 from __future__ import annotations
@@ -79,17 +81,29 @@ def _js_float(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
+def expansion(shape: RotoShape) -> float:
+    """The Mask Expansion (pixels, out of the mask's loop) that centres After Effects' feather on
+    a contour's soft band: ``mean(outside - inside) / 2`` of its band, negated for a hole, within
+    ``[-feather / 2, feather / 2]``; 0 for a centred band."""
+    band = shape.soft_band()
+    shift = float(np.mean(band[:, 1] - band[:, 0])) / 2 if len(band) else 0.0
+    shift = -shift if shape.hole else shift
+    half = float(shape.feather) / 2
+    return min(max(shift, -half), half) + 0.0  # no -0.0
+
+
 def _mask_call(layer_var: str, name: str, shape: RotoShape, decimals: int) -> str:
     frames = ", ".join(str(int(k.frame)) for k in shape.keys)
     mode = "MaskMode.SUBTRACT" if shape.hole else "MaskMode.ADD"
     feather = format_number(float(shape.feather), decimals)
+    offset = format_number(expansion(shape), decimals)
     # (K, 3, N, 2): per key the vertices, then the in- and the out-tangents, as [x, y] pairs
     pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
     slot = "[" + ", ".join(["[%s, %s]"] * pts.shape[1]) + "]"
     key = "  shp(" + ",\n      ".join([slot] * 3) + ")"
     values = ",\n".join([key] * pts.shape[0]) % tuple(trimmed(pts.transpose(0, 2, 1, 3), decimals))
     return (
-        f"addMask({layer_var}, {_js_string(name)}, {mode}, {feather}, [{frames}], [\n"
+        f"addMask({layer_var}, {_js_string(name)}, {mode}, {feather}, {offset}, [{frames}], [\n"
         + values
         + "\n]);"
     )
@@ -111,7 +125,7 @@ _PRELUDE = """\
     }
     return t;
   }
-  function addMask(layer, name, mode, feather, frames, shapes) {
+  function addMask(layer, name, mode, feather, offset, frames, shapes) {
     var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
     mask.name = name;
     mask.maskMode = mode;
@@ -124,7 +138,8 @@ _PRELUDE = """\
     }
     mask.property("ADBE Mask Feather").setValue([feather, feather]);
     mask.property("ADBE Mask Opacity").setValue(100);
-    mask.property("ADBE Mask Offset").setValue(feather / 2);
+    mask.property("ADBE Mask Offset").setValue(offset);
+    mask.maskFeatherFalloff = MaskFeatherFalloff.FFO_LINEAR;
     return mask;
   }
 """
@@ -146,7 +161,8 @@ def write_to_string(
             object (its first contour's ``name``, made a unique identifier among solids by
             :func:`exporters.names.sanitize_name`); every contour becomes one mask named by
             :func:`exporters.names.shape_names`, ``SUBTRACT`` for a hole and ``ADD`` otherwise,
-            with feather ``[f, f]`` and expansion ``f / 2`` pixels for its ``feather`` f.
+            with feather ``[f, f]`` pixels for its ``feather`` f, linear falloff and the
+            expansion of :func:`expansion`.
         fmt: The shot's format: comp size, pixel aspect, frame rate, duration
             (``last_frame - first_frame + 1`` frames) and display start (``first_frame``).
         comp_name: Name of the new comp (any text; written as an escaped string literal).

@@ -75,6 +75,22 @@ def _check_contour_fields(shape: RotoShape, who: str) -> None:
         raise ExportError(
             f"{who}: feather {feather!r} must be a finite number of pixels >= 0 (0 = hard edge)"
         )
+    band = shape.band
+    if band is not None and shape.keys:  # (no keys: refused by _check_keys)
+        b = np.asarray(band)
+        n = np.asarray(shape.keys[0].points).shape[0]
+        if (
+            b.ndim != 2
+            or b.shape[1] != 2
+            or b.shape[0] != n
+            or not np.issubdtype(b.dtype, np.number)
+            or not np.all(np.isfinite(b))
+            or np.any(b < 0)
+        ):
+            raise ExportError(
+                f"{who}: band must be None or (N, 2) finite [inside, outside] pixels >= 0, one "
+                f"row per control point ({n}); got shape {b.shape}"
+            )
     life = shape.lifetime
     if life is None:
         return
@@ -148,7 +164,8 @@ def check_shapes(shapes: Sequence[RotoShape]) -> None:
     An object may have several shapes (contours). For each shape:
 
     - ``object_id`` and ``contour`` are integers, ``contour >= 0``; ``name`` is a string;
-      ``hole`` is a bool; ``feather`` is a finite number of pixels ``>= 0``;
+      ``hole`` is a bool; ``feather`` is a finite number of pixels ``>= 0``; ``band`` is None
+      or ``(N, 2)`` finite pixels ``>= 0``, one row per control point;
     - at least one key; key frames are integers in strictly increasing order; every key's
       ``points`` is ``(N, 3, 2)`` with ``N >= 3``, the same ``N`` in every key, all finite;
     - ``lifetime`` is None or ``(first, last)`` integer frames with ``first <= last``, and every

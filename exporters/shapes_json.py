@@ -16,7 +16,9 @@ Version 2 layout (every field is required)::
 
 One entry per object (``id``, ``name``), in order of first appearance; its ``contours`` in paint
 order, each a :class:`rotoflow.types.RotoShape`: ``contour`` index, ``hole`` (subtracts; it also
-runs counter-clockwise on screen), ``feather`` (soft-edge width in plate pixels, outwards),
+runs counter-clockwise on screen), ``feather`` (soft-edge width in plate pixels,
+centred on the path), ``band`` (optional; per control point ``[inside, outside]`` pixels where the
+alpha's ramp starts and ends, or null: :attr:`rotoflow.types.RotoShape.band`),
 ``lifetime`` (``[first, last]`` plate frames, inclusive, or null for the span of the keys) and
 sparse ``keys`` (linear interpolation between them). Version 1 (one closed shape per object:
 ``{"id", "name", "closed", "keys"}``) is still read, as contour 0 with no hole, no feather and no
@@ -69,6 +71,14 @@ def _num(value: float) -> str:
     return repr(value)
 
 
+def _band_text(band: Any) -> str:
+    """JSON text of a contour's band: ``null`` or ``[[inside, outside], ...]``."""
+    if band is None:
+        return "null"
+    rows = np.asarray(band, dtype=np.float64).reshape(-1, 2)
+    return "[" + ", ".join(f"[{_num(a)}, {_num(b)}]" for a, b in rows) + "]"
+
+
 _POINT = '                {"v": [%s, %s], "in": [%s, %s], "out": [%s, %s]}'
 
 
@@ -94,6 +104,7 @@ def _contour_pieces(shape: RotoShape) -> list[str]:
         f'          "contour": {int(shape.contour)},\n'
         f'          "hole": {"true" if shape.hole else "false"},\n'
         f'          "feather": {_num(shape.feather)},\n'
+        f'          "band": {_band_text(shape.band)},\n'
         f'          "lifetime": {lifetime},\n'
         '          "closed": true,\n'
         '          "keys": [\n'
@@ -220,7 +231,25 @@ def _contour(entry: dict, object_id: int, name: str, where: str) -> RotoShape:
         hole=_get(entry, "hole", bool, where),
         feather=float(_get(entry, "feather", (int, float), where)),
         lifetime=None if life is None else (life[0], life[1]),
+        band=_band(entry.get("band"), where),
     )
+
+
+def _band(value: Any, where: str) -> np.ndarray | None:
+    """A contour's ``band`` (absent or null: None) as ``(N, 2) float64``."""
+    if value is None:
+        return None
+    ok = isinstance(value, list) and all(
+        isinstance(row, list)
+        and len(row) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
+        for row in value
+    )
+    if not ok:
+        raise ExportError(
+            f"roto-shapes JSON: {where}.band must be null or [[inside, outside], ...] pixels"
+        )
+    return np.array(value, dtype=np.float64).reshape(-1, 2)
 
 
 def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:

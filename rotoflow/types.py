@@ -133,12 +133,18 @@ class RotoShape:
         keys: Keys in strictly increasing frame order.
         contour: Index of the contour within its object (0 for the first outer contour).
         hole: True for a hole (subtracted from the object's other contours).
-        feather: Feather width in plate pixels: the width of the matte's soft edge, applied by
-            hosts as a falloff outwards from the shape (0 for a hard edge).
+        feather: Width in plate pixels of the matte's soft edge (0 for a hard edge): the alpha
+            ramps from 1 to 0 across a band this wide, centred on the path unless ``band`` says
+            otherwise. Hosts with one feather per shape take this value.
         lifetime: ``(first, last)`` plate frames (inclusive) on which the contour is part of the
             matte, or None for the span of its keys. Keys one frame outside the lifetime are
             *collapsed* (every vertex at one point, tangents zero) so that hosts without a lifetime
             setting show nothing there.
+        band: ``(N, 2) float64`` soft band per control point, ``[inside, outside]`` pixels along
+            the vertex normal towards and away from the filled side (the object's side: out of
+            a hole's loop): the alpha is 1 at ``inside`` pixels in from the path and 0 at
+            ``outside`` pixels out, linear between (:mod:`rotoflow.geometry.feather`). None: the
+            ramp is ``feather`` wide and centred on the path at every point (:meth:`soft_band`).
     """
 
     object_id: int
@@ -148,6 +154,14 @@ class RotoShape:
     hole: bool = False
     feather: float = 0.0
     lifetime: tuple[int, int] | None = None
+    band: np.ndarray | None = None
+
+    def soft_band(self) -> np.ndarray:
+        """``(N, 2) float64`` ``[inside, outside]`` pixels per control point: :attr:`band`, or
+        half of :attr:`feather` each side when it is None."""
+        if self.band is not None:
+            return np.asarray(self.band, dtype=np.float64)
+        return np.full((self.n_points, 2), self.feather / 2.0)
 
     @property
     def n_points(self) -> int:

@@ -8,8 +8,8 @@ adapter: ``NAME``, ``SUFFIXES``, ``write_to_string`` and ``read_from_string``.
 
 from exporters.features import Feature
 from exporters.nuke.reader import read_from_string
-from exporters.nuke.writer import NAME, SUFFIXES, feather_offsets, write_to_string
+from exporters.nuke.writer import NAME, SUFFIXES, feather_curves, write_to_string
 
 FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO, Feature.NODE_NAME})
 
-__all__ = ["FEATURES", "NAME", "SUFFIXES", "feather_offsets", "read_from_string", "write_to_string"]
+__all__ = ["FEATURES", "NAME", "SUFFIXES", "feather_curves", "read_from_string", "write_to_string"]

@@ -9,7 +9,9 @@ as :func:`exporters.nuke.read_from_string`) calls :func:`read_shapes`.
 The reader is a tokenizer and parser of the ``.nk`` brace grammar. It reads what the writer writes,
 the static form, run-length items ``{x N {v -}}``, constant curves, decimal literals and
 explicit-slope items (whose slopes it ignores: keys are interpolated linearly). It takes ``bm 12``
-as a hole, the mean feather offset length as the feather, and groups a node's curvegroups into
+as a hole and the feather curve as a linear ramp from the main curve (alpha 1) to the feather
+curve (alpha 0): the path it returns runs half way between them (where the ramp is 0.5) and the
+band of each point is half its mean offset length each side (``feather`` the mean length). It groups a node's curvegroups into
 objects by name: ``<stem>_hole<k>`` and ``<stem>_part<k>`` are contour ``k`` of object ``<stem>``,
 any other name is contour 0 of its own object. It ignores layer and shape transforms.
 """
@@ -66,6 +68,7 @@ class _Contour:
     keys: list[ShapeKey]
     hole: bool
     feather: float
+    band: np.ndarray | None
 
 
 def _objects(contours: list[_Contour], first_id: int) -> list[RotoShape]:
@@ -86,7 +89,11 @@ def _objects(contours: list[_Contour], first_id: int) -> list[RotoShape]:
             stem, index = c.name, 0
         taken.add((stem, index))
         oid = ids.setdefault(stem, first_id + len(ids))
-        shapes.append(RotoShape(oid, stem, c.keys, index, c.hole, c.feather))
+        shapes.append(
+            RotoShape(
+                oid, stem, c.keys, index, c.hole, feather=c.feather, lifetime=None, band=c.band
+            )
+        )
     return [s for group in by_object(shapes) for s in group]
 
 
@@ -212,17 +219,18 @@ class _Reader:
             pts[:, :, 1:, :] -= pts[:, :, :1, :]
         return times, pts
 
-    def feather(self, cc: _Group | _Word, name: str) -> float:
-        """Mean length of the feather offsets of a feather cc (keys with all offsets zero, such as
-        collapsed keys, left out); 0 for ``idem`` or a cc without a ``{px ...}`` list."""
+    def feather(self, cc: _Group | _Word, name: str, like: np.ndarray) -> np.ndarray | None:
+        """The feather offsets ``(K, N, 2)`` of a feather cc, in image space (y down), when it
+        has the main curve's keys and points (``like``: the main ``(K, N, 3, 2)``); None for
+        ``idem``, a cc without a ``{px ...}`` list, or other keys."""
         if not isinstance(cc, _Group) or cc.head != "cc":
-            return 0.0
+            return None
         if not any(isinstance(p, _Group) and p.head == "px" for p in cc.items):
-            return 0.0
+            return None
         _, pts = self.cc(cc, name)
-        lengths = np.linalg.norm(pts[:, :, 0, :], axis=-1)  # (K, N)
-        keyed = lengths.max(axis=1) > 1e-6
-        return float(lengths[keyed].mean()) if keyed.any() else 0.0
+        if pts.shape != like.shape:
+            return None
+        return pts[:, :, 0, :] * (1.0, -1.0)
 
     def blend_mode(self, items: list[_Word | _Group]) -> float:
         """The ``bm`` value of a curvegroup's ``{a name value ...}`` attributes (0 if absent or
@@ -260,10 +268,18 @@ class _Reader:
                 frames, pts = self.cc(main, name)
                 pts[..., 0, 1] = height - pts[..., 0, 1]
                 pts[..., 1:, 1] = -pts[..., 1:, 1]
+                offsets = self.feather(curves[1], name, pts) if len(curves) > 1 else None
+                feather, band = 0.0, None
+                if offsets is not None:
+                    lengths = np.linalg.norm(offsets, axis=-1)  # (K, N)
+                    keyed = lengths.max(axis=1) > 1e-6  # collapsed keys have none
+                    if keyed.any():
+                        pts[..., 0, :] += offsets / 2  # the ramp's middle
+                        half = lengths[keyed].mean(axis=0) / 2
+                        feather, band = float(lengths[keyed].mean()), np.stack([half, half], 1)
                 keys = [ShapeKey(frame=f, points=p) for f, p in zip(frames, pts, strict=True)]
-                feather = self.feather(curves[1], name) if len(curves) > 1 else 0.0
                 hole = self.blend_mode(items[5:]) == BM_SUBTRACT
-                out.append(_Contour(name, keys, hole, feather))
+                out.append(_Contour(name, keys, hole, feather, band))
             else:
                 logger.debug("skipping roto item %r", child.head)
 

@@ -32,14 +32,16 @@ Host conventions, with their evidence (tags as in ``docs/formats.md``):
   A subtract shape cuts everything rendered before it in the node, so where objects overlap, a
   hole of a later object also cuts the earlier objects (one Roto node, one matte).
 - **Feather.** The second ``cc`` holds per-point feather offsets from the main vertices, with the
-  main curve's tangents [real]. The offset is ``feather * outward unit normal`` at the vertex:
-  the normal to the vertex's tangent direction (the bisector of the incoming and outgoing
-  handles, else of the neighbouring chords), pointing away from the filled side. Which side is
-  filled comes from the key's orientation (the sign of its area; outer contours run clockwise on
-  screen) and the hole flag: the inside of the loop for outer contours and islands, the outside
-  for holes, so a hole's feather points lie inside it and its soft edge falls off into the hole.
-  A collapsed key gets zero offsets. The global feather attributes (``ff``, ``fx``, ...) are left
-  alone.
+  main curve's tangents [real]. Nuke fills a shape with its own alpha, 1 inside the main curve
+  and falling to 0 at the feather curve; a subtract shape takes its own alpha off the shapes
+  below. So the two curves go on the two ends of the contour's soft band
+  (:meth:`rotoflow.types.RotoShape.soft_band`; :func:`feather_curves`): for an outer contour or
+  island the main vertex moves ``inside`` pixels in from the path and its feather point lies
+  ``inside + outside`` pixels out beyond it; for a hole the main vertex moves ``outside`` pixels
+  into the hole and the feather point lies ``inside + outside`` pixels back out, in the object.
+  Directions are the vertex normals (:func:`rotoflow.geometry.bezier.vertex_normals`). A
+  collapsed key gets zero moves and offsets. The global feather attributes (``ff``, ``fx``, ...)
+  are left alone, so the ramp is Nuke's default falloff.
 - **Interpolation.** Nuke's default shape-key interpolation is smooth (``docs/formats.md`` 1.4),
   while Rotoflow keys are sparse and meant to be interpolated linearly
   (:func:`rotoflow.geometry.shape_at`). Curves with three or more keys therefore carry explicit
@@ -74,6 +76,7 @@ from exporters.names import sanitize_name, shape_names
 from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES
 from exporters.numbers import float32_hex_cells
 from rotoflow.errors import ExportError
+from rotoflow.geometry.bezier import as_points, vertex_normals
 from rotoflow.types import RotoShape, ShotFormat
 
 NAME = "nuke"
@@ -88,8 +91,6 @@ _ROOT_LAYER_ATTRS = (
     + " ptof1x 0 ptof1y 0 ptof2x 0 ptof2y 0 ptof3x 0 ptof3y 0 ptof4x 0 ptof4y 0"
     " pterr 0 ptrefset 0 ptmot x40800000 ptref 0"
 )
-_SAMPLES = 16  # chords per cubic segment for a key's signed area
-_EPS = 1e-9
 
 
 def _hex(value: float) -> str:
@@ -111,69 +112,52 @@ def _format_string(fmt: ShotFormat) -> str:
     return f'"{w} {h} 0 0 {w} {h} {_dec(fmt.pixel_aspect)} {name}"'
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    """Rows of ``(..., 2)`` scaled to length 1; zero rows stay zero."""
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, n, out=np.zeros_like(v), where=n > _EPS)
+def feather_curves(shape: RotoShape) -> tuple[np.ndarray, np.ndarray]:
+    """Where a contour's main curve and feather curve go, per key and control point.
 
-
-def _signed_area(points: np.ndarray) -> float:
-    """Area of a closed Bezier key ``(N, 3, 2)`` (image space), positive when the contour runs
-    clockwise on screen (y down), from ``_SAMPLES`` chords per segment."""
-    v, nxt = points[:, 0], np.roll(points[:, 0], -1, axis=0)
-    p1, p2 = v + points[:, 2], nxt + np.roll(points[:, 1], -1, axis=0)
-    t = np.linspace(0.0, 1.0, _SAMPLES, endpoint=False)[:, None, None]
-    curve = (1 - t) ** 3 * v + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * nxt
-    x, y = curve.transpose(1, 0, 2).reshape(-1, 2).T
-    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
-
-
-def feather_offsets(shape: RotoShape) -> np.ndarray:
-    """Feather-point offsets of a contour: ``feather`` pixels along the outward vertex normals.
+    Nuke fills each shape with its own alpha: 1 inside its main curve, falling to 0 at its
+    feather curve; a hole (subtract mode) takes its own alpha off the shapes below. So the main
+    curve goes on the side of the soft band where the shape's own alpha is 1 and the feather curve
+    on the other: for an outer contour or island the main vertex moves ``inside`` pixels in from
+    the path (towards the filled side) and the feather point lies ``inside + outside`` pixels
+    beyond it; for a hole, whose own alpha is 1 in the hole, the main vertex moves ``outside``
+    pixels into the hole and the feather point ``inside + outside`` pixels back out of it, into
+    the object. Directions are the vertex normals of
+    :func:`rotoflow.geometry.bezier.vertex_normals`; the band is
+    :meth:`rotoflow.types.RotoShape.soft_band`.
 
     Args:
-        shape: The contour; its ``feather`` (pixels) and ``hole`` flag are used.
+        shape: The contour.
 
     Returns:
-        ``(K, N, 2) float64`` offsets in image space (y down), one per key and control point:
-        ``feather`` times the unit normal to the vertex's tangent direction, pointing away from
-        the filled side (out of the loop for outer contours and islands, into it for holes, as
-        told by the sign of the key's area). Zero for a zero feather and for a collapsed key.
+        ``(shift, offsets)``, each ``(K, N, 2) float64`` in image space (y down): the main
+        vertex's move from the path, and the feather point's offset from the main vertex (the
+        value of the feather ``cc``'s vertex slot). Zero on a collapsed key and for a hard edge.
     """
-    pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
-    out = np.zeros(pts.shape[:2] + (2,))
-    if shape.feather <= 0:
-        return out
-    for k, key in enumerate(pts):
-        area = _signed_area(key)
-        if abs(area) <= _EPS:
-            continue  # collapsed: nothing to feather
-        v = key[:, 0]
-        chord_in = v - np.roll(v, 1, axis=0)
-        chord_out = np.roll(v, -1, axis=0) - v
-        has_in = np.linalg.norm(key[:, 1], axis=-1, keepdims=True) > _EPS
-        has_out = np.linalg.norm(key[:, 2], axis=-1, keepdims=True) > _EPS
-        t_in = _unit(np.where(has_in, -key[:, 1], chord_in))
-        t_out = _unit(np.where(has_out, key[:, 2], chord_out))
-        tangent = t_in + t_out
-        tangent = _unit(
-            np.where(np.linalg.norm(tangent, axis=-1, keepdims=True) > 1e-6, tangent, t_out)
-        )
-        # (-ty, tx) points into the loop of a clockwise-on-screen key (positive area)
-        inward = np.sign(area) * np.stack([-tangent[:, 1], tangent[:, 0]], axis=-1)
-        out[k] = shape.feather * (inward if shape.hole else -inward)
-    return out
+    band = shape.soft_band()
+    inside, outside = band[:, :1], band[:, 1:]
+    shift = np.zeros((len(shape.keys), shape.n_points, 2))
+    offsets = np.zeros_like(shift)
+    for k, key in enumerate(shape.keys):
+        n = vertex_normals(as_points(key.points), shape.hole)  # away from the filled side
+        if shape.hole:
+            shift[k], offsets[k] = n * outside, -n * (inside + outside)
+        else:
+            shift[k], offsets[k] = -n * inside, n * (inside + outside)
+    return shift, offsets
 
 
 def _nuke_keys(shape: RotoShape, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Main and feather ``(K, N, 3, 2) float32`` keys in Nuke space (y up; relative values with
     y negated); the feather keys hold the offsets in the vertex slot and the main tangents."""
     pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
+    shift, offsets = feather_curves(shape)
+    pts[..., 0, :] += shift
     main = pts.copy()
     main[..., 0, 1] = height - pts[..., 0, 1]
     main[..., 1:, 1] = -pts[..., 1:, 1]
     feather = main.copy()
-    feather[..., 0, :] = feather_offsets(shape) * (1.0, -1.0)
+    feather[..., 0, :] = offsets * (1.0, -1.0)
     with np.errstate(over="ignore"):
         f32 = np.stack([main, feather]).astype(np.float32)
     if not np.all(np.isfinite(f32)):

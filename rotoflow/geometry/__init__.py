@@ -16,13 +16,15 @@ Modules, in pipeline order:
   keys (:func:`shape_at`), shared by the modules below.
 - :mod:`rotoflow.geometry.fit`: a ring to one key (Schneider's least-squares Bezier fit,
   vertices placed by arc length, following the previous key).
+- :mod:`rotoflow.geometry.feather`: the alpha's soft band measured across a mask's outline
+  (where its ramp starts and ends), for the shapes' feather.
 - :mod:`rotoflow.geometry.shape`: an object's masks to animated shapes, one per contour (rings
   linked over frames, one point count each, smoothed in time, keyed where they change, with
   lifetimes and feather).
 - :mod:`rotoflow.geometry.raster`: shapes back to masks (exact scanline fill) and IoU.
 
 Each module imports only those above it in this list (``shape`` and ``raster`` both sit on
-``bezier``; neither imports the other).
+``bezier``; neither imports the other; ``feather`` needs neither).
 """
 
 from rotoflow.errors import GeometryError

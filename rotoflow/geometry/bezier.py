@@ -87,3 +87,58 @@ def shape_at(shape: RotoShape, frame: float) -> np.ndarray | None:
     s = (frame - f0) / (f1 - f0)
     p0 = np.asarray(shape.keys[i - 1].points, dtype=np.float64)
     return (1.0 - s) * p0 + s * np.asarray(shape.keys[i].points, dtype=np.float64)
+
+
+def signed_area(pts: np.ndarray, samples: int = 16) -> float:
+    """Area of a closed Bezier key (square pixels), positive when it runs clockwise on screen.
+
+    Args:
+        pts: ``(N, 3, 2) float64`` control points, image space (y down).
+        samples: Chords per segment of the polygon whose shoelace area is taken.
+
+    Returns:
+        The signed area: positive clockwise on screen (outer contours), negative
+        counter-clockwise (holes), 0 for a collapsed key.
+    """
+    x, y = flatten(pts, samples).T
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+def vertex_normals(pts: np.ndarray, hole: bool) -> np.ndarray:
+    """Unit normals at a key's vertices pointing away from the filled side.
+
+    The tangent direction at a vertex is the bisector of its incoming and outgoing handles (of
+    the neighbouring chords where a handle is zero); the normal is perpendicular to it, out of
+    the loop for an outer contour or island and into the loop for a hole (which side is the loop's
+    inside comes from the sign of :func:`signed_area`, so either orientation works).
+
+    Args:
+        pts: ``(N, 3, 2) float64`` control points, image space.
+        hole: The contour is a hole (its filled side is outside its loop).
+
+    Returns:
+        ``(N, 2) float64`` unit normals; zero rows for a collapsed key (no area).
+    """
+    area = signed_area(pts)
+    if abs(area) <= 1e-9:
+        return np.zeros((len(pts), 2))
+    v = pts[:, 0]
+    chord_in = v - np.roll(v, 1, axis=0)
+    chord_out = np.roll(v, -1, axis=0) - v
+    has_in = np.linalg.norm(pts[:, 1], axis=-1, keepdims=True) > 1e-9
+    has_out = np.linalg.norm(pts[:, 2], axis=-1, keepdims=True) > 1e-9
+    t_in = _unit(np.where(has_in, -pts[:, 1], chord_in))
+    t_out = _unit(np.where(has_out, pts[:, 2], chord_out))
+    tangent = t_in + t_out
+    tangent = _unit(
+        np.where(np.linalg.norm(tangent, axis=-1, keepdims=True) > 1e-6, tangent, t_out)
+    )
+    # (ty, -tx) points out of the loop of a clockwise-on-screen key (positive area)
+    outward = np.sign(area) * np.stack([tangent[:, 1], -tangent[:, 0]], axis=-1)
+    return -outward if hole else outward
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows of ``(..., 2)`` scaled to length 1; zero rows stay zero."""
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-9)

@@ -23,9 +23,13 @@ ring ends. Each contour is then fitted on its own (:mod:`rotoflow.geometry.fit`)
    one frame before and after it, when those frames are fitted too, hides the contour in hosts
    that hold the nearest key.
 
-Feather: when a frame comes with a soft alpha, the width of its soft edge (pixels with
-``0.02 < alpha < 0.98``, divided by the length of the mask's boundary) is measured; a contour's
-feather is the median over its lifetime. Coordinate frame: see :mod:`rotoflow.geometry`.
+Feather: when a frame comes with a soft alpha, the soft band (where the alpha's ramp starts and
+ends, inside and outside the outline) is measured at every point of its rings
+(:func:`rotoflow.geometry.feather.ring_bands`) and taken to each vertex of the frame's key from the
+nearest ring point. A contour's band (:attr:`rotoflow.types.RotoShape.band`) is, per control point,
+the median over the frames with alpha, then the median of each point and its two neighbours on
+either side along the contour (:data:`BAND_SMOOTHING`); its ``feather`` is the median total width.
+Coordinate frame: see :mod:`rotoflow.geometry`.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.optimize import linear_sum_assignment
 
 from rotoflow.errors import GeometryError
+from rotoflow.geometry.feather import ring_bands, vertex_bands
 from rotoflow.geometry.fit import SPACING_WEIGHT, Fitted, fit_outline, refit, retrack
 from rotoflow.geometry.outline import mask_rings, signed_area
 from rotoflow.types import RotoShape, ShapeKey
@@ -55,7 +60,8 @@ SMOOTHING = 1.0
 """Default temporal smoothing: Gaussian sigma in frames."""
 SAMPLE_EVERY = 8
 """The point count is chosen on every this-many-th frame of a contour (and its first and last)."""
-_SOFT = (0.02, 0.98)  # alpha values that count as soft edge
+BAND_SMOOTHING = 5
+"""Control points (centred on each) whose median along the contour gives a point's band."""
 _MIN_LINK = 0.1  # bounding-box IoU below which rings on consecutive frames are not linked
 _MARGIN = 0.8  # sampled frames must fit this fraction of the targets: tracked keys fit worse
 # Spacing weights (times SPACING_WEIGHT) a followed key is placed with, a step up each time it
@@ -71,6 +77,7 @@ class _Contour:
     frames: list[int] = field(default_factory=list)
     rings: list[np.ndarray] = field(default_factory=list)
     budgets: list[float] = field(default_factory=list)  # square pixels
+    bands: list[np.ndarray | None] = field(default_factory=list)  # (M, 2) per ring, or None
     box: np.ndarray = field(default_factory=lambda: np.zeros(4))
 
     @property
@@ -132,7 +139,6 @@ def fit_shapes(
     frames: list[int] = []
     alive: list[_Contour] = []
     done: list[_Contour] = []
-    widths: dict[int, float] = {}
     for item in masks:
         frame, mask = int(item[0]), np.asarray(item[1])
         alpha = item[2] if len(item) > 2 else None
@@ -140,9 +146,8 @@ def fit_shapes(
             raise GeometryError(f"frames must increase: {frame} after {frames[-1]} for {name!r}")
         frames.append(frame)
         rings = mask_rings(mask)
-        if alpha is not None:
-            widths[frame] = _soft_width(np.asarray(alpha), mask, rings)
-        alive = _link(alive, done, rings, frame, _area_budget(mask, rings, min_iou))
+        bands = ring_bands(alpha, mask, rings) if alpha is not None else [None] * len(rings)
+        alive = _link(alive, done, rings, bands, frame, _area_budget(mask, rings, min_iou))
     done += alive
     if not done:
         log.warning("%r has no mask on any of its %d frames: no shapes", name, len(frames))
@@ -151,13 +156,13 @@ def fit_shapes(
     shapes = []
     for index, contour in enumerate(done):
         keys = _fit_contour(contour, tolerance, n_points, smoothing, follow)
+        band = _contour_band(contour, keys)
         keys = _reduce(keys, key_tolerance)
         first, last = contour.frames[0], contour.frames[-1]
         if first > frames[0]:
             keys.insert(0, _collapsed(first - 1, keys[0].points))
         if last < frames[-1]:
             keys.append(_collapsed(last + 1, keys[-1].points))
-        soft = [widths[f] for f in contour.frames if f in widths]
         shapes.append(
             RotoShape(
                 object_id=object_id,
@@ -165,8 +170,9 @@ def fit_shapes(
                 keys=keys,
                 contour=index,
                 hole=contour.hole,
-                feather=round(float(np.median(soft)), 2) if soft else 0.0,
+                feather=round(float(np.median(band.sum(axis=1))), 2) if band is not None else 0.0,
                 lifetime=(first, last),
+                band=band,
             )
         )
     log.info(
@@ -210,7 +216,12 @@ def _area_budget(mask: np.ndarray, rings: list, min_iou: float) -> list[float]:
 
 
 def _link(
-    alive: list[_Contour], done: list[_Contour], rings: list, frame: int, budgets: list[float]
+    alive: list[_Contour],
+    done: list[_Contour],
+    rings: list,
+    bands: list,
+    frame: int,
+    budgets: list[float],
 ) -> list[_Contour]:
     """Link this frame's rings to the contours alive on the previous frame (same depth, best
     bounding-box overlap, one to one); end the others and start new ones. Returns the contours
@@ -232,6 +243,7 @@ def _link(
         contour.frames.append(frame)
         contour.rings.append(ring)
         contour.budgets.append(budgets[j])
+        contour.bands.append(bands[j])
         contour.box = boxes[j]
         now.append(contour)
     done += [c for c in alive if all(c is not d for d in now)]
@@ -378,12 +390,16 @@ def _length(ring: np.ndarray) -> float:
     return float(np.hypot(*np.diff(np.vstack([ring, ring[:1]]), axis=0).T).sum())
 
 
-def _soft_width(alpha: np.ndarray, mask: np.ndarray, rings: list) -> float:
-    """Width (pixels) of the alpha's soft edge: soft pixels over the boundary length."""
-    if alpha.shape != np.shape(mask):
-        raise GeometryError(f"alpha {alpha.shape} and mask {np.shape(mask)} differ in shape")
-    length = sum(_length(r[:: 4 if len(r) > 32 else 1]) for r, _ in rings)  # past the stairs
-    if length == 0:
-        return 0.0
-    soft = np.count_nonzero((alpha > _SOFT[0]) & (alpha < _SOFT[1]))
-    return soft / length
+def _contour_band(contour: _Contour, keys: list[ShapeKey]) -> np.ndarray | None:
+    """A contour's ``(N, 2)`` band from the frames measured (module docstring), or None when no
+    frame of it came with alpha. ``keys`` are its keys on every frame of its lifetime."""
+    per_frame = [
+        vertex_bands(key.points[:, 0], ring, band)
+        for key, ring, band in zip(keys, contour.rings, contour.bands, strict=True)
+        if band is not None
+    ]
+    if not per_frame:
+        return None
+    band = np.median(np.stack(per_frame), axis=0)
+    size = min(BAND_SMOOTHING, len(band))
+    return np.round(median_filter(band, size=(size, 1), mode="wrap"), 2)

@@ -51,6 +51,7 @@ function pairs(a, what) {
 var ENUMS = {
   MaskMode: ["ADD", "SUBTRACT", "INTERSECT", "LIGHTEN", "DARKEN", "DIFFERENCE", "NONE"],
   KeyframeInterpolationType: ["LINEAR", "BEZIER", "HOLD"],
+  MaskFeatherFalloff: ["FFO_LINEAR", "FFO_SMOOTH"],
 };
 Object.keys(ENUMS).forEach(function (e) {
   var o = {};
@@ -98,10 +99,13 @@ function Mask() {
     "ADBE Mask Opacity": new Prop("number"), "ADBE Mask Offset": new Prop("number"),
   };
   this.name = ""; this.maskMode = "MaskMode.ADD"; this.inverted = false; this.rotoBezier = true;
+  this.maskFeatherFalloff = "MaskFeatherFalloff.FFO_SMOOTH";  // After Effects' default
   this.property = function (n) { if (!(n in props)) fail("mask property " + n); return props[n]; };
   this.record = function () {
     var modes = ENUMS.MaskMode.map(function (n) { return "MaskMode." + n; });
     if (modes.indexOf(this.maskMode) < 0) fail("mask mode " + this.maskMode);
+    var falloffs = ENUMS.MaskFeatherFalloff.map(function (n) { return "MaskFeatherFalloff." + n; });
+    if (falloffs.indexOf(this.maskFeatherFalloff) < 0) fail("feather falloff " + this.maskFeatherFalloff);
     var shape = props["ADBE Mask Shape"];
     var keys = [];
     for (var k = 1; k <= shape.numKeys; k++) keys.push(shape.interp[k] || null);
@@ -109,7 +113,7 @@ function Mask() {
       name: this.name, mode: this.maskMode, inverted: this.inverted, rotoBezier: this.rotoBezier,
       times: shape.times, shapes: shape.values, interpolation: keys,
       feather: props["ADBE Mask Feather"].value, opacity: props["ADBE Mask Opacity"].value,
-      offset: props["ADBE Mask Offset"].value,
+      offset: props["ADBE Mask Offset"].value, falloff: this.maskFeatherFalloff,
     };
   };
 }
@@ -193,7 +197,8 @@ def run_stub(tmp_path: Path, script: str) -> dict:
 def rebuilt_objects(run: dict, fmt: ShotFormat) -> list[list[tuple[str, RotoShape]]]:
     """Per solid, its masks in order as ``(mask mode, contour)``, rebuilt from what the stub
     recorded: key frames from key times, ``hole`` from ``MaskMode.SUBTRACT``, ``feather`` from
-    ``ADBE Mask Feather``. Each solid is one object: contours take its name and id (its index)."""
+    ``ADBE Mask Feather`` and the band from it and ``ADBE Mask Offset`` (a linear ramp, the
+    falloff the script must set, centred on the expanded path). Each solid is one object: contours take its name and id (its index)."""
     objects = []
     for n, layer in enumerate(run["comps"][0]["layers"], 1):
         masks = []
@@ -213,9 +218,18 @@ def rebuilt_objects(run: dict, fmt: ShotFormat) -> list[list[tuple[str, RotoShap
                 for t, s in zip(mask["times"], mask["shapes"], strict=True)
             ]
             feather_x, feather_y = mask["feather"]
-            assert feather_x == feather_y and mask["offset"] == feather_x / 2  # outward soft edge
+            assert feather_x == feather_y
             hole = mask["mode"] == "MaskMode.SUBTRACT"
-            shape = RotoShape(n, layer["name"], keys, contour=c, hole=hole, feather=feather_x)
+            # a linear ramp feather_x wide, centred on the path moved `offset` out of the loop
+            shift = -mask["offset"] if hole else mask["offset"]  # away from the filled side
+            band = None
+            if feather_x > 0:
+                assert mask["falloff"] == "MaskFeatherFalloff.FFO_LINEAR"
+                half = feather_x / 2
+                band = np.tile([half - shift, half + shift], (len(keys[0].points), 1))
+            shape = RotoShape(
+                n, layer["name"], keys, contour=c, hole=hole, feather=feather_x, band=band
+            )
             masks.append((mask["mode"], shape))
         objects.append(masks)
     return objects

@@ -7,6 +7,7 @@ every comp, solid, mask and key.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 
@@ -268,12 +269,32 @@ def test_stub_run_of_the_donut_script_gives_modes_feather_and_sparse_linear_keys
     masks = layer["masks"]
     assert [m["name"] for m in masks] == ["donut", "donut_hole1", "donut_part2"]
     assert [m["mode"] for m in masks] == ["MaskMode.ADD", "MaskMode.SUBTRACT", "MaskMode.ADD"]
-    assert [(m["feather"], m["offset"]) for m in masks] == [([4, 4], 2), ([0, 0], 0), ([0, 0], 0)]
+    # the feather is centred on the path (the matte's 0.5 contour): no expansion, linear falloff
+    assert [(m["feather"], m["offset"]) for m in masks] == [([4, 4], 0), ([0, 0], 0), ([0, 0], 0)]
+    assert {m["falloff"] for m in masks} == {"MaskFeatherFalloff.FFO_LINEAR"}
     assert masks[2]["times"] == [2 / 24, 3 / 24, 9 / 24]  # sparse: 1003 (collapsed), 1004, 1010
     assert [m["interpolation"] for m in masks] == [
         ["KeyframeInterpolationType.LINEAR"] * len(m["times"]) for m in masks
     ]
     _assert_masks_match(run, donut_object(), CANONICAL_FORMAT)
+
+
+def test_expansion_centres_the_feather_on_an_off_centre_band(tmp_path):
+    outer, hole, _ = donut_object()
+    band = np.tile([1.0, 3.0], (4, 1))  # the ramp's middle 1 px out of the object
+    shapes = [
+        dataclasses.replace(outer, band=band, feather=4.0),
+        dataclasses.replace(hole, band=band, feather=4.0),
+    ]
+    assert [after_effects.expansion(s) for s in shapes] == [1.0, -1.0]  # a hole's loop shrinks
+    run = run_stub(tmp_path, after_effects.write_to_string(shapes, CANONICAL_FORMAT))
+    (masks,) = rebuilt_objects(run, CANONICAL_FORMAT)
+    for (_, got), want in zip(masks, shapes, strict=True):
+        np.testing.assert_allclose(got.band, band)
+        assert got.feather == want.feather
+    # the expansion never moves the ramp past the path
+    lopsided = dataclasses.replace(outer, band=np.tile([0.0, 6.0], (4, 1)), feather=2.0)
+    assert after_effects.expansion(lopsided) == 1.0
 
 
 @pytest.mark.parametrize(

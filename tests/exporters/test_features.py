@@ -45,6 +45,7 @@ def test_the_facade_lists_formats_by_feature():
         "silhouette",
         "svg",
     ]
+    assert list(exporters.ROTO_FORMAT_NAMES) == exporters.roto_formats()  # the help texts' list
     by = {f: [n for n in exporters.available() if f in exporters.features(n)] for f in Feature}
     assert by[Feature.READ_ROTO] == ["fusion", "lottie", "nuke", "shapes_json", "silhouette"]
     assert by[Feature.WRITE_SHOT] == ["svg"]

@@ -314,30 +314,47 @@ def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
     assert_same_mattes(got, want, CANONICAL_FORMAT)
 
 
-def test_feather_offsets_point_away_from_the_filled_side():
+def test_feather_curves_put_main_and_feather_on_the_two_ends_of_the_soft_band():
     outer, hole, island = donut_object()
     k = outer.feather
-    # outer contour, clockwise on screen: points top, right, bottom, left; outward = away from
-    # the centre (image space, y down)
-    np.testing.assert_allclose(
-        nuke.feather_offsets(outer)[0], [[0, -k], [k, 0], [0, k], [-k, 0]], atol=1e-12
-    )
-    # a hole runs counter-clockwise (left, bottom, right, top); its filled side is the ring
-    # around it, so its feather points into the hole, towards the centre
-    hole = dataclasses.replace(hole, feather=2.0)
-    np.testing.assert_allclose(
-        nuke.feather_offsets(hole)[1], [[2, 0], [0, -2], [-2, 0], [0, 2]], atol=1e-12
-    )
+    out = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], dtype=float)  # top, right, bottom, left
+    # an outer contour (clockwise on screen): the main curve k/2 in, the feather k beyond it
+    shift, offsets = nuke.feather_curves(outer)
+    np.testing.assert_allclose(shift[0], -out * k / 2, atol=1e-12)
+    np.testing.assert_allclose(offsets[0], out * k, atol=1e-12)
+    # a hole (counter-clockwise: left, bottom, right, top): its own alpha is 1 in the hole, so
+    # its main curve moves into the hole and its feather points back out, into the object
+    towards_centre = np.array([[1, 0], [0, -1], [-1, 0], [0, 1]], dtype=float)
+    shift, offsets = nuke.feather_curves(dataclasses.replace(hole, feather=2.0))
+    np.testing.assert_allclose(shift[1], towards_centre * 1.0, atol=1e-12)
+    np.testing.assert_allclose(offsets[1], -towards_centre * 2.0, atol=1e-12)
     # an outer contour drawn counter-clockwise still feathers outwards (orientation from area)
-    ccw = dataclasses.replace(hole, hole=False)
-    np.testing.assert_allclose(
-        nuke.feather_offsets(ccw)[1], [[-2, 0], [0, 2], [2, 0], [0, -2]], atol=1e-12
-    )
-    # collapsed keys and zero feathers get no offsets
-    island = dataclasses.replace(island, feather=3.0)
-    offsets = nuke.feather_offsets(island)
-    assert not offsets[0].any() and np.linalg.norm(offsets[1], axis=1) == pytest.approx([3.0] * 4)
-    assert not nuke.feather_offsets(canonical_shape()).any()
+    ccw = dataclasses.replace(hole, hole=False, feather=2.0)
+    np.testing.assert_allclose(nuke.feather_curves(ccw)[1][1], -towards_centre * 2, atol=1e-12)
+    # a band per point: inside and outside differ from point to point
+    band = np.array([[1.0, 3.0], [0.0, 2.0], [2.0, 2.0], [0.5, 0.0]])
+    shift, offsets = nuke.feather_curves(dataclasses.replace(outer, band=band))
+    np.testing.assert_allclose(shift[1], -out * band[:, :1], atol=1e-12)
+    np.testing.assert_allclose(offsets[1], out * band.sum(axis=1, keepdims=True), atol=1e-12)
+    # collapsed keys and zero feathers get nothing
+    shift, offsets = nuke.feather_curves(dataclasses.replace(island, feather=3.0))
+    assert not offsets[0].any() and not shift[0].any()
+    assert np.linalg.norm(offsets[1], axis=1) == pytest.approx([3.0] * 4)
+    assert not np.any(nuke.feather_curves(canonical_shape()))
+
+
+def test_reader_takes_the_path_half_way_between_main_and_feather_curves():
+    outer = donut_object()[0]
+    band = np.array([[1.0, 3.0], [0.0, 2.0], [2.0, 2.0], [0.5, 0.0]])
+    shape = dataclasses.replace(outer, band=band, feather=2.0)
+    _, (got,) = nuke.read_from_string(nuke.write_to_string([shape], CANONICAL_FORMAT))
+    out = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], dtype=float)
+    centre = (band[:, 1:] - band[:, :1]) / 2  # the ramp's middle, off the path
+    for key, want in zip(got.keys, shape.keys, strict=True):
+        np.testing.assert_allclose(key.points[:, 0], want.points[:, 0] + out * centre, atol=1e-3)
+    half = band.sum(axis=1) / 2
+    np.testing.assert_allclose(got.band, np.stack([half, half], axis=1), atol=1e-4)
+    assert got.feather == pytest.approx(band.sum(axis=1).mean(), abs=1e-4)
 
 
 def test_feather_curve_holds_the_offsets_in_nuke_space_and_reads_back():

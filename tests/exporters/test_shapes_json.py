@@ -116,6 +116,9 @@ def test_goldens_and_real_outlines_validate_against_the_schema(validator, shared
         (("objects", 0, "contours", 0, "contour"), -1),
         (("objects", 0, "contours", 1, "hole"), "yes"),
         (("objects", 0, "contours", 0, "feather"), -0.5),
+        (("objects", 0, "contours", 0, "band"), [[1.0]] * 4),
+        (("objects", 0, "contours", 0, "band"), [[1.0, -1.0]] * 4),
+        (("objects", 0, "contours", 0, "band"), "wide"),
         (("objects", 0, "contours", 2, "lifetime"), [1004]),
         (("objects", 0, "contours", 2, "lifetime"), [1004.5, 1010]),
         (("objects", 0, "contours", 0, "keys"), []),
@@ -197,10 +200,21 @@ def test_round_trip_is_exact(shared):
     dancer.name = 'dancer \u00e9 "1"'
     dancer.feather = 2.0 / 3.0
     dancer.lifetime = (1001, 1031)
+    dancer.band = np.random.default_rng(5).uniform(0.0, 9.0, (61, 2))
     want = [*donut_object(), canonical_shape(), dancer]
     got_fmt, got = shapes_json.read_from_string(shapes_json.write_to_string(want, fmt))
     assert got_fmt == fmt
     assert_same_shapes(got, want)
+    assert np.array_equal(got[-1].band, dancer.band) and got[0].band is None
+
+
+def test_band_row_count_must_match_the_points():
+    doc = json.loads(_golden("donut"))
+    doc["objects"][0]["contours"][0]["band"] = [[1.0, 2.0]] * 3  # 4 control points
+    with pytest.raises(ExportError, match="one row per control point"):
+        shapes_json.read_from_string(json.dumps(doc))
+    del doc["objects"][0]["contours"][0]["band"]  # optional: files from before it read
+    assert shapes_json.read_from_string(json.dumps(doc))[1][0].band is None
 
 
 def test_donut_reads_back_to_the_same_matte_on_every_frame():

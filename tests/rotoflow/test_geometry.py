@@ -229,17 +229,61 @@ def test_holes_and_islands_get_their_own_contours_and_lifetimes():
     assert [k.frame for k in every[0].keys] == list(range(1, 9))
 
 
-def test_feather_is_the_width_of_the_alpha_soft_edge():
+def _ramp(d: np.ndarray, centre: float, width: float) -> np.ndarray:
+    """Alpha falling linearly from 1 to 0 across ``width`` pixels about distance ``centre``."""
+    return np.clip((centre - d) / width + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def test_band_is_where_the_alpha_ramp_starts_and_ends_at_every_point():
     ys, xs = np.mgrid[0:120, 0:160]
     d = np.hypot(xs + 0.5 - 80, ys + 0.5 - 60)
-    frames = []
-    for f in range(1, 4):
-        alpha = np.clip((40 - d) / 6.0 + 0.5, 0.0, 1.0)  # a linear ramp 6 px wide about r = 40
-        frames.append((f, alpha >= 0.5, alpha.astype(np.float32)))
-    (shape,) = fit_shapes(iter(frames), 1, "soft")
-    assert shape.feather == pytest.approx(6.0 * 0.96, rel=0.05)  # 0.02 < alpha < 0.98
-    with pytest.raises(GeometryError, match="differ in shape"):
-        fit_shapes(iter([(1, frames[0][1], np.zeros((4, 4)))]), 1, "bad")
+    centred = [(f, d < 40, _ramp(d, 40, 6.0)) for f in range(1, 4)]
+    (shape,) = fit_shapes(iter(centred), 1, "soft")
+    assert shape.band.shape == (shape.n_points, 2)
+
+    def radius(s):
+        return np.hypot(*(s.keys[0].points[:, 0] - [80, 60]).T)
+
+    # 6 px wide, its middle at r = 40 however far the vertex sits from it
+    np.testing.assert_allclose(shape.band.sum(axis=1), 6.0, atol=0.35)
+    middle = (shape.band[:, 1] - shape.band[:, 0]) / 2  # off the vertex, outwards
+    np.testing.assert_allclose(radius(shape) + middle, 40.0, atol=0.15)
+    assert shape.feather == pytest.approx(6.0, abs=0.35)
+    # the ramp's middle 2 px outside the mask's edge, 8 px wide
+    (off,) = fit_shapes(iter([(1, d < 40, _ramp(d, 42, 8.0))]), 1, "off")
+    np.testing.assert_allclose(off.band.sum(axis=1), 8.0, atol=0.4)
+    middle = (off.band[:, 1] - off.band[:, 0]) / 2
+    np.testing.assert_allclose(radius(off) + middle, 42.0, atol=0.2)
+    # a hole: its band is measured towards and away from the object (the ring round it)
+    ring = (d < 40) & (d >= 20)
+    alpha = np.minimum(_ramp(d, 40, 6.0), 1 - _ramp(d, 20, 4.0))
+    outer, hole = fit_shapes(iter([(1, ring, alpha)]), 1, "ring")
+    assert hole.hole and not outer.hole
+    np.testing.assert_allclose(hole.band.sum(axis=1), 4.0, atol=0.35)
+    np.testing.assert_allclose(outer.band.sum(axis=1), 6.0, atol=0.35)
+    middle = (hole.band[:, 1] - hole.band[:, 0]) / 2  # away from the object: into the hole
+    np.testing.assert_allclose(radius(hole) - middle, 20.0, atol=0.2)
+    # a hard mask has no band; no alpha gives none at all
+    (hard,) = fit_shapes(iter([(1, d < 40, (d < 40).astype(np.float32))]), 1, "hard")
+    assert hard.feather == 0.0 and not hard.band.any()
+    (bare,) = fit_shapes(iter([(1, d < 40)]), 1, "bare")
+    assert bare.band is None and bare.feather == 0.0
+    with pytest.raises(GeometryError, match="must be one"):
+        fit_shapes(iter([(1, centred[0][1], np.zeros((4, 4)))]), 1, "bad")
+
+
+def test_band_stops_at_the_other_side_of_a_thin_part():
+    # a bar 4 px wide with a soft edge 6 px wide: the profiles must not run across the bar
+    ys, xs = np.mgrid[0:80, 0:200]
+    d = np.abs(ys + 0.5 - 40.0)  # distance from the bar's middle line
+    mask = (d < 2) & (xs >= 20) & (xs < 180)
+    alpha = np.where((xs >= 20) & (xs < 180), _ramp(d, 2.0, 6.0), 0.0).astype(np.float32)
+    (bar,) = fit_shapes(iter([(1, mask, alpha)]), 1, "bar")
+    v = bar.keys[0].points[:, 0]
+    sides = (v[:, 0] > 40) & (v[:, 0] < 160)  # along the bar, away from its ends
+    assert sides.sum() >= 4
+    assert bar.band[sides, 0].max() <= 2.5  # never past the bar's middle line
+    assert np.median(bar.band[sides, 1]) == pytest.approx(3.0, abs=0.6)
 
 
 def test_smoothing_does_not_shrink_and_reduces_jitter():

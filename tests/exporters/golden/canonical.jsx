@@ -22,7 +22,7 @@
     }
     return t;
   }
-  function addMask(layer, name, mode, feather, frames, shapes) {
+  function addMask(layer, name, mode, feather, offset, frames, shapes) {
     var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
     mask.name = name;
     mask.maskMode = mode;
@@ -35,7 +35,8 @@
     }
     mask.property("ADBE Mask Feather").setValue([feather, feather]);
     mask.property("ADBE Mask Opacity").setValue(100);
-    mask.property("ADBE Mask Offset").setValue(feather / 2);
+    mask.property("ADBE Mask Offset").setValue(offset);
+    mask.maskFeatherFalloff = MaskFeatherFalloff.FFO_LINEAR;
     return mask;
   }
   app.beginUndoGroup("Rotoflow roto import");
@@ -44,7 +45,7 @@
     comp.displayStartTime = FIRST / FPS;
     var layer;
     layer = comp.layers.addSolid([1, 1, 1], "obj1", W, H, PA);
-    addMask(layer, "obj1", MaskMode.ADD, 0, [1001, 1010], [
+    addMask(layer, "obj1", MaskMode.ADD, 0, 0, [1001, 1010], [
       shp([[960, 340], [1160, 540], [960, 740], [760, 540]],
           [[-110.45695, 0], [0, -110.45695], [110.45695, 0], [0, 110.45695]],
           [[110.45695, 0], [0, 110.45695], [-110.45695, 0], [0, -110.45695]]),

@@ -22,7 +22,7 @@
     }
     return t;
   }
-  function addMask(layer, name, mode, feather, frames, shapes) {
+  function addMask(layer, name, mode, feather, offset, frames, shapes) {
     var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
     mask.name = name;
     mask.maskMode = mode;
@@ -35,7 +35,8 @@
     }
     mask.property("ADBE Mask Feather").setValue([feather, feather]);
     mask.property("ADBE Mask Opacity").setValue(100);
-    mask.property("ADBE Mask Offset").setValue(feather / 2);
+    mask.property("ADBE Mask Offset").setValue(offset);
+    mask.maskFeatherFalloff = MaskFeatherFalloff.FFO_LINEAR;
     return mask;
   }
   app.beginUndoGroup("Rotoflow roto import");
@@ -44,7 +45,7 @@
     comp.displayStartTime = FIRST / FPS;
     var layer;
     layer = comp.layers.addSolid([1, 1, 1], "donut", W, H, PA);
-    addMask(layer, "donut", MaskMode.ADD, 4, [1001, 1010], [
+    addMask(layer, "donut", MaskMode.ADD, 4, 0, [1001, 1010], [
       shp([[960, 240], [1260, 540], [960, 840], [660, 540]],
           [[-165.685425, 0], [0, -165.685425], [165.685425, 0], [0, 165.685425]],
           [[165.685425, 0], [0, 165.685425], [-165.685425, 0], [0, -165.685425]]),
@@ -52,7 +53,7 @@
           [[-176.73112, 0], [0, -176.73112], [176.73112, 0], [0, 176.73112]],
           [[176.73112, 0], [0, 176.73112], [-176.73112, 0], [0, -176.73112]])
     ]);
-    addMask(layer, "donut_hole1", MaskMode.SUBTRACT, 0, [1001, 1010], [
+    addMask(layer, "donut_hole1", MaskMode.SUBTRACT, 0, 0, [1001, 1010], [
       shp([[840, 540], [960, 660], [1080, 540], [960, 420]],
           [[0, -66.27417], [-66.27417, 0], [0, 66.27417], [66.27417, 0]],
           [[0, 66.27417], [66.27417, 0], [0, -66.27417], [-66.27417, 0]]),
@@ -60,7 +61,7 @@
           [[0, -77.319865], [-77.319865, 0], [0, 77.319865], [77.319865, 0]],
           [[0, 77.319865], [77.319865, 0], [0, -77.319865], [-77.319865, 0]])
     ]);
-    addMask(layer, "donut_part2", MaskMode.ADD, 0, [1003, 1004, 1010], [
+    addMask(layer, "donut_part2", MaskMode.ADD, 0, 0, [1003, 1004, 1010], [
       shp([[973.3333, 540], [973.3333, 540], [973.3333, 540], [973.3333, 540]],
           [[0, 0], [0, 0], [0, 0], [0, 0]],
           [[0, 0], [0, 0], [0, 0], [0, 0]]),
