@@ -47,11 +47,7 @@ def host_layers(shapes, frame: int, width: int, height: int):
         if p is None:
             continue
         one = dataclasses.replace(s, keys=[dataclasses.replace(s.keys[0], frame=frame, points=p)])
-        shift, offsets = nuke.feather_curves(one)
-        main = p.copy()
-        main[:, 0] += shift[0]
-        feather = main.copy()
-        feather[:, 0] += offsets[0]
+        main, feather = (c[0] for c in nuke.feather_curves(one))
         nk.append((s.hole, ramp_between(main, feather, width, height)))
         ae.append((s.hole, centred_ramp(p, s.feather, after_effects.expansion(s), width, height)))
     return {"nuke": nk, "after_effects": ae}

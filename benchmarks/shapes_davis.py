@@ -8,6 +8,14 @@ keys); the After Effects script run by node against a stand-in After Effects
 (:mod:`tests.exporters.ae_stub`) and its masks composited; each SVG frame rendered by resvg. The
 mattes are scored against the ground truth with the DAVIS measures (J = region IoU, F = boundary
 F-measure; Perazzi et al., CVPR 2016).
+The feather is measured against the matte: on every ``--every``-th frame the lite matter
+(:class:`models.lite_matter.PymattingMatter`) makes an alpha from the ground-truth mask and the real
+frame, and those alphas go into the fit with the masks (each contour's soft band). Each format
+with a feather is then drawn with its host's feather model (:mod:`tests.exporters.host_alpha`) from
+what it wrote: Nuke from the main and feather curves read back from the ``.nk``, After Effects
+from the paths, feathers and expansions the script set in the stand-in. Printed per format: mean
+``|alpha_host - alpha_matte|`` over those frames ("edge error") and ``sum(alpha_host) /
+sum(alpha_matte)`` ("area"), with a hard edge (the shapes' fill) for comparison.
 Jitter is the mean frame-to-frame displacement of the control points after removing the contour's
 rigid motion (Kabsch, 1976), for our shapes and for shapes fitted to each frame alone with the same
 contours and point counts (``follow=False``: even spacing from the topmost point, no smoothing, a
@@ -16,7 +24,7 @@ sliding points count).
 
 Usage::
 
-    .venv/bin/python benchmarks/shapes_davis.py [--seq dog ...] [--out results.json]
+    .venv/bin/python benchmarks/shapes_davis.py [--seq dog ...] [--every 6] [--out results.json]
 """
 
 from __future__ import annotations
@@ -39,13 +47,19 @@ sys.path.insert(0, str(REPO))
 
 import exporters  # noqa: E402
 from exporters import after_effects, svg  # noqa: E402
+from models.lite_matter import PymattingMatter  # noqa: E402
 from rotoflow.evaluation import boundary_measure, region_similarity  # noqa: E402
 from rotoflow.geometry import fit_shapes, rasterize_shapes, shape_at  # noqa: E402
 from rotoflow.types import ShotFormat  # noqa: E402
 from tests.exporters import ae_stub  # noqa: E402
+from tests.exporters.host_alpha import after_effects_alpha, nuke_alpha  # noqa: E402
 
 log = logging.getLogger("shapes_davis")
 DAVIS = REPO.parent / "shared" / "data" / "davis2016" / "Annotations" / "480p"
+JPEG = DAVIS.parent.parent / "JPEGImages" / "480p"
+TUNE = ("dog", "blackswan", "camel", "bmx-trees", "car-roundabout")  # defaults tuned on these
+#: Host drawing of the shapes a format's reader gives back, for the formats with a feather.
+DRAWN = {"nuke": nuke_alpha}
 
 
 def gt_masks(seq: str, scale: float = 1.0):
@@ -56,6 +70,25 @@ def gt_masks(seq: str, scale: float = 1.0):
             size = (round(w * scale), round(h * scale))
             m = cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_LINEAR) > 0
         yield int(p.stem), m
+
+
+def matte_alphas(seq: str, masks: dict[int, np.ndarray], every: int) -> dict[int, np.ndarray]:
+    """The lite matter's ``(H, W) float32`` alpha of the ground-truth mask on every ``every``-th
+    frame, from the real frame."""
+    matter = PymattingMatter()
+    out = {}
+    for f in sorted(masks)[::every]:
+        rgb = cv2.imread(str(JPEG / seq / f"{f:05d}.jpg"))[..., ::-1]
+        out[f] = matter.matte(rgb, masks[f])
+    return out
+
+
+def edge_scores(drawn: dict[int, np.ndarray], alphas: dict[int, np.ndarray]) -> dict:
+    """Mean ``|drawn - alpha|`` and mean ``sum(drawn) / sum(alpha)`` over the frames of
+    ``alphas``."""
+    err = [float(np.abs(drawn[f] - a).mean()) for f, a in alphas.items()]
+    area = [float(drawn[f].sum() / max(a.sum(), 1e-9)) for f, a in alphas.items()]
+    return {"edge_error": float(np.mean(err)), "area_ratio": float(np.mean(area))}
 
 
 def rigid_residual(a: np.ndarray, b: np.ndarray) -> float:
@@ -95,10 +128,12 @@ def contour_jitter(shapes, align: bool) -> tuple[float, int]:
     return total, pairs
 
 
-def rendered_mattes(shapes, fmt: ShotFormat) -> dict[str, dict[int, np.ndarray]]:
+def rendered_mattes(shapes, fmt: ShotFormat, alphas=None) -> dict[str, dict[int, np.ndarray]]:
     """Mattes per frame of the formats that have no reader: After Effects (the script run under
     the stub After Effects, each solid's masks composited as After Effects does, solids merged)
-    and SVG (every frame file rendered by resvg, covered where alpha is over one half)."""
+    and SVG (every frame file rendered by resvg, covered where alpha is over one half). With
+    ``alphas`` (frame -> alpha), also ``"after_effects_soft"``: the solids' feathered alpha on
+    those frames (:func:`tests.exporters.host_alpha.after_effects_alpha`, solids merged over)."""
     frames = range(fmt.first_frame, fmt.last_frame + 1)
     with tempfile.TemporaryDirectory() as tmp:
         run = ae_stub.run_stub(Path(tmp), after_effects.write_to_string(shapes, fmt))
@@ -106,6 +141,10 @@ def rendered_mattes(shapes, fmt: ShotFormat) -> dict[str, dict[int, np.ndarray]]
         ae = {
             f: np.logical_or.reduce([ae_stub.ae_matte(m, f, fmt) for m in solids]) for f in frames
         }
+        soft = {}
+        for f in alphas or {}:
+            drawn = [after_effects_alpha(m, f, fmt.width, fmt.height) for m in solids]
+            soft[f] = 1.0 - np.prod([1.0 - d for d in drawn], axis=0)
         folder = svg.write_shot(shapes, fmt, Path(tmp), "shot")
         rendered = {}
         for f in frames:
@@ -114,16 +153,17 @@ def rendered_mattes(shapes, fmt: ShotFormat) -> dict[str, dict[int, np.ndarray]]
             rendered[f] = (
                 cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)[..., 3] > 127
             )
-    return {"after_effects": ae, "svg": rendered}
+    return {"after_effects": ae, "svg": rendered, "after_effects_soft": soft}
 
 
-def score_sequence(seq: str, formats: list[str]) -> dict:
+def score_sequence(seq: str, formats: list[str], every: int = 6) -> dict:
     masks = dict(gt_masks(seq))
     h, w = next(iter(masks.values())).shape
     frames = sorted(masks)
     fmt = ShotFormat(width=w, height=h, fps=24.0, first_frame=frames[0], last_frame=frames[-1])
+    alphas = matte_alphas(seq, masks, every)
     t0 = time.perf_counter()
-    shapes = fit_shapes(sorted(masks.items()), 1, seq)
+    shapes = fit_shapes([(f, masks[f], alphas.get(f)) for f in frames], 1, seq)
     fit_s = time.perf_counter() - t0
     result = {
         "sequence": seq,
@@ -134,12 +174,20 @@ def score_sequence(seq: str, formats: list[str]) -> dict:
         "keys": [len(s.keys) for s in shapes],
         "fit_s": fit_s,
     }
-    mattes = {}
+    mattes, edges = {}, {}
     for name in formats:
         mod = exporters.from_name(name)
         _, back = mod.read_from_string(mod.write_to_string(shapes, fmt))
         mattes[name] = {f: rasterize_shapes(back, f, w, h) for f in frames}
-    mattes.update(rendered_mattes(shapes, fmt))
+        if name in DRAWN:
+            drawn = {f: DRAWN[name](back, f, w, h) for f in alphas}
+            edges[name] = edge_scores(drawn, alphas)
+    rendered = rendered_mattes(shapes, fmt, alphas)
+    edges["after_effects"] = edge_scores(rendered.pop("after_effects_soft"), alphas)
+    mattes.update(rendered)
+    hard = {f: rasterize_shapes(shapes, f, w, h).astype(np.float64) for f in alphas}
+    edges["hard"] = edge_scores(hard, alphas)
+    result["edges"] = edges
     for name, by_frame in mattes.items():
         js = [region_similarity(by_frame[f], masks[f]) for f in frames]
         fs = [boundary_measure(by_frame[f], masks[f]) for f in frames]
@@ -200,6 +248,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seq", nargs="*", default=None)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--every", type=int, default=6, help="alpha on every n-th frame (default 6)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     readable = [
@@ -209,7 +258,7 @@ def main() -> None:
     rows = []
     for seq in seqs:
         log.info("%s ...", seq)
-        rows.append(score_sequence(seq, readable))
+        rows.append(score_sequence(seq, readable, args.every))
     timing = speed(
         [n for n in exporters.available() if hasattr(exporters.from_name(n), "write_to_string")]
     )
@@ -234,6 +283,26 @@ def main() -> None:
         w(
             f"mean {n}: J {np.mean([r[n]['J'] for r in rows]):.4f}, "
             f"F {np.mean([r[n]['F'] for r in rows]):.4f}\n"
+        )
+    soft = list(rows[0]["edges"]) if rows else []
+    w(
+        f"\nfeather against the matte, every {args.every}th frame: edge error (x1e-3) / area ratio\n"
+        f"{'sequence':16} " + " ".join(f"{n[:13]:>20}" for n in soft) + "\n"
+    )
+    for r in rows:
+        tag = " (tune)" if r["sequence"] in TUNE else ""
+        cells = " ".join(
+            f"{r['edges'][n]['edge_error'] * 1e3:8.2f} / {r['edges'][n]['area_ratio']:.4f}".rjust(20)
+            for n in soft
+        )
+        w(f"{r['sequence'] + tag:16} {cells}\n")
+    for n in soft:
+        e = [r["edges"][n]["edge_error"] for r in rows]
+        a = [r["edges"][n]["area_ratio"] for r in rows]
+        w(
+            f"{n}: edge error mean {np.mean(e) * 1e3:.2f}e-3, max {np.max(e) * 1e3:.2f}e-3 "
+            f"(target <= 4e-3); |area - 1| max {np.max(np.abs(np.subtract(a, 1))):.4f} "
+            f"(target <= 0.02)\n"
         )
     jo = np.mean([r["jitter_ours"] for r in rows])
     ji = np.mean([r["jitter_independent"] for r in rows])

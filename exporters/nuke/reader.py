@@ -10,8 +10,9 @@ The reader is a tokenizer and parser of the ``.nk`` brace grammar. It reads what
 the static form, run-length items ``{x N {v -}}``, constant curves, decimal literals and
 explicit-slope items (whose slopes it ignores: keys are interpolated linearly). It takes ``bm 12``
 as a hole and the feather curve as a linear ramp from the main curve (alpha 1) to the feather
-curve (alpha 0): the path it returns runs half way between them (where the ramp is 0.5) and the
-band of each point is half its mean offset length each side (``feather`` the mean length). It groups a node's curvegroups into
+curve (alpha 0): the path it returns runs half way between them (where the ramp is 0.5; its
+handles the mean of the two curves') and the band of each point is half its mean offset length
+each side (``feather`` the mean length). It groups a node's curvegroups into
 objects by name: ``<stem>_hole<k>`` and ``<stem>_part<k>`` are contour ``k`` of object ``<stem>``,
 any other name is contour 0 of its own object. It ignores layer and shape transforms.
 """
@@ -220,9 +221,10 @@ class _Reader:
         return times, pts
 
     def feather(self, cc: _Group | _Word, name: str, like: np.ndarray) -> np.ndarray | None:
-        """The feather offsets ``(K, N, 2)`` of a feather cc, in image space (y down), when it
-        has the main curve's keys and points (``like``: the main ``(K, N, 3, 2)``); None for
-        ``idem``, a cc without a ``{px ...}`` list, or other keys."""
+        """The ``(K, N, 3, 2)`` values of a feather cc in image space (y down): each feather
+        point's offset from its main vertex in the vertex slot, its own tangents in the others;
+        when it has the main curve's keys and points (``like``: the main ``(K, N, 3, 2)``). None
+        for ``idem``, a cc without a ``{px ...}`` list, or other keys."""
         if not isinstance(cc, _Group) or cc.head != "cc":
             return None
         if not any(isinstance(p, _Group) and p.head == "px" for p in cc.items):
@@ -230,7 +232,7 @@ class _Reader:
         _, pts = self.cc(cc, name)
         if pts.shape != like.shape:
             return None
-        return pts[:, :, 0, :] * (1.0, -1.0)
+        return pts * (1.0, -1.0)
 
     def blend_mode(self, items: list[_Word | _Group]) -> float:
         """The ``bm`` value of a curvegroup's ``{a name value ...}`` attributes (0 if absent or
@@ -268,13 +270,15 @@ class _Reader:
                 frames, pts = self.cc(main, name)
                 pts[..., 0, 1] = height - pts[..., 0, 1]
                 pts[..., 1:, 1] = -pts[..., 1:, 1]
-                offsets = self.feather(curves[1], name, pts) if len(curves) > 1 else None
+                far = self.feather(curves[1], name, pts) if len(curves) > 1 else None
                 feather, band = 0.0, None
-                if offsets is not None:
+                if far is not None:
+                    offsets = far[..., 0, :]
                     lengths = np.linalg.norm(offsets, axis=-1)  # (K, N)
                     keyed = lengths.max(axis=1) > 1e-6  # collapsed keys have none
                     if keyed.any():
-                        pts[..., 0, :] += offsets / 2  # the ramp's middle
+                        pts[..., 0, :] += offsets / 2  # the ramp's middle, with the mean
+                        pts[..., 1:, :] = (pts[..., 1:, :] + far[..., 1:, :]) / 2  # handles
                         half = lengths[keyed].mean(axis=0) / 2
                         feather, band = float(lengths[keyed].mean()), np.stack([half, half], 1)
                 keys = [ShapeKey(frame=f, points=p) for f, p in zip(frames, pts, strict=True)]

@@ -31,15 +31,19 @@ Host conventions, with their evidence (tags as in ``docs/formats.md``):
   (bottom, rendered first); each hole then renders after, on top of, the outer contours it cuts.
   A subtract shape cuts everything rendered before it in the node, so where objects overlap, a
   hole of a later object also cuts the earlier objects (one Roto node, one matte).
-- **Feather.** The second ``cc`` holds per-point feather offsets from the main vertices, with the
-  main curve's tangents [real]. Nuke fills a shape with its own alpha, 1 inside the main curve
+- **Feather.** The second ``cc`` holds per-point feather offsets from the main vertices in the
+  vertex slots and the feather curve's own tangents in the tangent slots (equal to the main
+  curve's in the Nuke-written files we have seen [real]; the feather curve is drawn with them
+  [inferred]). Nuke fills a shape with its own alpha, 1 inside the main curve
   and falling to 0 at the feather curve; a subtract shape takes its own alpha off the shapes
   below. So the two curves go on the two ends of the contour's soft band
   (:meth:`rotoflow.types.RotoShape.soft_band`; :func:`feather_curves`): for an outer contour or
   island the main vertex moves ``inside`` pixels in from the path and its feather point lies
-  ``inside + outside`` pixels out beyond it; for a hole the main vertex moves ``outside`` pixels
-  into the hole and the feather point lies ``inside + outside`` pixels back out, in the object.
-  Directions are the vertex normals (:func:`rotoflow.geometry.bezier.vertex_normals`). A
+  ``outside`` pixels out from it; for a hole the main vertex moves ``outside`` pixels into the
+  hole and the feather point lies ``inside`` pixels out, in the object. Directions are the
+  vertex normals (:func:`rotoflow.geometry.bezier.vertex_normals`); both curves are parallel
+  curves of the path, their handles scaled by the curvature
+  (:func:`rotoflow.geometry.bezier.offset_points`). A
   collapsed key gets zero moves and offsets. The global feather attributes (``ff``, ``fx``, ...)
   are left alone, so the ramp is Nuke's default falloff.
 - **Interpolation.** Nuke's default shape-key interpolation is smooth (``docs/formats.md`` 1.4),
@@ -76,7 +80,7 @@ from exporters.names import sanitize_name, shape_names
 from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES
 from exporters.numbers import float32_hex_cells
 from rotoflow.errors import ExportError
-from rotoflow.geometry.bezier import as_points, vertex_normals
+from rotoflow.geometry.bezier import as_points, offset_points, vertex_normals
 from rotoflow.types import RotoShape, ShotFormat
 
 NAME = "nuke"
@@ -113,51 +117,54 @@ def _format_string(fmt: ShotFormat) -> str:
 
 
 def feather_curves(shape: RotoShape) -> tuple[np.ndarray, np.ndarray]:
-    """Where a contour's main curve and feather curve go, per key and control point.
+    """A contour's main curve and feather curve, per key.
 
     Nuke fills each shape with its own alpha: 1 inside its main curve, falling to 0 at its
     feather curve; a hole (subtract mode) takes its own alpha off the shapes below. So the main
     curve goes on the side of the soft band where the shape's own alpha is 1 and the feather curve
     on the other: for an outer contour or island the main vertex moves ``inside`` pixels in from
-    the path (towards the filled side) and the feather point lies ``inside + outside`` pixels
-    beyond it; for a hole, whose own alpha is 1 in the hole, the main vertex moves ``outside``
-    pixels into the hole and the feather point ``inside + outside`` pixels back out of it, into
-    the object. Directions are the vertex normals of
-    :func:`rotoflow.geometry.bezier.vertex_normals`; the band is
-    :meth:`rotoflow.types.RotoShape.soft_band`.
+    the path (towards the filled side) and the feather point lies ``outside`` pixels out from it;
+    for a hole, whose own alpha is 1 in the hole, the main vertex moves ``outside`` pixels into
+    the hole and the feather point ``inside`` pixels into the object. Directions are the vertex
+    normals of :func:`rotoflow.geometry.bezier.vertex_normals`; the band is
+    :meth:`rotoflow.types.RotoShape.soft_band`. Both curves are parallel curves of the path
+    (:func:`rotoflow.geometry.bezier.offset_points`: handles scaled by the curvature), so that a
+    round part keeps its band's width between vertices.
 
     Args:
         shape: The contour.
 
     Returns:
-        ``(shift, offsets)``, each ``(K, N, 2) float64`` in image space (y down): the main
-        vertex's move from the path, and the feather point's offset from the main vertex (the
-        value of the feather ``cc``'s vertex slot). Zero on a collapsed key and for a hard edge.
+        ``(main, feather)``, each ``(K, N, 3, 2) float64`` control points ``[vertex, in, out]``
+        in image space (y down), tangents relative to their vertex. Both equal the key's path on
+        a collapsed key and for a hard edge.
     """
     band = shape.soft_band()
-    inside, outside = band[:, :1], band[:, 1:]
-    shift = np.zeros((len(shape.keys), shape.n_points, 2))
-    offsets = np.zeros_like(shift)
+    inside, outside = band[:, 0], band[:, 1]
+    if shape.hole:
+        to_main, to_feather = outside, -inside
+    else:
+        to_main, to_feather = -inside, outside
+    main = np.zeros((len(shape.keys), shape.n_points, 3, 2))
+    feather = np.zeros_like(main)
     for k, key in enumerate(shape.keys):
-        n = vertex_normals(as_points(key.points), shape.hole)  # away from the filled side
-        if shape.hole:
-            shift[k], offsets[k] = n * outside, -n * (inside + outside)
-        else:
-            shift[k], offsets[k] = -n * inside, n * (inside + outside)
-    return shift, offsets
+        pts = as_points(key.points)
+        n = vertex_normals(pts, shape.hole)  # away from the filled side
+        main[k] = offset_points(pts, to_main, n)
+        feather[k] = offset_points(pts, to_feather, n)
+    return main, feather
 
 
 def _nuke_keys(shape: RotoShape, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Main and feather ``(K, N, 3, 2) float32`` keys in Nuke space (y up; relative values with
-    y negated); the feather keys hold the offsets in the vertex slot and the main tangents."""
-    pts = np.stack([np.asarray(k.points, dtype=np.float64) for k in shape.keys])
-    shift, offsets = feather_curves(shape)
-    pts[..., 0, :] += shift
+    y negated); the feather keys hold the feather point's offset from the main vertex in the
+    vertex slot and the feather curve's own tangents."""
+    pts, far = feather_curves(shape)
     main = pts.copy()
     main[..., 0, 1] = height - pts[..., 0, 1]
     main[..., 1:, 1] = -pts[..., 1:, 1]
-    feather = main.copy()
-    feather[..., 0, :] = offsets * (1.0, -1.0)
+    feather = far * (1.0, -1.0)
+    feather[..., 0, :] = (far[..., 0, :] - pts[..., 0, :]) * (1.0, -1.0)
     with np.errstate(over="ignore"):
         f32 = np.stack([main, feather]).astype(np.float32)
     if not np.all(np.isfinite(f32)):

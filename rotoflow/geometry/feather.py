@@ -4,18 +4,20 @@ A roto shape's feather should give back the matte's soft edge in the host. The s
 modelled as a **linear ramp** across the outline, from alpha 1 at ``inside`` pixels towards the
 filled side to alpha 0 at ``outside`` pixels away from it (the *band* of a point). It is measured
 on profiles of the alpha along the outline's normals (``h = PROFILE_STEP`` pixels apart, out to
-``REACH`` pixels each side) with two moments of the profile that a linear ramp fixes exactly:
+``REACH`` pixels each side) with the moment of the profile that fixes a linear ramp's width,
+``w = 6 sum(alpha(s) (1 - alpha(s))) h`` (``integral u (1 - u) du = 1 / 6`` over a ramp), and the
+band is centred on the outline: ``inside = outside = w / 2``. Centring keeps the alpha's 0.5,
+where every host puts it for a band centred on the path, on the mask's own outline, which the
+region accuracy J is measured on. The ramp's own centre, ``c = sum(alpha(s) - [s < 0]) h``, lies
+within a pixel of the outline (on DAVIS ``dog`` with the lite matter, 10th to 90th percentile
+-0.6 to +0.03 px); following it instead cost 0.003 of J against the ground truth and changed the
+mean alpha error by less than 0.02e-3 (``benchmarks/shapes_davis.py``).
 
-- the centre ``c = sum(alpha(s) - [s < 0]) h`` (the ramp's midpoint, positive away from the
-  filled side), and
-- the width ``w = 6 sum(alpha(s) (1 - alpha(s))) h`` (``integral u (1 - u) du = 1 / 6`` over a
-  ramp),
-
-so that ``inside = w / 2 - c`` and ``outside = w / 2 + c`` (each at least 0). Alpha below 0.02 or
-above 0.98 counts as 0 or 1, so that noise in flat areas does not widen the band. A profile stops
-where it passes the medial axis of the mask or of the background (the distance to the outline
-stops growing), so that a thin part (a cable, a gap between two objects) is not measured across
-to its other side.
+Alpha below 0.02 or above 0.98 counts as 0 or 1, so that noise in flat areas does not widen the
+band. A profile stops where it passes the medial axis of the mask or of the background (the
+distance to the outline stops growing), so that a thin part (a cable, a gap between two objects)
+is not measured across to its other side, and neither side of the band reaches past that axis:
+there the band is cut and no longer centred.
 
 Coordinate frame: image space (see :mod:`rotoflow.geometry`); ``s`` is in plate pixels along the
 unit normal that points away from the filled side.
@@ -130,9 +132,8 @@ def ring_bands(
         keep_out = _until_medial(_sample(outside, away))
         a_in = np.where(keep_in, _sample(a, towards), 1.0)
         a_out = np.where(keep_out, _sample(a, away), 0.0)
-        centre = h * ((a_in - 1.0).sum(axis=1) + a_out.sum(axis=1))
         width = 6.0 * h * ((a_in * (1 - a_in)).sum(axis=1) + (a_out * (1 - a_out)).sum(axis=1))
-        band = np.stack([width / 2 - centre, width / 2 + centre], axis=1)
+        band = np.repeat(width[:, None] / 2.0, 2, axis=1)
         # never past a medial axis: the ramp of a thin part ends at its middle
         limits = np.stack([keep_in.sum(axis=1), keep_out.sum(axis=1)], axis=1) * h
         band = np.clip(band, 0.0, limits)

@@ -13,11 +13,14 @@ centres; inside tests are the non-zero winding fill at pixel centres.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from scipy.spatial import cKDTree
 
-from rotoflow.geometry import rasterize_shape
+from rotoflow.geometry import rasterize_shape, shape_at
 from rotoflow.geometry.bezier import as_points, flatten
+from rotoflow.types import ShapeKey
 
 _SPACING = 0.25
 
@@ -83,3 +86,43 @@ def combine(layers: list[tuple[bool, np.ndarray]]) -> np.ndarray:
             out = np.zeros_like(a)
         out = np.maximum(out - a, 0.0) if subtract else a + out * (1.0 - a)
     return out if out is not None else np.zeros((0, 0))
+
+
+def _alive(shape, frame: int):
+    """``shape`` as one key on ``frame`` (its interpolated path), or None where it has none."""
+    pts = shape_at(shape, frame)
+    if pts is None:
+        return None
+    return dataclasses.replace(shape, keys=[ShapeKey(frame, pts)])
+
+
+def nuke_alpha(shapes, frame: int, width: int, height: int) -> np.ndarray:
+    """``(H, W) float64`` alpha of shapes as read from a ``.nk`` file, drawn as Nuke draws them on
+    ``frame``: each from its main and feather curves (:func:`exporters.nuke.feather_curves`,
+    whose curves for the reader's midpoint path and symmetric band are the file's own),
+    :func:`ramp_between` them, combined in paint order (:func:`combine`)."""
+    from exporters.nuke import feather_curves
+
+    layers = []
+    for s in shapes:
+        one = _alive(s, frame)
+        if one is not None:
+            main, feather = (c[0] for c in feather_curves(one))
+            layers.append((s.hole, ramp_between(main, feather, width, height)))
+    return combine(layers) if layers else np.zeros((height, width))
+
+
+def after_effects_alpha(masks, frame: int, width: int, height: int) -> np.ndarray:
+    """``(H, W) float64`` alpha of one solid's masks as the stub After Effects recorded them
+    (:func:`tests.exporters.ae_stub.rebuilt_objects`: ``(mode, contour)`` with ``feather`` and the
+    band that the Mask Feather and Mask Expansion give), drawn as After Effects draws them on
+    ``frame``: :func:`centred_ramp` of each path with its feather and expansion, masks combined top
+    to bottom (:func:`combine`). A path holds its first and last keys outside its keyed range."""
+    layers = []
+    for _, s in masks:
+        held = dataclasses.replace(s, lifetime=(-(2**31), 2**31))
+        pts = shape_at(held, frame)
+        inside, outside = s.soft_band()[0]
+        expansion = (outside - inside) / 2.0 * (-1.0 if s.hole else 1.0)
+        layers.append((s.hole, centred_ramp(pts, s.feather, expansion, width, height)))
+    return combine(layers) if layers else np.zeros((height, width))

@@ -13,6 +13,7 @@ import exporters
 from exporters import nuke
 from rotoflow.errors import ExportError
 from rotoflow.geometry import shape_at
+from rotoflow.geometry.bezier import flatten, signed_area
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED
 from tests.exporters.helpers import (
@@ -314,33 +315,66 @@ def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
     assert_same_mattes(got, want, CANONICAL_FORMAT)
 
 
+def _moves(shape):
+    """The main vertices' moves from the path and the feather points' offsets from the main
+    vertices, ``(K, N, 2)`` each."""
+    main, feather = nuke.feather_curves(shape)
+    path = np.stack([k.points[:, 0] for k in shape.keys])
+    return main[..., 0, :] - path, feather[..., 0, :] - main[..., 0, :]
+
+
 def test_feather_curves_put_main_and_feather_on_the_two_ends_of_the_soft_band():
     outer, hole, island = donut_object()
     k = outer.feather
     out = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], dtype=float)  # top, right, bottom, left
     # an outer contour (clockwise on screen): the main curve k/2 in, the feather k beyond it
-    shift, offsets = nuke.feather_curves(outer)
+    shift, offsets = _moves(outer)
     np.testing.assert_allclose(shift[0], -out * k / 2, atol=1e-12)
     np.testing.assert_allclose(offsets[0], out * k, atol=1e-12)
     # a hole (counter-clockwise: left, bottom, right, top): its own alpha is 1 in the hole, so
     # its main curve moves into the hole and its feather points back out, into the object
     towards_centre = np.array([[1, 0], [0, -1], [-1, 0], [0, 1]], dtype=float)
-    shift, offsets = nuke.feather_curves(dataclasses.replace(hole, feather=2.0))
+    shift, offsets = _moves(dataclasses.replace(hole, feather=2.0))
     np.testing.assert_allclose(shift[1], towards_centre * 1.0, atol=1e-12)
     np.testing.assert_allclose(offsets[1], -towards_centre * 2.0, atol=1e-12)
     # an outer contour drawn counter-clockwise still feathers outwards (orientation from area)
     ccw = dataclasses.replace(hole, hole=False, feather=2.0)
-    np.testing.assert_allclose(nuke.feather_curves(ccw)[1][1], -towards_centre * 2, atol=1e-12)
+    np.testing.assert_allclose(_moves(ccw)[1][1], -towards_centre * 2, atol=1e-12)
     # a band per point: inside and outside differ from point to point
     band = np.array([[1.0, 3.0], [0.0, 2.0], [2.0, 2.0], [0.5, 0.0]])
-    shift, offsets = nuke.feather_curves(dataclasses.replace(outer, band=band))
+    shift, offsets = _moves(dataclasses.replace(outer, band=band))
     np.testing.assert_allclose(shift[1], -out * band[:, :1], atol=1e-12)
     np.testing.assert_allclose(offsets[1], out * band.sum(axis=1, keepdims=True), atol=1e-12)
     # collapsed keys and zero feathers get nothing
-    shift, offsets = nuke.feather_curves(dataclasses.replace(island, feather=3.0))
+    shift, offsets = _moves(dataclasses.replace(island, feather=3.0))
     assert not offsets[0].any() and not shift[0].any()
     assert np.linalg.norm(offsets[1], axis=1) == pytest.approx([3.0] * 4)
-    assert not np.any(nuke.feather_curves(canonical_shape()))
+    main, feather = nuke.feather_curves(canonical_shape())
+    path = np.stack([key.points for key in canonical_shape().keys])
+    np.testing.assert_array_equal(main, path)
+    np.testing.assert_array_equal(feather, path)
+
+
+def test_feather_curves_are_parallel_curves_of_a_round_path():
+    # a circle of radius 20 as four Bezier arcs: its feather curve 6 px out must be the circle of
+    # radius 26, and its main curve 4 px in that of radius 16, between the vertices too
+    r, c = 20.0, np.array([50.0, 50.0])
+    kappa = 4.0 * (np.sqrt(2.0) - 1.0) / 3.0
+    dirs = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], dtype=float)  # clockwise on screen
+    tang = np.stack([-dirs[:, 1], dirs[:, 0]], axis=1)  # clockwise direction of travel
+    pts = np.stack([c + r * dirs, -kappa * r * tang, kappa * r * tang], axis=1)
+    assert signed_area(pts) > 0
+    band = np.tile([4.0, 6.0], (4, 1))
+    shape = RotoShape(1, "disc", [ShapeKey(1, pts)], feather=10.0, band=band)
+    main, feather = nuke.feather_curves(shape)
+    for curve, radius in ((main[0], 16.0), (feather[0], 26.0)):
+        dist = np.hypot(*(flatten(curve, 64) - c).T)
+        assert np.abs(dist - radius).max() < 0.02 * radius
+    # the handles alone, unscaled, would miss the circle of radius 26 by more
+    unscaled = feather[0].copy()
+    unscaled[:, 1:] = pts[:, 1:]
+    dist = np.hypot(*(flatten(unscaled, 64) - c).T)
+    assert np.abs(dist - 26.0).max() > 0.04 * 26.0
 
 
 def test_reader_takes_the_path_half_way_between_main_and_feather_curves():
@@ -357,6 +391,10 @@ def test_reader_takes_the_path_half_way_between_main_and_feather_curves():
     assert got.feather == pytest.approx(band.sum(axis=1).mean(), abs=1e-4)
 
 
+def _unhex(cell: str) -> float:
+    return 0.0 if cell == "0" else struct.unpack(">f", bytes.fromhex(cell[1:]))[0]
+
+
 def test_feather_curve_holds_the_offsets_in_nuke_space_and_reads_back():
     shape = dataclasses.replace(canonical_shape(), feather=2.5)
     text = nuke.write_to_string([shape], CANONICAL_FORMAT)
@@ -364,7 +402,20 @@ def test_feather_curve_holds_the_offsets_in_nuke_space_and_reads_back():
     rows = re.findall(r"^\s+(\{\{.*\}\})$", feather_cc, flags=re.M)
     # point 0 (top of the circle, y up in Nuke): in-tangent, centre offset (0, +2.5), out-tangent
     assert rows[1] == "{{{0 -} {0 -}} {{x40200000 -} {x40200000 -}}}"
-    assert rows[0] == "{{{xc2dce9f5 -} {xc2f3015b -}} {{0 -} {0 -}}}"  # main in-tangent
+    # its in-tangent is the feather curve's own: the path's, lengthened as the parallel curve
+    # 1.25 px out of this round shape is; the main curve's, 1.25 px in, is shortened as much
+    main_cc = text.split("{cc", 2)[1]
+    main_rows = re.findall(r"^\s+(\{\{.*\}\})$", main_cc, flags=re.M)
+
+    def first_key(row: str) -> np.ndarray:
+        x, y = re.findall(r"\{(x[0-9a-f]{8}|0) -\}", row)[::2]
+        return np.array([_unhex(x), _unhex(y)])
+
+    path_in = canonical_shape().keys[0].points[0, 1] * (1.0, -1.0)
+    feather_in, main_in = first_key(rows[0]), first_key(main_rows[0])
+    assert np.linalg.norm(feather_in) > np.linalg.norm(path_in) + 0.01
+    assert np.linalg.norm(main_in) < np.linalg.norm(path_in) - 0.01
+    np.testing.assert_allclose((feather_in + main_in) / 2, path_in, rtol=1e-5)
     _, (got,) = nuke.read_from_string(text)
     assert got.feather == pytest.approx(2.5, abs=1e-6)
 
