@@ -217,7 +217,14 @@ def stage_keys(
     k["matte"] = fingerprint(
         "matte", v, k["propagate"], provenance["matter"], settings_used.get("trimap_band")
     )
-    k["vectorize"] = fingerprint("vectorize", v, k["propagate"], k["matte"])
+    k["vectorize"] = fingerprint(
+        "vectorize",
+        v,
+        k["propagate"],
+        k["matte"],
+        settings_used.get("shape_min_area"),
+        settings_used.get("shape_min_frames"),
+    )
     k["export"] = fingerprint(
         "export", v, k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])
     )
@@ -231,7 +238,9 @@ class ResolvedJob(BaseModel):
     band, and ``model_dir`` (the model store folder), ``offline`` (never download weights),
     ``device`` and ``yolox_model`` (an explicit YOLOX weights file instead of the store's), all
     from :class:`rotoflow.settings.Settings`; so are ``max_objects`` (the most objects a shot may
-    have) and ``heartbeat_timeout`` (seconds), which the tasks read from here too.
+    have), ``heartbeat_timeout`` (seconds), and ``shape_min_area`` (a fraction of the plate area)
+    and ``shape_min_frames``, the vectorize stage's limits below which islands and holes get no
+    roto shape, which the tasks read from here too.
     """
 
     plate: str
@@ -249,6 +258,8 @@ class ResolvedJob(BaseModel):
     detector_threshold: float
     text_threshold: float = 0.25
     trimap_band: int
+    shape_min_area: float = 1e-4
+    shape_min_frames: int = 4
     storage_url: str | None = None
     model_dir: str
     offline: bool = False
@@ -265,6 +276,8 @@ class ResolvedJob(BaseModel):
             "text_threshold": self.text_threshold,
             "formats": self.formats,
             "trimap_band": self.trimap_band,
+            "shape_min_area": self.shape_min_area,
+            "shape_min_frames": self.shape_min_frames,
         }
 
 
@@ -312,6 +325,8 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         detector_threshold=settings.detector_threshold,
         text_threshold=settings.text_threshold,
         trimap_band=settings.trimap_band,
+        shape_min_area=settings.shape_min_area,
+        shape_min_frames=settings.shape_min_frames,
         storage_url=settings.storage_url,
         model_dir=str(settings.resolved_model_dir()),
         offline=settings.offline,

@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         ocio_config: OpenColorIO config used to turn scene-linear plates into display-referred
             8-bit for the models; None means the built-in sRGB transfer function.
         trimap_band: Width in pixels of the unknown band around the mask edge for matting.
+        shape_min_area: Islands and holes whose outline never encloses this fraction of the plate
+            area (``ROTOFLOW_SHAPE_MIN_AREA``; at least 16 px²) get no roto shape; the masks and
+            alpha keep them. The default ``1e-4`` is 207 px² on a 1920 x 1080 plate (a 14 x 14
+            pixel speck), 829 px² at UHD, 41 px² at 854 x 480: specks an artist would not draw a
+            shape for, the same size on screen at any resolution. 0 keeps every contour. See
+            :func:`rotoflow.geometry.shape.drop_specks`.
+        shape_min_frames: Islands and holes living fewer frames get no roto shape
+            (``ROTOFLOW_SHAPE_MIN_FRAMES``; the masks and alpha keep them). The default 4 (a sixth
+            of a second at 24 fps) leaves out flashes of one to three frames (a gap between legs
+            opening for a frame, a branch crossing the object), too brief to key by hand and
+            better painted in the matte. 0 keeps every contour. The largest outline of each frame
+            is always kept.
         storage_url: Where published shot outputs also go, as ``s3://bucket/prefix``: each shot's
             ``masks/``, ``alpha/`` and ``roto/`` are uploaded to ``s3://bucket/prefix/<shot>/``
             with the same layout as the local shot folder (see :mod:`rotoflow.objectstore`).
@@ -97,6 +109,8 @@ class Settings(BaseSettings):
     movie_first_frame: int = 1
     ocio_config: str | None = None
     trimap_band: int = 12
+    shape_min_area: float = Field(default=1e-4, ge=0, lt=1)
+    shape_min_frames: int = Field(default=4, ge=0)
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
     heartbeat_timeout: float = Field(default=300.0, gt=0)

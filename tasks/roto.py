@@ -182,7 +182,16 @@ def vectorize_task(
     mat: StageOutput,
 ) -> StageOutput:
     with prefect_progress("vectorize"):
-        return vectorize.run(ing, det, prop, mat, _ws(job), keys.vectorize)
+        return vectorize.run(
+            ing,
+            det,
+            prop,
+            mat,
+            _ws(job),
+            keys.vectorize,
+            min_area=job.shape_min_area,
+            min_frames=job.shape_min_frames,
+        )
 
 
 @task(

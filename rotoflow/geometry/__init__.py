@@ -20,7 +20,7 @@ Modules, in pipeline order:
   (where its ramp starts and ends), for the shapes' feather.
 - :mod:`rotoflow.geometry.shape`: an object's masks to animated shapes, one per contour (rings
   linked over frames, one point count each, smoothed in time, keyed where they change, with
-  lifetimes and feather).
+  lifetimes and feather; specks too small or brief to edit left out).
 - :mod:`rotoflow.geometry.raster`: shapes back to masks (exact scanline fill) and IoU.
 
 Each module imports only those above it in this list (``shape`` and ``raster`` both sit on
@@ -38,7 +38,14 @@ from rotoflow.geometry.fit import (
 )
 from rotoflow.geometry.outline import DROP_FRACTION, MAX_RINGS, MIN_RING_AREA, mask_rings
 from rotoflow.geometry.raster import iou, rasterize_shape, rasterize_shapes
-from rotoflow.geometry.shape import LADDER, MIN_IOU, SMOOTHING, fit_shapes
+from rotoflow.geometry.shape import (
+    LADDER,
+    MIN_IOU,
+    MIN_SPECK_AREA,
+    SMOOTHING,
+    fit_shapes,
+    speck_area,
+)
 
 __all__ = [
     "ANCHOR_PASSES",
@@ -47,6 +54,7 @@ __all__ = [
     "MAX_RINGS",
     "MIN_IOU",
     "MIN_RING_AREA",
+    "MIN_SPECK_AREA",
     "SMOOTHING",
     "SMOOTH_ANGLE",
     "SPACING_WEIGHT",
@@ -59,4 +67,5 @@ __all__ = [
     "rasterize_shape",
     "rasterize_shapes",
     "shape_at",
+    "speck_area",
 ]

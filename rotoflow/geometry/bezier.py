@@ -146,8 +146,9 @@ def offset_points(pts: np.ndarray, delta: np.ndarray, normals: np.ndarray) -> np
     away from the normal) moves ``1 + d k`` times as fast, so each handle keeps its direction and
     is scaled by ``1 + delta k``, ``k`` being the curvature at that end of its segment
     (``k = -B'' . n / |B'|^2``, from the cubic's first and second derivatives at the end; see
-    Farouki and Neff, "Analytic properties of plane offset curves", CAGD 7, 1990). The factor is
-    kept within ``[0.25, 4]`` where the offset would reach a centre of curvature; a vertex whose
+    Farouki and Neff, "Analytic properties of plane offset curves", CAGD 7, 1990). ``delta k`` is
+    kept within ``[-0.75, 0.75]`` where the offset would reach a centre of curvature, symmetric so
+    that two offsets by ``+d`` and ``-d`` keep the path's handles as their mean; a vertex whose
     handle is zero keeps it zero. Without the scaling an outward offset of a round part keeps the
     inner curve's handles and comes out flattened between vertices (Tiller and Hanson, "Offsets
     of two-dimensional profiles", IEEE CG&A 4, 1984: offsetting the control polygon).
@@ -176,8 +177,8 @@ def offset_points(pts: np.ndarray, delta: np.ndarray, normals: np.ndarray) -> np
     k_in = _end_curvature(d1, d2, normals)
     out = pts.copy()
     out[:, 0] = v + delta[:, None] * normals
-    out[:, 1] = t_in * np.clip(1.0 + delta * k_in, 0.25, 4.0)[:, None]
-    out[:, 2] = t_out * np.clip(1.0 + delta * k_out, 0.25, 4.0)[:, None]
+    out[:, 1] = t_in * (1.0 + np.clip(delta * k_in, -0.75, 0.75))[:, None]
+    out[:, 2] = t_out * (1.0 + np.clip(delta * k_out, -0.75, 0.75))[:, None]
     return out
 
 

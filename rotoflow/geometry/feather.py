@@ -16,8 +16,8 @@ mean alpha error by less than 0.02e-3 (``benchmarks/shapes_davis.py``).
 Alpha below 0.02 or above 0.98 counts as 0 or 1, so that noise in flat areas does not widen the
 band. A profile stops where it passes the medial axis of the mask or of the background (the
 distance to the outline stops growing), so that a thin part (a cable, a gap between two objects)
-is not measured across to its other side, and neither side of the band reaches past that axis:
-there the band is cut and no longer centred.
+is not measured across to its other side, and neither side of the band reaches past the nearer
+of the two axes (a thin part gets a narrower ramp, still centred).
 
 Coordinate frame: image space (see :mod:`rotoflow.geometry`); ``s`` is in plate pixels along the
 unit normal that points away from the filled side.
@@ -134,20 +134,18 @@ def ring_bands(
         a_out = np.where(keep_out, _sample(a, away), 0.0)
         width = 6.0 * h * ((a_in * (1 - a_in)).sum(axis=1) + (a_out * (1 - a_out)).sum(axis=1))
         band = np.repeat(width[:, None] / 2.0, 2, axis=1)
-        # never past a medial axis: the ramp of a thin part ends at its middle
-        limits = np.stack([keep_in.sum(axis=1), keep_out.sum(axis=1)], axis=1) * h
-        band = np.clip(band, 0.0, limits)
+        # never past a medial axis (the ramp of a thin part ends at its middle), and centred:
+        # both sides within the nearer axis
+        limit = np.minimum(keep_in.sum(axis=1), keep_out.sum(axis=1)) * h
+        band = np.minimum(band, limit[:, None])
         band[width < MIN_WIDTH] = 0.0
         out.append(band)
     return out
 
 
 def vertex_bands(vertices: np.ndarray, ring: np.ndarray, band: np.ndarray) -> np.ndarray:
-    """The band at each vertex of a key, from the nearest point of the ring it was fitted to.
-
-    The ring point's band is moved by the vertex's offset from it along the ring's normal (a
-    vertex half a pixel further out has its ramp start half a pixel further in), and kept at
-    ``>= 0``.
+    """The band at each vertex of a key: that of the nearest point of the ring it was fitted to,
+    centred on the vertex (so that the alpha's 0.5 is on the shape's path in every host).
 
     Args:
         vertices: ``(N, 2)`` key vertices, image space.
@@ -158,10 +156,4 @@ def vertex_bands(vertices: np.ndarray, ring: np.ndarray, band: np.ndarray) -> np
         ``(N, 2) float64`` ``[inside, outside]`` pixels.
     """
     d = ((vertices[:, None, :] - ring[None, :, :]) ** 2).sum(axis=-1)
-    nearest = d.argmin(axis=1)
-    out = band[nearest].astype(np.float64)
-    hard = ~out.any(axis=1)
-    along = ((vertices - ring[nearest]) * ring_normals(ring)[nearest]).sum(axis=1)
-    out += np.stack([along, -along], axis=1)
-    out[hard] = 0.0
-    return np.clip(out, 0.0, None)
+    return band[d.argmin(axis=1)].astype(np.float64)

@@ -23,6 +23,10 @@ ring ends. Each contour is then fitted on its own (:mod:`rotoflow.geometry.fit`)
    one frame before and after it, when those frames are fitted too, hides the contour in hosts
    that hold the nearest key.
 
+Specks: before fitting, contours too small or too short-lived for an artist to edit (never
+enclosing ``min_area`` square pixels on any frame, or living fewer than ``min_frames`` frames) are
+left out of the shapes (:func:`drop_specks`); the masks and mattes keep them.
+
 Feather: when a frame comes with a soft alpha, the soft band (where the alpha's ramp starts and
 ends, inside and outside the outline) is measured at every point of its rings
 (:func:`rotoflow.geometry.feather.ring_bands`) and taken to each vertex of the frame's key from the
@@ -96,6 +100,8 @@ def fit_shapes(
     smoothing: float = SMOOTHING,
     follow: bool = True,
     n_points: int | None = None,
+    min_area: float = 0.0,
+    min_frames: int = 0,
 ) -> list[RotoShape]:
     """Fit an object's masks with animated closed cubic Bezier roto shapes, one per contour.
 
@@ -124,6 +130,11 @@ def fit_shapes(
             spacing from the topmost point: the baseline that temporal coherence is measured
             against).
         n_points: Control points of every contour (at least 3), or None to choose per contour.
+        min_area: Contours whose ring never encloses this many square pixels are left out
+            (:func:`drop_specks`; :func:`speck_area` gives the pipeline's default for a plate
+            size); 0 keeps them.
+        min_frames: Contours living fewer frames are left out (:func:`drop_specks`); 0 keeps
+            them.
 
     Returns:
         The contours in paint order (outer contours, their holes, islands in holes, ...; then by
@@ -149,6 +160,7 @@ def fit_shapes(
         bands = ring_bands(alpha, mask, rings) if alpha is not None else [None] * len(rings)
         alive = _link(alive, done, rings, bands, frame, _area_budget(mask, rings, min_iou))
     done += alive
+    done = drop_specks(done, min_area, min_frames)
     if not done:
         log.warning("%r has no mask on any of its %d frames: no shapes", name, len(frames))
         return []
@@ -403,3 +415,97 @@ def _contour_band(contour: _Contour, keys: list[ShapeKey]) -> np.ndarray | None:
     band = np.median(np.stack(per_frame), axis=0)
     size = min(BAND_SMOOTHING, len(band))
     return np.round(median_filter(band, size=(size, 1), mode="wrap"), 2)
+
+
+BRIEF_AREA = 10.0
+"""A contour living fewer than ``min_frames`` frames is left out only when it also never encloses
+this many times ``min_area``: a large part that the mask splits off for a frame or two (a rider
+cut by branches) is real area, and leaving it out costs J."""
+
+MIN_SPECK_AREA = 16.0
+"""Floor (square pixels, a 4 x 4 pixel patch) of :func:`speck_area` on small plates."""
+
+
+def speck_area(width: int, height: int, fraction: float) -> float:
+    """The ``min_area`` of :func:`fit_shapes` for a plate: ``fraction`` of the plate's area in
+    square pixels, at least :data:`MIN_SPECK_AREA`; 0 when ``fraction`` is 0 (no area limit).
+
+    With the pipeline's default fraction (``1e-4``, ``Settings.shape_min_area``) that is 41 px² on
+    an 854 x 480 plate (a 6 x 6 pixel patch), 207 px² at 1920 x 1080 (14 x 14 pixels) and 829 px²
+    at 3840 x 2160 (29 x 29 pixels): the same size on screen whatever the resolution.
+
+    Raises:
+        GeometryError: ``fraction`` is negative or not below 1, or the size is not positive.
+    """
+    if not 0 <= fraction < 1:
+        raise GeometryError(f"speck area fraction must be in [0, 1), got {fraction}")
+    if width <= 0 or height <= 0:
+        raise GeometryError(f"plate size must be positive, got {width} x {height}")
+    return 0.0 if fraction == 0 else max(fraction * width * height, MIN_SPECK_AREA)
+
+
+def drop_specks(contours: list[_Contour], min_area: float, min_frames: int) -> list[_Contour]:
+    """Leave out of the roto shapes the contours an artist would not edit: those whose ring never
+    encloses ``min_area`` square pixels (its peak over the lifetime; the ring runs on the pixel
+    edges, so this is the mask's pixel count of the island or hole and whatever is inside it, less
+    a fraction of a pixel at each corner the ring cuts) and
+    those living fewer than ``min_frames`` frames (a gap between legs that opens for a frame, a
+    branch crossing the object). The largest outer contour of every frame is always kept, so no
+    frame with mask pixels loses all its shapes (a small or brief object keeps its outline), and a
+    hole or island goes with the contour around it: on every frame of its life its bounding box
+    must lie within that of a kept contour one level up.
+
+    Args:
+        contours: Linked contours (any order); only their rings, frames and depths are read.
+        min_area: Square pixels (image space); 0 for no area limit.
+        min_frames: Frames; 0 or 1 for no lifetime limit.
+
+    Returns:
+        The contours kept, in the order given.
+    """
+    if min_area <= 0 and min_frames <= 1:
+        return contours
+    areas = [np.array([abs(signed_area(r)) for r in c.rings]) for c in contours]
+    largest: dict[int, tuple[float, int]] = {}  # frame -> (area, index) of its largest outline
+    for i, c in enumerate(contours):
+        if c.depth == 0:
+            for frame, area in zip(c.frames, areas[i], strict=True):
+                if frame not in largest or area > largest[frame][0]:
+                    largest[frame] = (float(area), i)
+    main = {i for _, i in largest.values()}
+    boxes: dict[tuple[int, int], list[np.ndarray]] = {}  # (frame, depth) -> kept rings' boxes
+    kept = set()
+    for i in sorted(range(len(contours)), key=lambda i: contours[i].depth):
+        c = contours[i]
+        peak = areas[i].max()
+        big = peak >= min_area and (len(c.frames) >= min_frames or peak >= BRIEF_AREA * min_area)
+        if i not in main and not (
+            big
+            and (c.depth == 0 or all(_within(r, boxes, f, c.depth - 1) for f, r in _by_frame(c)))
+        ):
+            continue
+        kept.add(i)
+        for frame, ring in _by_frame(c):
+            boxes.setdefault((frame, c.depth), []).append(_box(ring))
+    if len(kept) < len(contours):
+        log.info(
+            "%d of %d contours left out of the shapes (under %.0f px² or %d frames)",
+            len(contours) - len(kept),
+            len(contours),
+            min_area,
+            min_frames,
+        )
+    return [c for i, c in enumerate(contours) if i in kept]
+
+
+def _by_frame(contour: _Contour) -> Iterable[tuple[int, np.ndarray]]:
+    return zip(contour.frames, contour.rings, strict=True)
+
+
+def _within(ring: np.ndarray, boxes: dict, frame: int, depth: int) -> bool:
+    """Whether the ring's bounding box lies within one of ``boxes[(frame, depth)]``."""
+    b = _box(ring)
+    return any(
+        o[0] <= b[0] and o[1] <= b[1] and b[2] <= o[2] and b[3] <= o[3]
+        for o in boxes.get((frame, depth), [])
+    )

@@ -8,7 +8,7 @@ from exporters import shapes_json
 from exporters.names import shape_names
 from rotoflow import progress
 from rotoflow.files import atomic_write_text
-from rotoflow.geometry import fit_shapes
+from rotoflow.geometry import fit_shapes, speck_area
 from rotoflow.mattes import read_alpha_exr
 from rotoflow.types import ObjectRef
 from rotoflow.workspace import ShotWorkspace, StageOutput
@@ -25,11 +25,18 @@ def run(
     matte_out: StageOutput,
     ws: ShotWorkspace,
     key: str,
+    *,
+    min_area: float = 0.0,
+    min_frames: int = 0,
 ) -> StageOutput:
     """Fit every object's masks and write ``shapes.json`` (roto-shapes JSON, image space).
 
     Shapes come from the binary masks (:func:`rotoflow.geometry.fit_shapes`); the feather of each
-    contour from the soft edge of the object's alpha. ``details`` holds the objects
+    contour from the soft edge of the object's alpha. Islands and holes that never enclose
+    ``min_area`` of the plate's area (a fraction; :func:`rotoflow.geometry.speck_area` turns it
+    into square pixels, at least 16) or live fewer than ``min_frames`` frames get no shape (the
+    settings ``shape_min_area`` and ``shape_min_frames``; both 0: every contour; both are in the
+    stage's key); the masks and alpha are not touched. ``details`` holds the objects
     (:class:`~rotoflow.types.ObjectRef` fields, those without any contour too; read them with
     :meth:`rotoflow.workspace.StageOutput.objects`) and the control points per shape.
     """
@@ -49,8 +56,11 @@ def run(
             counter["n"] += 1
             progress.report("vectorize", counter["n"], total)
 
+    area = speck_area(info.width, info.height, min_area)
     for obj in objects:
-        shapes.extend(fit_shapes(frames(obj.name), obj.id, obj.name))
+        shapes.extend(
+            fit_shapes(frames(obj.name), obj.id, obj.name, min_area=area, min_frames=min_frames)
+        )
     with run.staging() as tmp:
         atomic_write_text(tmp / SHAPES, shapes_json.write_to_string(shapes, info.format))
         return run.commit(
