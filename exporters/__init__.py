@@ -28,6 +28,7 @@ _MODULES = (
     "lottie",
     "svg",
     "exr",
+    "cryptomatte",
     "png",
 )
 

@@ -50,7 +50,7 @@ def test_the_facade_lists_formats_by_feature():
     assert by[Feature.READ_ROTO] == ["fusion", "lottie", "nuke", "shapes_json", "silhouette"]
     assert by[Feature.WRITE_SHOT] == ["svg"]
     assert by[Feature.NODE_NAME] == ["nuke"]
-    assert by[Feature.WRITE_MATTES] == ["exr", "png"]
+    assert by[Feature.WRITE_MATTES] == ["cryptomatte", "exr", "png"]
 
 
 def test_features_of_an_unknown_format_list_the_names():
