@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import mmh3
@@ -35,12 +35,12 @@ import OpenImageIO as oiio
 from exporters.checks import Mattes, check_mattes
 from exporters.features import Feature
 from rotoflow.errors import ExportError
-from rotoflow.mattes import atomic_target
+from rotoflow.mattes import atomic_target, output_name
 from rotoflow.types import ShotFormat
 
 NAME = "cryptomatte"
 SUFFIXES = (".exr",)
-FEATURES = frozenset({Feature.WRITE_MATTES})
+FEATURES = frozenset({Feature.WRITE_MATTES, Feature.WRITE_MATTE_SHOT})
 
 #: Layer (the spec's "type name") written by default: objects, as renderers name it.
 LAYER = "CryptoObject"
@@ -209,3 +209,63 @@ def write_to_file(
         finally:
             out.close()
     return Path(path)
+
+
+def write_matte_shot(
+    frames: Iterable[tuple[int, Mattes]],
+    fmt: ShotFormat,
+    folder: str | os.PathLike,
+    stem: str,
+    *,
+    padding: int = 4,
+) -> Path:
+    """Write a shot's mattes as ``folder/<stem>.<frame>.exr``, one Cryptomatte file per frame
+    (what ``--format cryptomatte`` publishes as ``cryptomatte/<shot>.<frame>.exr``).
+
+    Every frame gets the same objects' names (so the same manifest) and the same number of ranks,
+    :func:`levels_for` of the first frame's object count, as the spec asks of a sequence.
+
+    Args:
+        frames: ``(plate frame, mattes)`` per frame, mattes as :func:`write_to_file` takes them.
+        fmt: The shot's format: size, pixel aspect and frame range.
+        folder: Destination folder; created if missing.
+        stem: File name stem, the shot's name (made one safe path component by
+            :func:`rotoflow.mattes.output_name`).
+        padding: Digits of the frame number (the plate's padding).
+
+    Returns:
+        ``folder``.
+
+    Raises:
+        ExportError: a frame outside the shot's range or given twice, a frame whose objects
+            differ from the first frame's, no frames, or anything :func:`write_to_file` refuses.
+    """
+    folder = Path(folder)
+    names: list[str] | None = None
+    done: set[int] = set()
+    for frame, mattes in frames:
+        if isinstance(frame, bool) or not isinstance(frame, int | np.integer):
+            raise ExportError(f"frame must be a whole plate frame number, got {frame!r}")
+        if not fmt.first_frame <= frame <= fmt.last_frame or frame in done:
+            raise ExportError(
+                f"frame {frame} is outside the shot's frames {fmt.first_frame}-{fmt.last_frame}"
+                " or given twice"
+            )
+        frame_names, _ = check_mattes(mattes, fmt)
+        if names is None:
+            names = frame_names
+        elif frame_names != names:
+            raise ExportError(
+                f"frame {frame} has the objects {frame_names}, the shot {names}; every frame of a"
+                " Cryptomatte sequence needs the same objects"
+            )
+        write_to_file(
+            mattes,
+            fmt,
+            folder / output_name(stem, int(frame), padding, "exr"),
+            levels=levels_for(len(names)),
+        )
+        done.add(int(frame))
+    if names is None:
+        raise ExportError("no frames to write as Cryptomatte")
+    return folder
