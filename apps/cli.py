@@ -246,7 +246,8 @@ def export_shot(
 ) -> None:
     """Write a finished shot's roto shapes in other formats, from its recorded shapes (no models
     run); the files go to the shot's roto/ folder, or to its publication in object storage when
-    its outputs were published there, and into the project database."""
+    its outputs were published there, and into the project database. Matte formats (cryptomatte)
+    are written from the shot folder's alpha/ files into <format>/<shot>.<frame>.exr."""
     from rotoflow.errors import RotoflowError, StorageUnavailable
     from rotoflow.settings import get_settings
     from tasks.reexport import reexport

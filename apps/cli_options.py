@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from exporters import ROTO_FORMAT_NAMES
+from exporters import MATTE_SHOT_FORMAT_NAMES, ROTO_FORMAT_NAMES
 
 Plate = Annotated[
     str,
@@ -48,7 +48,13 @@ Tracker = Annotated[
     str | None, typer.Option(help="Propagation override, e.g. sam2.1-hiera-base-plus.")
 ]
 Matter = Annotated[str | None, typer.Option(help="Matter override, e.g. vitmatte-base.")]
-FORMATS_HELP = "Roto formats, comma-separated: " + ", ".join(ROTO_FORMAT_NAMES) + "."
+FORMATS_HELP = (
+    "Formats, comma-separated: roto "
+    + ", ".join(ROTO_FORMAT_NAMES)
+    + "; mattes "
+    + ", ".join(MATTE_SHOT_FORMAT_NAMES)
+    + "."
+)
 Formats = Annotated[str, typer.Option("--format", help=FORMATS_HELP)]
 Shot = Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")]
 Project = Annotated[str | None, typer.Option(help="Project name.")]

@@ -28,6 +28,7 @@ _MODULES = (
     "lottie",
     "svg",
     "exr",
+    "cryptomatte",
     "png",
 )
 
@@ -44,6 +45,11 @@ ROTO_FORMAT_NAMES = (
 """What :func:`roto_formats` returns, known without loading the adapters (whose imports take half
 a second) so that help texts can list it; ``tests/exporters/test_features.py`` keeps the two
 equal."""
+
+
+MATTE_SHOT_FORMAT_NAMES = ("cryptomatte",)
+"""What :func:`matte_shot_formats` returns, known without loading the adapters, like
+:data:`ROTO_FORMAT_NAMES`."""
 
 
 def _load(module: str) -> ModuleType:
@@ -81,6 +87,12 @@ def roto_formats() -> list[str]:
     """Names of the formats that write roto shapes as text (:attr:`Feature.WRITE_ROTO`: Nuke,
     Silhouette, ...), sorted as :func:`available` sorts them."""
     return [n for n in available() if Feature.WRITE_ROTO in features(n)]
+
+
+def matte_shot_formats() -> list[str]:
+    """Names of the formats that write a shot's mattes, a file per frame, and that jobs name
+    beside the roto formats (:attr:`Feature.WRITE_MATTE_SHOT`: Cryptomatte), sorted."""
+    return [n for n in available() if Feature.WRITE_MATTE_SHOT in features(n)]
 
 
 def from_path(path: str | os.PathLike) -> ModuleType:

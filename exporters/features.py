@@ -24,3 +24,6 @@ class Feature(StrEnum):
     NODE_NAME = "node_name"
     #: One frame's mattes to an image file: ``write_to_file(mattes, fmt, path) -> Path``.
     WRITE_MATTES = "write_mattes"
+    #: A shot's mattes to a file per frame, chosen by ``--format`` like a roto format
+    #: (Cryptomatte): ``write_matte_shot(frames, fmt, folder, stem, padding=) -> folder``.
+    WRITE_MATTE_SHOT = "write_matte_shot"

@@ -90,7 +90,7 @@ class RotoJob(BaseModel):
         default=["nuke"],
         title="Roto formats",
         description="Roto shape formats written beside the pipeline JSON: nuke, silhouette, "
-        "fusion, after_effects, lottie, svg.",
+        "fusion, after_effects, lottie, svg; and matte formats: cryptomatte.",
     )
 
     def overrides(self) -> dict[str, str]:

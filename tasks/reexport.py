@@ -12,6 +12,7 @@ the files are added to the job's outputs.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,14 @@ from rotoflow.errors import ExportError
 from rotoflow.publication import add_to_publication, fetch_published
 from rotoflow.s3url import is_s3_url, parse_url
 from rotoflow.types import OutputRecord
-from tasks.stages.export import check_formats, format_files, write_formats
+from tasks.stages.export import (
+    check_formats,
+    format_files,
+    is_matte_format,
+    published_alphas,
+    write_formats,
+    write_matte_formats,
+)
 
 
 @dataclass
@@ -50,10 +58,36 @@ def _write(shapes_file: Path, shot: str, shot_dir: Path, formats: list[str]) -> 
         raise ExportError(f"cannot read the shot's shapes {shapes_file}: {exc.strerror}") from exc
     fmt, shapes = shapes_json.read_from_string(text)
     written = write_formats(shapes, fmt, shot, shot_dir / "roto", formats)
+    if any(is_matte_format(n) for n in formats):
+        names = _object_names(shot_dir, shapes)
+        padding = _padding(shot_dir / "alpha" / names[0])
+        written |= write_matte_formats(
+            lambda: published_alphas(shot_dir, names, fmt), fmt, shot, shot_dir, formats, padding
+        )
     return [
         OutputRecord(name, None, None, p.relative_to(shot_dir).as_posix())
         for name, p in format_files(written)
     ]
+
+
+def _padding(folder: Path) -> int:
+    """The plate's frame padding, as the published alpha files of ``folder`` show it."""
+    for p in sorted(folder.iterdir()):
+        if m := re.search(r"\.(\d+)\.exr$", p.name):
+            return len(m[1])
+    raise ExportError(f"no published alpha files in {folder}; matte formats need them")
+
+
+def _object_names(shot_dir: Path, shapes) -> list[str]:
+    """The shot's objects, as its published ``alpha/`` folders name them: those with shapes in
+    object id order, then any others by name."""
+    alpha = shot_dir / "alpha"
+    folders = sorted(p.name for p in alpha.iterdir() if p.is_dir()) if alpha.is_dir() else []
+    by_shapes = [s.name for s in sorted(shapes, key=lambda s: s.object_id) if s.name in folders]
+    names = list(dict.fromkeys(by_shapes + folders))
+    if not names:
+        raise ExportError(f"the shot has no published alphas in {alpha}; matte formats need them")
+    return names
 
 
 def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reexport:
@@ -63,7 +97,9 @@ def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reex
         settings: :class:`rotoflow.settings.Settings` (database URL; the S3 endpoint).
         project: Project name.
         shot: Shot name, as ``rotoflow status`` lists it.
-        formats: Roto format names (``nuke``, ``silhouette``, ...).
+        formats: Roto format names (``nuke``, ``silhouette``, ...) and matte format names
+            (``cryptomatte``: written from the shot's published ``alpha/`` files as
+            ``<format>/<shot>.<frame>.exr``, local shot folders only).
 
     Returns:
         The files written, by format, and the job they were recorded on.
@@ -85,6 +121,12 @@ def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reex
         job = records.record_export(url, project, shot, rows, shot_dir)
         return Reexport(_by_format(rows, lambda r: str(shot_dir / r.path)), job)
 
+    if any(is_matte_format(n) for n in formats):
+        raise ExportError(
+            f"shot {shot!r} was published to object storage; matte formats "
+            f"({', '.join(n for n in formats if is_matte_format(n))}) are re-exported only from a "
+            "local shot folder: run the shot again with --format to write them"
+        )
     shapes_url = parse_url(recorded)
     dest = shapes_url.parent.parent  # s3://bucket/prefix/<shot>
     rel = f"roto/{shapes_url.name}"

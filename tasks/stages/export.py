@@ -5,16 +5,19 @@ after QC, the upload and everything else that can fail)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+import numpy as np
 
 import exporters
 from exporters import Feature, shapes_json
 from rotoflow import progress
 from rotoflow.errors import ExportError
 from rotoflow.files import atomic_write_text
-from rotoflow.mattes import output_name
+from rotoflow.mattes import output_name, read_alpha_exr
 from rotoflow.types import OutputRecord
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import ingest, matte, propagate, vectorize
@@ -28,13 +31,22 @@ DEFAULT_FORMATS = ("nuke",)
 
 def check_formats(formats) -> None:
     """Raise :class:`~rotoflow.errors.ExportError` for an unknown format name (the message lists
-    the available ones) or one that writes images, not roto shapes."""
+    the available ones) or one that a job cannot name: formats write roto shapes or a shot's
+    mattes (Cryptomatte), not one frame's images (``exr``, ``png``)."""
     for name in formats:
-        if Feature.WRITE_ROTO not in exporters.features(name):
+        feats = exporters.features(name)
+        if Feature.WRITE_ROTO not in feats and Feature.WRITE_MATTE_SHOT not in feats:
             raise ExportError(
                 f"format {name!r} writes images, not roto shapes; roto formats: "
-                f"{', '.join(roto_formats())}"
+                f"{', '.join(roto_formats())}; matte formats: "
+                f"{', '.join(exporters.matte_shot_formats())}"
             )
+
+
+def is_matte_format(name: str) -> bool:
+    """Whether the format ``name`` writes the shot's mattes (published at the shot's top level,
+    ``<format>/<shot>.<frame>.exr``) rather than roto shapes (published in ``roto/``)."""
+    return Feature.WRITE_MATTE_SHOT in exporters.features(name)
 
 
 def roto_formats() -> list[str]:
@@ -43,8 +55,9 @@ def roto_formats() -> list[str]:
 
 
 def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str, Path]:
-    """Write ``shapes`` in every format of ``formats`` into ``dest`` as ``<shot><suffix>`` (or as
-    the format's own ``write_shot`` lays it out).
+    """Write ``shapes`` in every roto format of ``formats`` into ``dest`` as ``<shot><suffix>``
+    (or as the format's own ``write_shot`` lays it out); matte formats are skipped
+    (:func:`write_matte_formats`).
 
     Returns:
         ``{format name: written file}``.
@@ -55,6 +68,8 @@ def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str,
     check_formats(formats)
     written = {}
     for name in dict.fromkeys(formats):
+        if is_matte_format(name):
+            continue  # written by write_matte_formats
         mod = exporters.from_name(name)
         if Feature.WRITE_SHOT in mod.FEATURES:  # formats of several files (SVG: one per frame)
             written[name] = mod.write_shot(shapes, fmt, dest, shot_name)
@@ -64,6 +79,78 @@ def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str,
         atomic_write_text(path, mod.write_to_string(shapes, fmt, **options))
         written[name] = path
     return written
+
+
+def write_matte_formats(
+    frames: Callable[[], Iterable[tuple[int, dict[str, np.ndarray]]]],
+    fmt,
+    shot_name: str,
+    dest: Path,
+    formats,
+    padding: int,
+) -> dict[str, Path]:
+    """Write the shot's mattes in every matte format of ``formats`` (Cryptomatte) as
+    ``dest/<format>/<shot>.<frame>.exr``; roto formats are skipped.
+
+    Args:
+        frames: Called once per format; yields ``(plate frame, {object name: (H, W) float32
+            alpha})`` for every frame of the shot (e.g. :func:`stage_alphas`).
+        fmt: The shot's :class:`~rotoflow.types.ShotFormat`.
+        shot_name: The shot, the files' stem.
+        dest: Folder that gets a folder per format.
+        formats: Format names.
+        padding: The plate's frame padding.
+
+    Returns:
+        ``{format name: written folder}``.
+
+    Raises:
+        ExportError: an unknown format name, or mattes the format cannot take.
+    """
+    check_formats(formats)
+    written = {}
+    for name in dict.fromkeys(formats):
+        if is_matte_format(name):
+            mod = exporters.from_name(name)
+            written[name] = mod.write_matte_shot(
+                frames(), fmt, dest / name, shot_name, padding=padding
+            )
+    return written
+
+
+def stage_alphas(
+    matte_out: StageOutput, names: list[str], frame_range
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """``(frame, {object: alpha})`` for each frame of ``frame_range``, read from a finished
+    matte stage (:func:`tasks.stages.matte.alpha_path`)."""
+    for frame in frame_range:
+        yield frame, {n: read_alpha_exr(matte.alpha_path(matte_out, n, frame)) for n in names}
+
+
+def published_alphas(shot_dir: Path, names: list[str], fmt) -> Iterator[tuple[int, dict]]:
+    """``(frame, {object: alpha})`` for each frame of the shot, read from its published
+    ``alpha/<object>/<object>.<frame>.exr`` files (what :func:`run` lists), whatever the padding.
+
+    Raises:
+        ExportError: an object or frame without its alpha file.
+    """
+    by_frame: dict[str, dict[int, Path]] = {}
+    for name in names:
+        stem = output_name(name, 0, 1, "exr").rsplit(".", 2)[0]
+        pattern = re.compile(rf"{re.escape(stem)}\.(\d+)\.exr")
+        folder = shot_dir / "alpha" / name
+        files = sorted(folder.iterdir()) if folder.is_dir() else []
+        by_frame[name] = {int(m[1]): p for p in files if (m := pattern.fullmatch(p.name))}
+    for frame in range(fmt.first_frame, fmt.last_frame + 1):
+        mattes = {}
+        for name, files in by_frame.items():
+            if frame not in files:
+                raise ExportError(
+                    f"no published alpha of object {name!r} at frame {frame} in "
+                    f"{shot_dir / 'alpha' / name}; matte formats are written from those files"
+                )
+            mattes[name] = read_alpha_exr(files[frame])
+        yield frame, mattes
 
 
 def format_files(written: dict[str, Path]) -> Iterator[tuple[str, Path]]:
@@ -87,8 +174,9 @@ def run(
     """Write the roto formats (once per key) and list every output of the shot (every run).
 
     Layout to publish: ``masks/<object>/<object>.<frame>.png``,
-    ``alpha/<object>/<object>.<frame>.exr``, ``roto/<shot>.<suffix>`` per format in ``formats``
-    (``nuke`` by default) and ``roto/<shot>.shapes.json``. ``details["outputs"]`` lists
+    ``alpha/<object>/<object>.<frame>.exr``, ``roto/<shot>.<suffix>`` per roto format in
+    ``formats`` (``nuke`` by default), ``<format>/<shot>.<frame>.exr`` per matte format
+    (``cryptomatte``, from the matte stage's alphas) and ``roto/<shot>.shapes.json``. ``details["outputs"]`` lists
     the :class:`~rotoflow.types.OutputRecord` of each (read with
     :meth:`~rotoflow.workspace.StageOutput.outputs`), ``details["sources"]`` maps each relative
     path to the file inside the shot's stage folders that :func:`~rotoflow.workspace.publish_tree`
@@ -101,6 +189,15 @@ def run(
     if done is None:
         with run.staging() as tmp:
             written = write_formats(shapes, fmt, shot_name, tmp, formats)
+            names = [ref.name for ref in vectorize_out.objects()]
+            written |= write_matte_formats(
+                lambda: stage_alphas(matte_out, names, info.frame_range),
+                fmt,
+                shot_name,
+                tmp,
+                formats,
+                info.padding,
+            )
             files = {name: p.name for name, p in written.items()}
             done = run.commit(tmp, n_frames=info.n_frames, details={"files": files})
     sources: dict[str, Path] = {}
@@ -133,7 +230,8 @@ def run(
             )
     written = {name: done.dir / file for name, file in done.details["files"].items()}
     for name, one in format_files(written):
-        add(name, None, None, f"roto/{one.relative_to(done.dir)}", one)
+        folder = "" if is_matte_format(name) else "roto/"
+        add(name, None, None, f"{folder}{one.relative_to(done.dir)}", one)
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
     progress.report("export", len(objects), len(objects))
     details = {

@@ -1,4 +1,5 @@
-"""``rotoflow run --help`` and ``rotoflow export --help`` list every roto format by name."""
+"""``rotoflow run --help`` and ``rotoflow export --help`` list every roto format and every matte
+format (Cryptomatte) by name."""
 
 from __future__ import annotations
 
@@ -14,5 +15,5 @@ def test_help_lists_every_roto_format(command):
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "240"})
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    for name in exporters.roto_formats():
+    for name in exporters.roto_formats() + exporters.matte_shot_formats():
         assert name in text, (command, name)

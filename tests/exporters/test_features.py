@@ -16,6 +16,7 @@ _PROMISES = {
     Feature.WRITE_ROTO: "write_to_string",
     Feature.READ_ROTO: "read_from_string",
     Feature.WRITE_SHOT: "write_shot",
+    Feature.WRITE_MATTE_SHOT: "write_matte_shot",
 }
 
 
@@ -50,7 +51,9 @@ def test_the_facade_lists_formats_by_feature():
     assert by[Feature.READ_ROTO] == ["fusion", "lottie", "nuke", "shapes_json", "silhouette"]
     assert by[Feature.WRITE_SHOT] == ["svg"]
     assert by[Feature.NODE_NAME] == ["nuke"]
-    assert by[Feature.WRITE_MATTES] == ["exr", "png"]
+    assert by[Feature.WRITE_MATTES] == ["cryptomatte", "exr", "png"]
+    assert by[Feature.WRITE_MATTE_SHOT] == ["cryptomatte"]
+    assert list(exporters.MATTE_SHOT_FORMAT_NAMES) == exporters.matte_shot_formats()
 
 
 def test_features_of_an_unknown_format_list_the_names():
