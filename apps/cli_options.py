@@ -50,6 +50,15 @@ Tracker = Annotated[
 Matter = Annotated[str | None, typer.Option(help="Matter override, e.g. vitmatte-base.")]
 FORMATS_HELP = "Roto formats, comma-separated: " + ", ".join(ROTO_FORMAT_NAMES) + "."
 Formats = Annotated[str, typer.Option("--format", help=FORMATS_HELP)]
+StartFrame = Annotated[
+    int | None,
+    typer.Option(
+        "--start-frame",
+        help="Host frame at which the plate's first frame is keyed in the roto formats "
+        "(0 for a clip in Resolve's Fusion page; negative only for nuke, fusion, shapes_json). "
+        "Default: the plate's own first frame (a Nuke or Fusion comp on plate numbers).",
+    ),
+]
 Shot = Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")]
 Project = Annotated[str | None, typer.Option(help="Project name.")]
 OutDir = Annotated[Path | None, typer.Option("--out", help="Output root folder.")]

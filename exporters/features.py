@@ -24,3 +24,6 @@ class Feature(StrEnum):
     NODE_NAME = "node_name"
     #: One frame's mattes to an image file: ``write_to_file(mattes, fmt, path) -> Path``.
     WRITE_MATTES = "write_mattes"
+    #: The host keys frames below 0 (Nuke, Fusion): a negative ``--start-frame`` is written
+    #: (:func:`exporters.frames.to_host`); others refuse it.
+    NEGATIVE_FRAMES = "negative_frames"
