@@ -224,15 +224,10 @@ def stage_keys(
         "matte", v, k["propagate"], provenance["matter"], settings_used.get("trimap_band")
     )
     k["vectorize"] = fingerprint("vectorize", v, k["propagate"], k["matte"])
-    k["export"] = fingerprint(
-        "export",
-        v,
-        k["vectorize"],
-        k["matte"],
-        shot,
-        settings_used.get("formats", ["nuke"]),
-        settings_used.get("start_frame"),
-    )
+    export_parts = [k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])]
+    if settings_used.get("start_frame") is not None:  # host frame numbers (default: plate's own)
+        export_parts.append({"start_frame": settings_used["start_frame"]})
+    k["export"] = fingerprint("export", v, *export_parts)
     return StageKeys(**k)
 
 

@@ -24,7 +24,7 @@ from rotoflow.errors import ExportError
 from rotoflow.publication import add_to_publication, fetch_published
 from rotoflow.s3url import is_s3_url, parse_url
 from rotoflow.types import OutputRecord
-from tasks.stages.export import check_formats, format_files, write_formats
+from tasks.stages.export import check_formats, check_start_frame, format_files, write_formats
 
 
 @dataclass
@@ -92,6 +92,7 @@ def reexport(
         StorageUnavailable: The object storage server cannot be reached or fails.
     """
     check_formats(formats)
+    check_start_frame(formats, start_frame)
     url = settings.resolved_database_url()
     recorded = records.finished_shapes(url, project, shot)
     if not is_s3_url(recorded):

@@ -67,7 +67,8 @@ def write_formats(
         start_frame: The host frame at which the plate's first frame sits
             (:func:`exporters.frames.to_host`): every format keys plate frame ``f`` at
             ``f - fmt.first_frame + start_frame``; the pipeline JSON keeps plate frames and
-            records it. None: the plate's own frame numbers.
+            records it, and Fusion records the offset (its reader gives back plate frames).
+            None: the plate's own frame numbers.
 
     Returns:
         ``{format name: written file}``.
@@ -85,6 +86,9 @@ def write_formats(
         if name == shapes_json.NAME:
             frames.check_start_frame(start_frame)
             hosted[name] = (shapes, fmt, {"start_frame": start_frame})
+        elif Feature.FRAME_OFFSET in mod.FEATURES:  # keys moved, plate frames recorded
+            host_fmt = frames.to_host(shapes, fmt, start_frame, name, mod.FEATURES)[1]
+            hosted[name] = (shapes, fmt, {"frame_offset": host_fmt.first_frame - fmt.first_frame})
         else:
             hosted[name] = (*frames.to_host(shapes, fmt, start_frame, name, mod.FEATURES), {})
     written = {}

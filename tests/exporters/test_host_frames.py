@@ -5,6 +5,7 @@ with the stub DOM that runs the written script; the default keeps the plate's nu
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import pytest
@@ -23,7 +24,7 @@ from tests.exporters.helpers import (
     collapsed_key,
 )
 
-READ_BACK = ("fusion", "lottie", "nuke", "silhouette")
+READ_BACK = ("lottie", "nuke", "silhouette")
 
 
 def _shapes() -> list[RotoShape]:
@@ -71,6 +72,13 @@ def test_every_roto_format_keys_from_the_start_frame(tmp_path, start_frame, firs
         assert [[k.frame for k in c.keys] for c in plate] == [
             [k.frame for k in c.keys] for c in shapes
         ]
+    # Fusion: keys at comp frames, the offset recorded so that the reader gives plate frames
+    setting = written["fusion"].read_text()
+    spline_keys = [int(k) for k in re.findall(r"^\s*\[(-?\d+)\] = \{", setting, re.M)]
+    assert spline_keys[:2] == [first_key, first_key + 9]
+    assert f"FrameOffset = {offset}," in setting
+    fmt, got = exporters.from_name("fusion").read_from_string(setting)
+    assert fmt == CANONICAL_FORMAT and [k.frame for k in got[0].keys] == [1001, 1010]
     _, nuke = exporters.from_name("nuke").read_from_string(written["nuke"].read_text())
     assert [k.frame for k in nuke[1].keys] == [f + offset for f in (1002, 1003, 1007, 1008)]
     start, keys = _ae_host_frames(tmp_path, written["after_effects"].read_text())
@@ -90,9 +98,12 @@ def test_negative_start_frames_only_where_the_host_has_negative_frames(tmp_path)
     written = write_formats(
         shapes, CANONICAL_FORMAT, "sh010", tmp_path, ["nuke", "fusion", "shapes_json"], -10
     )
-    for name in ("nuke", "fusion"):
-        fmt, got = exporters.from_name(name).read_from_string(written[name].read_text())
-        assert [k.frame for k in got[0].keys] == [-10, -1] and fmt.first_frame == -10, name
+    fmt, got = exporters.from_name("nuke").read_from_string(written["nuke"].read_text())
+    assert [k.frame for k in got[0].keys] == [-10, -1] and fmt.first_frame == -10
+    setting = written["fusion"].read_text()
+    assert re.findall(r"^\s*\[(-?\d+)\] = \{", setting, re.M)[:2] == ["-10", "-1"]
+    fmt, got = exporters.from_name("fusion").read_from_string(setting)
+    assert [k.frame for k in got[0].keys] == [1001, 1010]
     assert shapes_json.read_start_frame(written["shapes_json"].read_text()) == -10
     for name in ("after_effects", "silhouette", "lottie", "svg"):
         with pytest.raises(ExportError, match=f"format '{name}' cannot key negative host frames"):

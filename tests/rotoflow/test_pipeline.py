@@ -75,6 +75,12 @@ def test_resolve_puts_each_project_in_its_own_folder_inside_the_root(tmp_path):
     assert a.shot_from_plate is False and resolve(_job(tmp_path), settings).shot_from_plate
 
 
+def test_the_start_frame_reaches_the_settings_the_export_key_is_made_of(tmp_path):
+    settings = Settings(home=tmp_path, output_root=tmp_path / "out")
+    assert resolve(_job(tmp_path, start_frame=0), settings).settings_used()["start_frame"] == 0
+    assert resolve(_job(tmp_path), settings).settings_used()["start_frame"] is None
+
+
 def test_resolve_refuses_a_shot_folder_a_symlink_leads_out_of_the_root(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "elsewhere").mkdir()
@@ -139,6 +145,10 @@ def test_keys_are_stable_and_chain_downstream():
     assert base["ingest"] == text["ingest"] and base["detect"] != text["detect"]
     band = keys(settings={"trimap_band": 20})
     assert [s for s in base if base[s] != band[s]] == ["matte", "vectorize", "export"]
+    start = keys(settings={"start_frame": 0})
+    assert [s for s in base if base[s] != start[s]] == ["export"]
+    assert keys(settings={"start_frame": 1})["export"] != start["export"]
+    assert keys(settings={"start_frame": None}) == base  # the default keeps earlier exports
 
 
 def test_a_linked_folder_keeps_its_own_name(tmp_path):
