@@ -9,6 +9,7 @@ import re
 
 import jsonschema
 import pytest
+from lxml import etree
 
 import exporters
 from exporters import frames, shapes_json
@@ -23,6 +24,8 @@ from tests.exporters.helpers import (
     circle_key,
     collapsed_key,
 )
+from tests.exporters.test_fusion import _Lua, _lua_keys
+from tests.exporters.test_silhouette import _lxml_keys
 
 READ_BACK = ("lottie", "nuke", "silhouette")
 
@@ -147,3 +150,35 @@ def test_shapes_json_schema_allows_the_recorded_start_frame():
     assert not validator.is_valid(doc)
     with pytest.raises(ExportError, match="start_frame has the wrong type"):
         shapes_json.read_start_frame(json.dumps(doc))
+
+
+def _fusion_comp_frames(lua, text: str) -> list[int]:
+    """The comp frames (``KeyFrames`` indices) of the first ``PolylineMask``, read by Lua."""
+    doc = lua(text)
+    (mask,) = [n for n, t in doc.Tools.items() if lua.cls(t) == "PolylineMask"]
+    return [int(f) for f, _, _ in _lua_keys(lua, doc, mask)]
+
+
+@pytest.mark.parametrize(("start_frame", "first"), [(0, 0), (None, 1001)])
+def test_host_frames_read_by_the_independent_checkers(tmp_path, start_frame, first):
+    """A 1001-based plate with ``--start-frame 0`` (and the default), checked without our readers:
+    Fusion's setting evaluated by Lua (key indices are comp frames), Silhouette's XML by lxml
+    (``sessionStartFrame`` plus each key's session frame), Nuke's ``Root`` range as text and
+    After Effects by the stub DOM that runs the script."""
+    written = write_formats(
+        [canonical_shape()],
+        CANONICAL_FORMAT,
+        "sh010",
+        tmp_path,
+        ["nuke", "fusion", "silhouette", "after_effects"],
+        start_frame,
+    )
+    assert _fusion_comp_frames(_Lua(), written["fusion"].read_text()) == [first, first + 9]
+    text = written["silhouette"].read_text()
+    session = int(etree.fromstring(text.encode()).get("sessionStartFrame"))
+    ((_, keys),) = _lxml_keys(text).items()
+    assert [session + f for f, _ in keys] == [first, first + 9]
+    nuke = written["nuke"].read_text()
+    assert f" first_frame {first}\n" in nuke and f" last_frame {first + 9}\n" in nuke
+    start, ae_keys = _ae_host_frames(tmp_path, written["after_effects"].read_text())
+    assert (start, ae_keys) == (first, [first, first + 9])
