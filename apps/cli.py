@@ -108,6 +108,7 @@ def run(
     tracker: opt.Tracker = None,
     matter: opt.Matter = None,
     formats: opt.Formats = "nuke",
+    start_frame: opt.StartFrame = None,
     shot: opt.Shot = None,
     project: opt.Project = None,
     out_dir: opt.OutDir = None,
@@ -137,6 +138,7 @@ def run(
             matter=matter,
             output_root=str(out_dir) if out_dir else None,
             formats=format_list(formats),
+            start_frame=start_frame,
         )
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
@@ -148,9 +150,10 @@ def run(
 
         check_object_count(len(shot_prompts.objects), get_settings().max_objects)
         _check_models(job)
-        from tasks.stages.export import check_formats
+        from tasks.stages.export import check_formats, check_start_frame
 
         check_formats(job.formats)
+        check_start_frame(job.formats, job.start_frame)
     except Exception as exc:
         _fail(*_failure(exc, job))
     columns = (
@@ -240,6 +243,7 @@ def _check_models(job) -> None:
 def export_shot(
     shot: Annotated[str, typer.Argument(help="Shot name, as `rotoflow status` lists it.")],
     formats: opt.Formats = "nuke",
+    start_frame: opt.StartFrame = None,
     project: Annotated[
         str | None, typer.Option(help="Project (default: ROTOFLOW_PROJECT).")
     ] = None,
@@ -254,7 +258,9 @@ def export_shot(
 
     settings = get_settings()
     try:
-        done = reexport(settings, project or settings.project, shot, format_list(formats))
+        done = reexport(
+            settings, project or settings.project, shot, format_list(formats), start_frame
+        )
     except StorageUnavailable as exc:
         _fail(str(exc), EXIT_FAILURE)
     except RotoflowError as exc:

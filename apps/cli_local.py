@@ -183,6 +183,7 @@ def submit(
     tracker: opt.Tracker = None,
     matter: opt.Matter = None,
     formats: opt.Formats = "nuke",
+    start_frame: opt.StartFrame = None,
     shot: opt.Shot = None,
     project: opt.Project = None,
     out_dir: Annotated[
@@ -206,7 +207,7 @@ def submit(
     from rotoflow.errors import RotoflowError
     from rotoflow.pipeline import RotoJob, default_shot_name
     from rotoflow.settings import get_settings
-    from tasks.stages.export import check_formats
+    from tasks.stages.export import check_formats, check_start_frame
 
     shot_prompts = build_prompts(
         prompt, box, point, negative, frame, name, prompts, mask, all_matches
@@ -227,8 +228,10 @@ def submit(
             matter=matter,
             output_root=_absolute(str(out_dir)) if out_dir else None,
             formats=format_list(formats),
+            start_frame=start_frame,
         )
         check_formats(job.formats)
+        check_start_frame(job.formats, job.start_frame)
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
     except RotoflowError as exc:

@@ -56,6 +56,15 @@ FORMATS_HELP = (
     + "."
 )
 Formats = Annotated[str, typer.Option("--format", help=FORMATS_HELP)]
+StartFrame = Annotated[
+    int | None,
+    typer.Option(
+        "--start-frame",
+        help="Host frame at which the plate's first frame is keyed in the roto formats "
+        "(0 for a clip in Resolve's Fusion page; negative only for nuke, fusion, shapes_json). "
+        "Default: the plate's own first frame (a Nuke or Fusion comp on plate numbers).",
+    ),
+]
 Shot = Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")]
 Project = Annotated[str | None, typer.Option(help="Project name.")]
 OutDir = Annotated[Path | None, typer.Option("--out", help="Output root folder.")]

@@ -27,3 +27,9 @@ class Feature(StrEnum):
     #: A shot's mattes to a file per frame, chosen by ``--format`` like a roto format
     #: (Cryptomatte): ``write_matte_shot(frames, fmt, folder, stem, padding=) -> folder``.
     WRITE_MATTE_SHOT = "write_matte_shot"
+    #: The host keys frames below 0 (Nuke, Fusion): a negative ``--start-frame`` is written
+    #: (:func:`exporters.frames.to_host`); others refuse it.
+    NEGATIVE_FRAMES = "negative_frames"
+    #: ``write_to_string`` takes ``frame_offset=`` (host frame = plate frame + offset) and records
+    #: it in the file, so that ``read_from_string`` gives back plate frames (Fusion).
+    FRAME_OFFSET = "frame_offset"

@@ -4,6 +4,8 @@ Format: ``docs/formats.md`` section 6.1, extended for objects of several contour
 ``"format": "roto-shapes", "version": 2``. Coordinates are in image space
 (``"space": "image-px-topleft-ydown-pixelcorner"``: plate pixels, origin at the top-left corner of
 pixel (0, 0), y down); tangents are relative to their vertex; frames are plate frame numbers.
+An optional ``"start_frame"`` records the host frame at which the plate's first frame sits in the
+roto formats written with the file (:mod:`exporters.frames`; :func:`read_start_frame`).
 Version 2 layout (every field is required)::
 
     {"format": "roto-shapes", "version": 2, "width": 1920, "height": 1080, "pixel_aspect": 1,
@@ -44,6 +46,7 @@ import numpy as np
 
 from exporters.checks import check_format, check_shapes, load_json
 from exporters.features import Feature
+from exporters.frames import check_start_frame
 from exporters.names import by_object
 from exporters.numbers import shortest
 from rotoflow.errors import ExportError
@@ -51,7 +54,7 @@ from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
 NAME = "shapes_json"
 SUFFIXES = (".json",)
-FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO})
+FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO, Feature.NEGATIVE_FRAMES})
 
 FORMAT = "roto-shapes"
 VERSION = 2
@@ -124,7 +127,10 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, **options: Any
     Args:
         shapes: Shapes to write, in image space (see :class:`rotoflow.types.RotoShape`).
         fmt: The shot's format.
-        **options: None are accepted; present for the exporter interface.
+        **options: ``start_frame`` (int or None, default None): the host frame at which the
+            plate's first frame was written in the other formats of the same export
+            (:mod:`exporters.frames`), recorded as ``"start_frame"``; keys here stay at plate
+            frames. No other option is accepted.
 
     Returns:
         The document, UTF-8 text with ``\\n`` line ends and a final newline.
@@ -133,8 +139,12 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, **options: Any
         ExportError: an unknown option, or shapes or format that fail
             :func:`~exporters.checks.check_shapes` or :func:`~exporters.checks.check_format`.
     """
+    start_frame = options.pop("start_frame", None)
     if options:
-        raise ExportError(f"exporter {NAME!r} takes no options; got {', '.join(sorted(options))}")
+        raise ExportError(
+            f"exporter {NAME!r} takes only start_frame; got {', '.join(sorted(options))}"
+        )
+    check_start_frame(start_frame)
     check_format(fmt)
     check_shapes(shapes)
     header = [
@@ -149,6 +159,8 @@ def write_to_string(shapes: Sequence[RotoShape], fmt: ShotFormat, **options: Any
         f'  "last_frame": {int(fmt.last_frame)},',
         f'  "space": "{SPACE}",',
     ]
+    if start_frame is not None:
+        header.insert(-1, f'  "start_frame": {int(start_frame)},')
     out = ["\n".join(header) + "\n"]
     objects = by_object(shapes)
     if not objects:
@@ -309,3 +321,16 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
             shapes.append(_contour(entry, object_id, name, f"{where}.contours[{c}]"))
     check_shapes(shapes)
     return fmt, shapes
+
+
+def read_start_frame(text: str) -> int | None:
+    """The ``"start_frame"`` a document records (the host frame of the plate's first frame in the
+    formats exported with it), or None when it records none (plate frame numbers).
+
+    Raises:
+        ExportError: invalid JSON, or a ``start_frame`` that is not an integer.
+    """
+    doc = load_json(text, "roto-shapes JSON")
+    if not isinstance(doc, dict) or doc.get("start_frame") is None:
+        return None
+    return _get(doc, "start_frame", int, "document")

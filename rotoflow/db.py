@@ -116,6 +116,8 @@ class Output(SQLModel, table=True):
     frame: int | None = None
     path: str
     sha256: str
+    # host frame of the plate's first frame in a roto format's file; None: plate frames
+    start_frame: int | None = None
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -92,6 +92,12 @@ class RotoJob(BaseModel):
         description="Roto shape formats written beside the pipeline JSON: nuke, silhouette, "
         "fusion, after_effects, lottie, svg; and matte formats: cryptomatte.",
     )
+    start_frame: int | None = Field(
+        default=None,
+        title="Host start frame",
+        description="Host frame at which the plate's first frame is keyed in the roto formats "
+        "(0 for a clip in Resolve's Fusion page); default: the plate's own first frame.",
+    )
 
     def overrides(self) -> dict[str, str]:
         """The per-stage model overrides that are set."""
@@ -225,9 +231,10 @@ def stage_keys(
         settings_used.get("shape_min_area"),
         settings_used.get("shape_min_frames"),
     )
-    k["export"] = fingerprint(
-        "export", v, k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])
-    )
+    export_parts = [k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])]
+    if settings_used.get("start_frame") is not None:  # host frame numbers (default: plate's own)
+        export_parts.append({"start_frame": settings_used["start_frame"]})
+    k["export"] = fingerprint("export", v, *export_parts)
     return StageKeys(**k)
 
 
@@ -251,6 +258,7 @@ class ResolvedJob(BaseModel):
     models: str
     overrides: dict[str, str] = Field(default_factory=dict)
     formats: list[str] = Field(default_factory=lambda: ["nuke"])
+    start_frame: int | None = None
     shot_dir: str
     database_url: SecretStr  # shown and JSON-serialised as "**********" (it may hold a password)
     movie_first_frame: int
@@ -275,6 +283,7 @@ class ResolvedJob(BaseModel):
             "detector_threshold": self.detector_threshold,
             "text_threshold": self.text_threshold,
             "formats": self.formats,
+            "start_frame": self.start_frame,
             "trimap_band": self.trimap_band,
             "shape_min_area": self.shape_min_area,
             "shape_min_frames": self.shape_min_frames,
@@ -318,6 +327,7 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         models=job.models or settings.models,
         overrides=job.overrides(),
         formats=job.formats,
+        start_frame=job.start_frame,
         shot_dir=str(shot_dir),
         database_url=settings.resolved_database_url(),
         movie_first_frame=settings.movie_first_frame,

@@ -94,6 +94,7 @@ def _add_outputs(s, job_id: int, shot_id: int, rows: list[OutputRecord], shot_di
                 frame=row.frame,
                 path=row.url or str(path),
                 sha256=sha256_file(path),
+                start_frame=row.start_frame,
             )
         )
 

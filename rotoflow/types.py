@@ -211,6 +211,9 @@ class OutputRecord:
         path: Path relative to the shot folder, ``/``-separated (``masks/car/car.1001.png``).
         url: Where the file was also published (an ``s3://`` URL, recorded as the output's path),
             or None when it lives only in the shot folder.
+        start_frame: For a roto format's file, the host frame at which the plate's first frame
+            is keyed in it (the plate's own first frame unless ``--start-frame`` moved it); None
+            for files in plate frames (masks, alpha, the pipeline JSON).
     """
 
     kind: str
@@ -218,3 +221,4 @@ class OutputRecord:
     frame: int | None
     path: str
     url: str | None = None
+    start_frame: int | None = None

@@ -27,6 +27,7 @@ from rotoflow.s3url import is_s3_url, parse_url
 from rotoflow.types import OutputRecord
 from tasks.stages.export import (
     check_formats,
+    check_start_frame,
     format_files,
     is_matte_format,
     published_alphas,
@@ -49,23 +50,33 @@ class Reexport:
     job_id: int
 
 
-def _write(shapes_file: Path, shot: str, shot_dir: Path, formats: list[str]) -> list[OutputRecord]:
-    """Write ``formats`` from ``shapes_file`` into ``shot_dir/roto``; returns an output record per
-    file (kind: the format's name; path relative to ``shot_dir``)."""
+def _write(
+    shapes_file: Path, shot: str, shot_dir: Path, formats: list[str], start_frame: int | None
+) -> list[OutputRecord]:
+    """Write ``formats`` from ``shapes_file`` into ``shot_dir/roto`` with the plate's first frame
+    at host frame ``start_frame`` (None: plate frames); returns an output record per file (kind:
+    the format's name; path relative to ``shot_dir``; the start frame it was written with)."""
     try:
         text = shapes_file.read_text()
     except OSError as exc:
         raise ExportError(f"cannot read the shot's shapes {shapes_file}: {exc.strerror}") from exc
     fmt, shapes = shapes_json.read_from_string(text)
-    written = write_formats(shapes, fmt, shot, shot_dir / "roto", formats)
+    written = write_formats(shapes, fmt, shot, shot_dir / "roto", formats, start_frame)
     if any(is_matte_format(n) for n in formats):
         names = _object_names(shot_dir, shapes)
         padding = _padding(shot_dir / "alpha" / names[0])
         written |= write_matte_formats(
             lambda: published_alphas(shot_dir, names, fmt), fmt, shot, shot_dir, formats, padding
         )
+    host_start = fmt.first_frame if start_frame is None else start_frame
     return [
-        OutputRecord(name, None, None, p.relative_to(shot_dir).as_posix())
+        OutputRecord(
+            name,
+            None,
+            None,
+            p.relative_to(shot_dir).as_posix(),
+            start_frame=None if name == shapes_json.NAME or is_matte_format(name) else host_start,
+        )
         for name, p in format_files(written)
     ]
 
@@ -90,7 +101,9 @@ def _object_names(shot_dir: Path, shapes) -> list[str]:
     return names
 
 
-def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reexport:
+def reexport(
+    settings: Any, project: str, shot: str, formats: list[str], start_frame: int | None = None
+) -> Reexport:
     """Write a finished shot's roto shapes in ``formats`` and record them (module notes).
 
     Args:
@@ -100,24 +113,29 @@ def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reex
         formats: Roto format names (``nuke``, ``silhouette``, ...) and matte format names
             (``cryptomatte``: written from the shot's published ``alpha/`` files as
             ``<format>/<shot>.<frame>.exr``, local shot folders only).
+        start_frame: Host frame at which the plate's first frame is keyed in the roto formats
+            (:func:`exporters.frames.to_host`); None: the plate's own frame numbers. Recorded
+            with each roto file's output.
 
     Returns:
         The files written, by format, and the job they were recorded on.
 
     Raises:
         ExportError: An unknown or non-roto format; the shot is unknown, has no finished job, or
-            its shapes file cannot be read or is invalid.
+            its shapes file cannot be read or is invalid; a start frame that is not an
+            integer, or negative for a format that cannot key negative frames.
         StorageError: The shot's publication has no marker, does not list the shapes file, or
             its bytes differ from the listed sha256; no such bucket, access denied.
         StorageUnavailable: The object storage server cannot be reached or fails.
     """
     check_formats(formats)
+    check_start_frame(formats, start_frame)
     url = settings.resolved_database_url()
     recorded = records.finished_shapes(url, project, shot)
     if not is_s3_url(recorded):
         source = Path(recorded)
         shot_dir = source.parent.parent  # <shot_dir>/roto/<shot>.shapes.json
-        rows = _write(source, shot, shot_dir, formats)
+        rows = _write(source, shot, shot_dir, formats, start_frame)
         job = records.record_export(url, project, shot, rows, shot_dir)
         return Reexport(_by_format(rows, lambda r: str(shot_dir / r.path)), job)
 
@@ -134,7 +152,7 @@ def reexport(settings: Any, project: str, shot: str, formats: list[str]) -> Reex
     with tempfile.TemporaryDirectory(prefix="rotoflow-export-") as tmp:
         work = Path(tmp)
         source = fetch_published(store, dest, rel, work / rel)
-        rows = _write(source, shot, work, formats)
+        rows = _write(source, shot, work, formats, start_frame)
         urls = add_to_publication(store, {r.path: work / r.path for r in rows}, dest)
         rows = [dataclasses.replace(r, url=urls[r.path]) for r in rows]
         job = records.record_export(url, project, shot, rows, work)

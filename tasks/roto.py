@@ -211,7 +211,9 @@ def export_task(
 ) -> StageOutput:
     """Write the roto formats and list the shot's outputs (published by :func:`record`)."""
     with prefect_progress("export"):
-        return export.run(job.shot, ing, prop, mat, vec, _ws(job), keys.export, job.formats)
+        return export.run(
+            job.shot, ing, prop, mat, vec, _ws(job), keys.export, job.formats, job.start_frame
+        )
 
 
 @task(

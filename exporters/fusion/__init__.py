@@ -11,6 +11,8 @@ from exporters.features import Feature
 from exporters.fusion.reader import read_from_string
 from exporters.fusion.writer import NAME, SUFFIXES, write_to_string
 
-FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO})
+FEATURES = frozenset(
+    {Feature.WRITE_ROTO, Feature.READ_ROTO, Feature.NEGATIVE_FRAMES, Feature.FRAME_OFFSET}
+)
 
 __all__ = ["FEATURES", "NAME", "SUFFIXES", "read_from_string", "write_to_string"]

@@ -10,6 +10,8 @@ from exporters.features import Feature
 from exporters.nuke.reader import read_from_string
 from exporters.nuke.writer import NAME, SUFFIXES, feather_curves, write_to_string
 
-FEATURES = frozenset({Feature.WRITE_ROTO, Feature.READ_ROTO, Feature.NODE_NAME})
+FEATURES = frozenset(
+    {Feature.WRITE_ROTO, Feature.READ_ROTO, Feature.NODE_NAME, Feature.NEGATIVE_FRAMES}
+)
 
 __all__ = ["FEATURES", "NAME", "SUFFIXES", "feather_curves", "read_from_string", "write_to_string"]

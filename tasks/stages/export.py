@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 import exporters
-from exporters import Feature, shapes_json
+from exporters import Feature, frames, shapes_json
 from rotoflow import progress
 from rotoflow.errors import ExportError
 from rotoflow.files import atomic_write_text
 from rotoflow.mattes import output_name, read_alpha_exr
-from rotoflow.types import OutputRecord
+from rotoflow.types import OutputRecord, ShotFormat
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import ingest, matte, propagate, vectorize
 
@@ -49,34 +49,74 @@ def is_matte_format(name: str) -> bool:
     return Feature.WRITE_MATTE_SHOT in exporters.features(name)
 
 
+def check_start_frame(formats, start_frame: int | None) -> None:
+    """Raise :class:`~rotoflow.errors.ExportError` for a start frame that is not an integer, or
+    a negative one when a format of ``formats`` cannot key negative host frames (only those that
+    declare :attr:`~exporters.Feature.NEGATIVE_FRAMES` can: Nuke, Fusion, the pipeline JSON)."""
+    frames.check_start_frame(start_frame)
+    if start_frame is None or start_frame >= 0:
+        return
+    for name in formats:
+        if is_matte_format(name):
+            continue  # keyed by plate frame numbers
+        if Feature.NEGATIVE_FRAMES not in exporters.features(name):
+            frames.to_host([], _PROBE, start_frame, name, exporters.features(name))
+
+
+_PROBE = ShotFormat(1, 1)
+
+
 def roto_formats() -> list[str]:
     """Names of the formats that write roto shapes as text (Nuke, Silhouette, ...)."""
     return exporters.roto_formats()
 
 
-def write_formats(shapes, fmt, shot_name: str, dest: Path, formats) -> dict[str, Path]:
+def write_formats(
+    shapes, fmt, shot_name: str, dest: Path, formats, start_frame: int | None = None
+) -> dict[str, Path]:
     """Write ``shapes`` in every roto format of ``formats`` into ``dest`` as ``<shot><suffix>``
     (or as the format's own ``write_shot`` lays it out); matte formats are skipped
     (:func:`write_matte_formats`).
+
+    Args:
+        start_frame: The host frame at which the plate's first frame sits
+            (:func:`exporters.frames.to_host`): every format keys plate frame ``f`` at
+            ``f - fmt.first_frame + start_frame``; the pipeline JSON keeps plate frames and
+            records it, and Fusion records the offset (its reader gives back plate frames).
+            None: the plate's own frame numbers.
 
     Returns:
         ``{format name: written file}``.
 
     Raises:
-        ExportError: an unknown format name, or shapes the format cannot take.
+        ExportError: an unknown format name, shapes the format cannot take, a start frame that
+            is not an integer, or a negative one for a format that cannot key negative frames
+            (checked for every format before any file is written).
     """
     check_formats(formats)
-    written = {}
-    for name in dict.fromkeys(formats):
-        if is_matte_format(name):
-            continue  # written by write_matte_formats
+    names = [n for n in dict.fromkeys(formats) if not is_matte_format(n)]  # mattes: below
+    hosted = {}
+    for name in names:
         mod = exporters.from_name(name)
+        if name == shapes_json.NAME:
+            frames.check_start_frame(start_frame)
+            hosted[name] = (shapes, fmt, {"start_frame": start_frame})
+        elif Feature.FRAME_OFFSET in mod.FEATURES:  # keys moved, plate frames recorded
+            host_fmt = frames.to_host(shapes, fmt, start_frame, name, mod.FEATURES)[1]
+            hosted[name] = (shapes, fmt, {"frame_offset": host_fmt.first_frame - fmt.first_frame})
+        else:
+            hosted[name] = (*frames.to_host(shapes, fmt, start_frame, name, mod.FEATURES), {})
+    written = {}
+    for name in names:
+        mod = exporters.from_name(name)
+        host_shapes, host_fmt, options = hosted[name]
         if Feature.WRITE_SHOT in mod.FEATURES:  # formats of several files (SVG: one per frame)
-            written[name] = mod.write_shot(shapes, fmt, dest, shot_name)
+            written[name] = mod.write_shot(host_shapes, host_fmt, dest, shot_name)
             continue
-        options = {"node_name": f"Roto_{shot_name}"} if Feature.NODE_NAME in mod.FEATURES else {}
+        if Feature.NODE_NAME in mod.FEATURES:
+            options["node_name"] = f"Roto_{shot_name}"
         path = dest / f"{shot_name}{mod.SUFFIXES[0]}"
-        atomic_write_text(path, mod.write_to_string(shapes, fmt, **options))
+        atomic_write_text(path, mod.write_to_string(host_shapes, host_fmt, **options))
         written[name] = path
     return written
 
@@ -170,6 +210,7 @@ def run(
     ws: ShotWorkspace,
     key: str,
     formats=DEFAULT_FORMATS,
+    start_frame: int | None = None,
 ) -> StageOutput:
     """Write the roto formats (once per key) and list every output of the shot (every run).
 
@@ -181,6 +222,10 @@ def run(
     :meth:`~rotoflow.workspace.StageOutput.outputs`), ``details["sources"]`` maps each relative
     path to the file inside the shot's stage folders that :func:`~rotoflow.workspace.publish_tree`
     publishes. Nothing is published here.
+
+    ``start_frame`` is the host frame of the plate's first frame in the roto formats
+    (:func:`write_formats`; None: plate frame numbers); each roto file's output record carries
+    the start frame it was written with. It belongs in ``key`` (a different one re-exports).
     """
     run = ws.begin(STAGE, key)
     info = ingest.plate_info(ingest_out)
@@ -188,7 +233,7 @@ def run(
     done = run.done
     if done is None:
         with run.staging() as tmp:
-            written = write_formats(shapes, fmt, shot_name, tmp, formats)
+            written = write_formats(shapes, fmt, shot_name, tmp, formats, start_frame)
             names = [ref.name for ref in vectorize_out.objects()]
             written |= write_matte_formats(
                 lambda: stage_alphas(matte_out, names, info.frame_range),
@@ -203,9 +248,11 @@ def run(
     sources: dict[str, Path] = {}
     rows: list[OutputRecord] = []
 
-    def add(kind: str, obj: int | None, frame: int | None, rel: str, src: Path) -> None:
+    def add(
+        kind: str, obj: int | None, frame: int | None, rel: str, src: Path, start: int | None = None
+    ) -> None:
         sources[rel] = src
-        rows.append(OutputRecord(kind, obj, frame, rel))
+        rows.append(OutputRecord(kind, obj, frame, rel, start_frame=start))
 
     objects = vectorize_out.objects()
     for n_done, ref in enumerate(objects):
@@ -230,8 +277,12 @@ def run(
             )
     written = {name: done.dir / file for name, file in done.details["files"].items()}
     for name, one in format_files(written):
-        folder = "" if is_matte_format(name) else "roto/"
-        add(name, None, None, f"{folder}{one.relative_to(done.dir)}", one)
+        if is_matte_format(name):  # plate frame numbers, published at the shot's top level
+            add(name, None, None, str(one.relative_to(done.dir)), one)
+            continue
+        host_start = fmt.first_frame if start_frame is None else start_frame
+        host_start = None if name == shapes_json.NAME else host_start
+        add(name, None, None, f"roto/{one.relative_to(done.dir)}", one, host_start)
     add("shapes", None, None, f"roto/{shot_name}.shapes.json", vectorize_out.dir / vectorize.SHAPES)
     progress.report("export", len(objects), len(objects))
     details = {

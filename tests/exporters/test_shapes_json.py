@@ -302,7 +302,7 @@ def test_writer_refuses_invalid_shapes_and_options():
     bad.keys[0].points[2, 1, 0] = np.inf
     with pytest.raises(ExportError, match="non-finite"):
         shapes_json.write_to_string([bad], CANONICAL_FORMAT)
-    with pytest.raises(ExportError, match="takes no options; got indent"):
+    with pytest.raises(ExportError, match="takes only start_frame; got indent"):
         shapes_json.write_to_string([canonical_shape()], CANONICAL_FORMAT, indent=4)
     with pytest.raises(ExportError, match="first_frame 1010 is after last_frame 1001"):
         shapes_json.write_to_string([], ShotFormat(10, 10, first_frame=1010, last_frame=1001))

@@ -34,7 +34,7 @@ def test_new_database_gets_the_models_schema(database_url):
     engine = db.get_engine(database_url)
     assert _differences(engine) == []
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+        assert MigrationContext.configure(conn).get_current_revision() == "0005"
     with db.session(database_url) as s:
         project = db.get_or_create_project(s, "show")
         shot = db.get_or_create_shot(s, project, "sh010", "/plates/sh010.####.exr")
@@ -132,7 +132,7 @@ def test_heartbeat_revision_keeps_jobs_and_downgrades_crashed_to_failed(database
             "started_at) VALUES (1, 1, '/p/a.mov', 'running', '{}', '{}', '{}', '2026-01-02')",
         ):
             conn.execute(text(sql))
-    db.migrate(old, "0004")
+    db.migrate(old)  # through 0004 to head, so the models match
     assert _differences(old) == []
     with db.session(database_url) as s:
         job = s.get(db.Job, 1)
@@ -154,6 +154,49 @@ def test_heartbeat_revision_keeps_jobs_and_downgrades_crashed_to_failed(database
         assert conn.execute(text("SELECT status FROM shot")).scalar_one() == "failed"
         assert "heartbeat_at" not in {c["name"] for c in inspect(conn).get_columns("job")}
     db.migrate(old, "0004")
+    old.dispose()
+
+
+def test_start_frame_revision_keeps_outputs_and_records_the_host_start(database_url):
+    """0004 -> 0005: outputs from before host frame numbers keep their rows with no start frame
+    (plate frames); new ones record it; back to 0004 the column goes and the rows stay."""
+    old = create_engine(database_url)
+    db.migrate(old, "0004")
+    with old.begin() as conn:
+        for sql in (
+            "INSERT INTO project (id, name, created_at) VALUES (1, 'show', '2026-01-01')",
+            "INSERT INTO shot (id, project_id, name, plate_path, status, updated_at) VALUES "
+            "(1, 1, 'sh010', '/p/a.mov', 'done', '2026-01-02 10:00:00')",
+            "INSERT INTO job (id, shot_id, plate_path, status, parameters, models, timings, "
+            "started_at) VALUES (1, 1, '/p/a.mov', 'done', '{}', '{}', '{}', '2026-01-02')",
+            "INSERT INTO output (id, job_id, shot_id, kind, path, sha256) VALUES "
+            "(1, 1, 1, 'nuke', 'roto/sh010.nk', 'ab')",
+        ):
+            conn.execute(text(sql))
+    db.migrate(old, "0005")
+    assert _differences(old) == []
+    with db.session(database_url) as s:
+        assert s.get(db.Output, 1).start_frame is None
+        s.add(
+            db.Output(
+                job_id=1,
+                shot_id=1,
+                id=2,
+                kind="fusion",
+                path="roto/sh010.comp",
+                sha256="cd",
+                start_frame=0,
+            )
+        )
+    with db.session(database_url) as s:
+        starts = {o.kind: o.start_frame for o in s.exec(db.select(db.Output))}
+        assert starts == {"nuke": None, "fusion": 0}
+    db.get_engine.cache_clear()
+    _downgrade(old, "0004")
+    with old.connect() as conn:
+        assert "start_frame" not in {c["name"] for c in inspect(conn).get_columns("output")}
+        assert conn.execute(text("SELECT count(*) FROM output")).scalar_one() == 2
+    db.migrate(old, "0005")
     old.dispose()
 
 

@@ -79,6 +79,12 @@ def test_resolve_puts_each_project_in_its_own_folder_inside_the_root(tmp_path):
     assert resolve(_job(tmp_path, shot="sh010"), strict).settings_used()["shape_min_frames"] == 8
 
 
+def test_the_start_frame_reaches_the_settings_the_export_key_is_made_of(tmp_path):
+    settings = Settings(home=tmp_path, output_root=tmp_path / "out")
+    assert resolve(_job(tmp_path, start_frame=0), settings).settings_used()["start_frame"] == 0
+    assert resolve(_job(tmp_path), settings).settings_used()["start_frame"] is None
+
+
 def test_resolve_refuses_a_shot_folder_a_symlink_leads_out_of_the_root(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "elsewhere").mkdir()
@@ -146,6 +152,10 @@ def test_keys_are_stable_and_chain_downstream():
     for speck in ({"shape_min_area": 1e-3}, {"shape_min_frames": 2}):
         other = keys(settings=speck)
         assert [s for s in base if base[s] != other[s]] == ["vectorize", "export"]
+    start = keys(settings={"start_frame": 0})
+    assert [s for s in base if base[s] != start[s]] == ["export"]
+    assert keys(settings={"start_frame": 1})["export"] != start["export"]
+    assert keys(settings={"start_frame": None}) == base  # the default keeps earlier exports
 
 
 def test_a_linked_folder_keeps_its_own_name(tmp_path):
