@@ -381,7 +381,8 @@ def read_shapes(
                 node_fmt = (plate_format.width, plate_format.height, plate_format.pixel_aspect)
             if node_fmt is None:
                 raise reader.error(
-                    pos, "no format on the Roto node or the Root to flip y with; give the plate format"
+                    pos,
+                    "no format on the Roto node or the Root to flip y with; give the plate format",
                 )
             first_node_fmt = first_node_fmt or node_fmt
             tree = value[0] if value else None

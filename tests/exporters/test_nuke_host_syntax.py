@@ -22,7 +22,13 @@ def _plate(height: int = 300) -> ShotFormat:
 
 def test_clipboard_fragment_takes_the_plate_format():
     fmt, shapes = nuke.read_from_string(CLIPBOARD.read_text(), _plate())
-    assert (fmt.width, fmt.height, fmt.fps, fmt.first_frame, fmt.last_frame) == (400, 300, 25, 1, 30)
+    assert (fmt.width, fmt.height, fmt.fps, fmt.first_frame, fmt.last_frame) == (
+        400,
+        300,
+        25,
+        1,
+        30,
+    )
     hero = shapes[0]
     assert [k.frame for k in hero.keys] == [20]  # {px x41a00000 ...: one key on frame 20
     np.testing.assert_allclose(hero.keys[0].points[:, 0], SQUARE)
