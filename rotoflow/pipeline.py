@@ -282,12 +282,14 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         InvalidName: The shot or project name is not one safe path component.
         UnsafePath: The shot folder resolves outside the output root (a symlinked project or
             shot folder that leads out).
-        RootNotAllowed: The plate or the output root is outside the settings' allow-lists.
+        RootNotAllowed: The plate, a mask or shapes prompt file, or the output root is outside the settings' allow-lists.
     """
     check_plate(job.plate, settings)
     for obj in job.prompts.objects:
         for m in obj.masks:
             check_plate(m.path, settings, f"object {obj.name!r}: mask prompt")
+        for sp in obj.shapes:
+            check_plate(sp.path, settings, f"object {obj.name!r}: shapes prompt")
     if is_s3_url(job.plate):
         parse_url(job.plate)
     if settings.storage_url:
