@@ -126,7 +126,7 @@ def build_prompts(
             fail("--shape-name needs --shapes FILE", EXIT_INPUT)
         obj = {
             "id": 1,
-            "name": name or _object_name(prompt),
+            "name": name or _object_name(prompt or shape_name),
             "text": prompt,
             "frame": frame if prompt else None,
             "boxes": [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import typer
 from pydantic import ValidationError
 
 from apps.cli_options import build_prompts
@@ -145,3 +146,14 @@ def _info(first: int = 1, last: int = 30):
         colourspace="sRGB",
         padding=4,
     )
+
+
+def test_command_line_names_the_object_after_the_shape_and_wants_a_file_for_a_name(capsys):
+    cli = build_prompts(
+        None, [], [], [], None, None, None, shapes=["hero.nk"], shape_name="Bezier1"
+    )
+    assert cli.objects[0].name == "bezier1"
+    with pytest.raises(typer.Exit) as info:
+        build_prompts(None, ["1,2,30,40"], [], [], None, None, None, shape_name="Bezier1")
+    assert info.value.exit_code == 2
+    assert "--shape-name needs --shapes FILE" in capsys.readouterr().err
