@@ -98,6 +98,8 @@ def run(
     point: opt.Points = [],  # noqa: B006
     negative: opt.Negatives = [],  # noqa: B006
     mask: opt.Masks = [],  # noqa: B006
+    shapes: opt.Shapes = [],  # noqa: B006
+    shape_name: opt.ShapeName = None,
     all_matches: opt.AllMatches = False,
     frame: opt.Frame = None,
     name: opt.Name = None,
@@ -116,7 +118,7 @@ def run(
 ) -> None:
     """Roto a shot: masks, alpha mattes and a Nuke roto script per object."""
     shot_prompts = build_prompts(
-        prompt, box, point, negative, frame, name, prompts, mask, all_matches
+        prompt, box, point, negative, frame, name, prompts, mask, all_matches, shapes, shape_name
     )
     _prefect_env()
     from pydantic import ValidationError

@@ -173,6 +173,8 @@ def submit(
     point: opt.Points = [],  # noqa: B006
     negative: opt.Negatives = [],  # noqa: B006
     mask: opt.Masks = [],  # noqa: B006
+    shapes: opt.Shapes = [],  # noqa: B006
+    shape_name: opt.ShapeName = None,
     all_matches: opt.AllMatches = False,
     frame: opt.Frame = None,
     name: opt.Name = None,
@@ -210,11 +212,13 @@ def submit(
     from tasks.stages.export import check_formats, check_start_frame
 
     shot_prompts = build_prompts(
-        prompt, box, point, negative, frame, name, prompts, mask, all_matches
+        prompt, box, point, negative, frame, name, prompts, mask, all_matches, shapes, shape_name
     )
     for obj in shot_prompts.objects:  # workers run in the repository, not here
         for m in obj.masks:
             m.path = _absolute(m.path)
+        for sp in obj.shapes:
+            sp.path = _absolute(sp.path)
     try:
         job = RotoJob(
             plate=_absolute(plate),

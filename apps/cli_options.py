@@ -26,6 +26,18 @@ Negatives = Annotated[list[str], typer.Option(help="Negative click x,y (repeatab
 Masks = Annotated[
     list[str], typer.Option(help="Mask image of the object at plate resolution (repeatable).")
 ]
+Shapes = Annotated[
+    list[str],
+    typer.Option(
+        "--shapes",
+        help="Roto shape file (.nk, .fxs, .setting, .lottie.json, .json) whose shape's keys are "
+        "mask prompts on its key frames (repeatable).",
+    ),
+]
+ShapeName = Annotated[
+    str | None,
+    typer.Option("--shape-name", help="Shape (object) name in the --shapes files."),
+]
 AllMatches = Annotated[
     bool, typer.Option(help="Make every match of the text prompt its own object.")
 ]
@@ -109,6 +121,8 @@ def build_prompts(
     prompts_file: Path | None,
     masks: list[str] | None = None,
     all_matches: bool = False,
+    shapes: list[str] | None = None,
+    shape_name: str | None = None,
 ):
     """The :class:`ShotPrompts` of the command line (one object) or of a JSON file (any number)."""
     from pydantic import ValidationError
@@ -118,14 +132,16 @@ def build_prompts(
     try:
         if prompts_file is not None:
             return ShotPrompts.model_validate_json(prompts_file.read_text())
-        if not (prompt or boxes or points or masks):
+        if not (prompt or boxes or points or masks or shapes):
             fail(
-                "give a --prompt, a --box, a --point or a --mask (or --prompts FILE.json)",
+                "give a --prompt, a --box, a --point, a --mask or --shapes (or --prompts FILE.json)",
                 EXIT_INPUT,
             )
+        if shape_name and not shapes:
+            fail("--shape-name needs --shapes FILE", EXIT_INPUT)
         obj = {
             "id": 1,
-            "name": name or _object_name(prompt),
+            "name": name or _object_name(prompt or shape_name),
             "text": prompt,
             "frame": frame if prompt else None,
             "boxes": [
@@ -140,6 +156,7 @@ def build_prompts(
                 for x, y in (_floats(p, 2, "--point") for p in pts)
             ],
             "masks": [{"path": m, "frame": frame} for m in masks or []],
+            "shapes": [{"path": p, "shape": shape_name} for p in shapes or []],
             "all_matches": all_matches,
         }
         return ShotPrompts.model_validate({"objects": [obj]})

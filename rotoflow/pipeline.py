@@ -139,9 +139,10 @@ def default_shot_name(plate: str) -> str:
 def input_digests(prompts: ShotPrompts, ocio_config: str | None) -> dict:
     """The content of every input file besides the plate, for stage keys: the sha256 of each mask
     prompt (``{object name: [[frame, path, sha256], ...]}``; None for a file that cannot be read,
-    which ingest then reports) and the OCIO config's :func:`~rotoflow.colour.config_digest`.
+    which ingest then reports), of each shapes prompt's file (rows ``["shapes", path, sha256]``
+    after the masks') and the OCIO config's :func:`~rotoflow.colour.config_digest`.
 
-    An edited mask or config therefore changes the keys, and the stages that read it run again.
+    An edited mask, shape file or config therefore changes the keys, and the stages that read it run again.
 
     Raises:
         ConfigError: The OCIO config file cannot be read.
@@ -155,6 +156,12 @@ def input_digests(prompts: ShotPrompts, ocio_config: str | None) -> dict:
             except OSError:
                 digest = None
             rows.append([m.frame, m.path, digest])
+        for sp in obj.shapes:
+            try:
+                digest = sha256_file(sp.path)
+            except OSError:
+                digest = None
+            rows.append(["shapes", sp.path, digest])
         if rows:
             masks[obj.name] = rows
     return {"masks": masks, "ocio_config": config_digest(ocio_config)}
@@ -304,12 +311,14 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         InvalidName: The shot or project name is not one safe path component.
         UnsafePath: The shot folder resolves outside the output root (a symlinked project or
             shot folder that leads out).
-        RootNotAllowed: The plate or the output root is outside the settings' allow-lists.
+        RootNotAllowed: The plate, a mask or shapes prompt file, or the output root is outside the settings' allow-lists.
     """
     check_plate(job.plate, settings)
     for obj in job.prompts.objects:
         for m in obj.masks:
             check_plate(m.path, settings, f"object {obj.name!r}: mask prompt")
+        for sp in obj.shapes:
+            check_plate(sp.path, settings, f"object {obj.name!r}: shapes prompt")
     if is_s3_url(job.plate):
         parse_url(job.plate)
     if settings.storage_url:

@@ -62,8 +62,20 @@ class MaskPrompt(_Strict):
     path: str
 
 
+class ShapesPrompt(_Strict):
+    """A roto shape file an artist drew (Nuke ``.nk``, Silhouette ``.fxs``, Fusion ``.setting``,
+    Lottie ``.lottie.json``, roto-shapes ``.json``; the reader is picked by suffix) whose shape
+    ``shape`` (an object name in the file; None: the file's only object) becomes a mask prompt on
+    each of its key frames inside the plate's frame range. The file is read and rasterised by the
+    detect and segment stages (:mod:`tasks.shape_prompts`)."""
+
+    path: str
+    shape: str | None = Field(default=None, min_length=1)
+
+
 class ObjectPrompt(_Strict):
-    """Everything said about one object. At least one of text, boxes or points is required.
+    """Everything said about one object. At least one of text, boxes, points, masks or shapes is
+    required.
 
     Attributes:
         id: Object id, unique within the shot (1, 2, ...).
@@ -73,6 +85,7 @@ class ObjectPrompt(_Strict):
         boxes: Boxes, each on its own frame.
         points: Clicks, each on its own frame.
         masks: Mask images, each on its own frame.
+        shapes: Roto shape files whose shape keys are mask prompts on the key frames.
         all_matches: With a text prompt, make every detection its own object (named
             ``<name>_1``, ``<name>_2``, ...) instead of keeping the one subject.
     """
@@ -84,12 +97,13 @@ class ObjectPrompt(_Strict):
     boxes: list[BoxPrompt] = Field(default_factory=list)
     points: list[PointPrompt] = Field(default_factory=list)
     masks: list[MaskPrompt] = Field(default_factory=list)
+    shapes: list[ShapesPrompt] = Field(default_factory=list)
     all_matches: bool = False
 
     @model_validator(mode="after")
     def _something(self) -> ObjectPrompt:
-        if not (self.text or self.boxes or self.points or self.masks):
-            raise ValueError(f"object {self.name!r} has no text, box, point or mask prompt")
+        if not (self.text or self.boxes or self.points or self.masks or self.shapes):
+            raise ValueError(f"object {self.name!r} has no text, box, point, mask or shapes prompt")
         if self.all_matches and not self.text:
             raise ValueError(f"object {self.name!r}: all_matches needs a text prompt")
         return self
@@ -121,7 +135,9 @@ class ShotPrompts(_Strict):
         """Check every frame and coordinate against the plate.
 
         Raises:
-            PromptError: a frame outside ``plate.frame_range`` or a box/point outside the frame.
+            PromptError: a frame outside ``plate.frame_range``, a box/point outside the frame, or a
+                mask or shape file that does not exist (the shape keys' frames are checked when
+                the file is read, :func:`tasks.shape_prompts.shape_key_frames`).
         """
         first, last = plate.first_frame, plate.last_frame
         prompts = self.with_default_frame(first)
@@ -147,6 +163,9 @@ class ShotPrompts(_Strict):
                 check_frame(obj, m.frame)
                 if not Path(m.path).is_file():
                     raise PromptError(f"object {obj.name!r}: mask file {m.path} does not exist")
+            for sp in obj.shapes:
+                if not Path(sp.path).is_file():
+                    raise PromptError(f"object {obj.name!r}: shape file {sp.path} does not exist")
             for p in obj.points:
                 check_frame(obj, p.frame)
                 if not (0 <= p.x < plate.width and 0 <= p.y < plate.height):

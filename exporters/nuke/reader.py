@@ -98,6 +98,25 @@ def _objects(contours: list[_Contour], first_id: int) -> list[RotoShape]:
     return [s for group in by_object(shapes) for s in group]
 
 
+def _merge_nodes(nodes: list[tuple[str, list[RotoShape]]]) -> list[RotoShape]:
+    """The objects of several nodes in one list: ids renumbered from 1 in node order; an object
+    name that more than one node holds becomes ``<node>.<name>`` in each of them, so that names
+    stay unique and say which node the shape came from."""
+    holders: dict[str, set[str]] = {}
+    for node, shapes in nodes:
+        for s in shapes:
+            holders.setdefault(s.name, set()).add(node)
+    out: list[RotoShape] = []
+    for node, shapes in nodes:
+        base = len({s.object_id for s in out})
+        for s in shapes:
+            s.object_id += base
+            if len(holders[s.name]) > 1:
+                s.name = f"{node}.{s.name}"
+            out.append(s)
+    return out
+
+
 class _Reader:
     """Brace-grammar parser over one script text; errors carry line and column."""
 
@@ -198,7 +217,7 @@ class _Reader:
         px = parts.get("px", [])
         if len(px) < 5 or (len(px) - 2) % 3:
             raise self.error(cc.pos, f"shape {name!r}: expected {{px <times> <in> <v> <out> ...}}")
-        static = isinstance(px[1], _Word)
+        static = isinstance(px[1], _Word)  # one key time: ``{px x41a00000 ...``
         times = []
         for item in [px[1]] if static else px[1].items:
             t = self.number(item)
@@ -213,7 +232,8 @@ class _Reader:
             if not isinstance(entry, _Group) or len(entry.items) != 2:
                 raise self.error(entry.pos, f"shape {name!r}: point entry must hold x and y")
             for axis, sub in enumerate(entry.items):
-                values[e, :, axis] = self.number(sub) if static else self.curve(sub, k)
+                # a static px has plain numbers; Nuke also writes single-key curves there
+                values[e, :, axis] = self.curve(sub, k)
         # file order per point is [in, vertex, out]; ours is [vertex, in, out]
         pts = values.reshape(-1, 3, k, 2).transpose(2, 0, 1, 3)[:, :, (1, 0, 2), :].copy()
         if not flags & CC_FLAGS:  # absolute tangents
@@ -313,17 +333,25 @@ def _knobs(body: _Group) -> dict[str, tuple[list[_Word | _Group], int]]:
     }
 
 
-def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
+def read_shapes(
+    text: str, plate_format: ShotFormat | None = None
+) -> tuple[ShotFormat, list[RotoShape]]:
     """Read the Bezier shapes of every ``Roto``/``RotoPaint`` node of a Nuke script.
 
     Args:
-        text: A ``.nk`` script or pasted fragment.
+        text: A ``.nk`` script or a fragment copied from Nuke's node graph (no Root; Roto nodes
+            without a ``format`` knob, which take their input's format).
+        plate_format: The plate's format, used where neither the Roto node nor the Root has a
+            ``format`` (Nuke's y-up space is flipped with its height) and as the shot format of
+            a script without a Root.
 
     Returns:
         The shot format (Root ``format``, ``first_frame``, ``last_frame``, ``fps``; without a Root,
         the Roto node's format, the key frame range and 24 fps) and the contours in image space
         and paint order (each layer's curvegroups read bottom to top), grouped into objects by
-        name (see :func:`_objects`; a node's objects never merge with another node's),
+        name (see :func:`_objects`; a node's objects never merge with another node's: a name
+        that several nodes use becomes ``<node>.<name>`` in each, ``<node>`` the node's ``name``
+        knob, else ``Roto<i>`` by position),
         ``object_id`` numbered from 1 in order of first appearance. Each key's ``points`` is
         ``(N, 3, 2) float64`` ``[vertex, in, out]`` in pixels, origin top-left, y down, tangents
         relative to their vertex (Nuke's y up flipped with the height of the node's format, else
@@ -333,14 +361,15 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
 
     Raises:
         ExportError: unbalanced braces, an unterminated string, malformed curves, open or
-            non-Bezier shapes, no format to flip y with (the message gives line and column), or
+            non-Bezier shapes, no format to flip y with and no ``plate_format`` (the message
+            gives line and column and says the plate format is needed), or
             contours that fail :func:`~exporters.checks.check_shapes`.
     """
     reader = _Reader(text)
     root_fmt: tuple[int, int, float] | None = None
     first_node_fmt: tuple[int, int, float] | None = None
     root_knobs: dict = {}
-    shapes: list[RotoShape] = []
+    nodes: list[tuple[str, list[RotoShape]]] = []
     for line in reader.parse().lines:
         if len(line) < 2 or not isinstance(line[0], _Word) or not isinstance(line[-1], _Group):
             continue
@@ -352,8 +381,13 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
         elif cls in ("Roto", "RotoPaint") and "curves" in knobs:
             node_fmt = reader.format(*knobs["format"]) if "format" in knobs else root_fmt
             value, pos = knobs["curves"]
+            if node_fmt is None and plate_format is not None:
+                node_fmt = (plate_format.width, plate_format.height, plate_format.pixel_aspect)
             if node_fmt is None:
-                raise reader.error(pos, "no format on the Roto node or the Root to flip y with")
+                raise reader.error(
+                    pos,
+                    "no format on the Roto node or the Root to flip y with; give the plate format",
+                )
             first_node_fmt = first_node_fmt or node_fmt
             tree = value[0] if value else None
             while isinstance(tree, _Group) and len(tree.items) == 1:
@@ -367,8 +401,16 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
             contours: list[_Contour] = []
             for n in layers:
                 reader.contours(n, node_fmt[1], contours)
-            shapes += _objects(contours, first_id=len({s.object_id for s in shapes}) + 1)
-    shot_fmt = root_fmt or first_node_fmt
+            name_knob = knobs.get("name", ([], 0))[0]
+            node = name_knob[0].text if name_knob and isinstance(name_knob[0], _Word) else ""
+            nodes.append((node or f"Roto{len(nodes) + 1}", _objects(contours, first_id=1)))
+    shapes = _merge_nodes([(n, s) for n, s in nodes if s])
+    if shot_fmt := root_fmt:
+        pass
+    elif plate_format is not None:
+        shot_fmt = (plate_format.width, plate_format.height, plate_format.pixel_aspect)
+    else:
+        shot_fmt = first_node_fmt
     if shot_fmt is None:
         raise ExportError("Nuke script has no Root format and no Roto node with curves")
 
@@ -378,11 +420,13 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
         return reader.number(root_knobs[name][0][0])
 
     frames = [k.frame for s in shapes for k in s.keys] or [1]
+    if not root_knobs and plate_format is not None:
+        frames = [plate_format.first_frame, plate_format.last_frame]
     fmt = ShotFormat(
         width=shot_fmt[0],
         height=shot_fmt[1],
         pixel_aspect=shot_fmt[2],
-        fps=knob("fps", 24.0),
+        fps=knob("fps", plate_format.fps if plate_format is not None else 24.0),
         first_frame=int(knob("first_frame", min(frames))),
         last_frame=int(knob("last_frame", max(frames))),
     )
@@ -390,11 +434,14 @@ def read_shapes(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     return fmt, shapes
 
 
-def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
+def read_from_string(
+    text: str, plate_format: ShotFormat | None = None
+) -> tuple[ShotFormat, list[RotoShape]]:
     """Read the Bezier shapes of every ``Roto``/``RotoPaint`` node of a Nuke script.
 
     Args:
         text: A ``.nk`` script or pasted fragment.
+        plate_format: Fallback format for nodes without one (see :func:`read_shapes`).
 
     Returns:
         The shot format and the contours in image space and paint order, grouped into objects by
@@ -403,4 +450,4 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     Raises:
         ExportError: a script that cannot be read as roto shapes (the message says where and why).
     """
-    return read_shapes(text)
+    return read_shapes(text, plate_format)

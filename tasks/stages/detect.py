@@ -18,7 +18,9 @@ from models.base import Detector
 from rotoflow import progress
 from rotoflow.errors import PromptError
 from rotoflow.prompts import ObjectPrompt, ShotPrompts, check_object_count
+from rotoflow.types import PlateInfo
 from rotoflow.workspace import ShotWorkspace, StageOutput
+from tasks import shape_prompts
 from tasks.stages import ingest
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ class Keyframe:
     positive: list[list[float]] = field(default_factory=list)
     negative: list[list[float]] = field(default_factory=list)
     mask: str | None = None
+    shape_file: str | None = None  # a shapes prompt: the roto shape file (absolute path)
+    shape_name: str | None = None  # and its object's name there
     source: str = "user"
     score: float | None = None
 
@@ -69,7 +73,14 @@ def load(out: StageOutput) -> list[ObjectKeys]:
     ]
 
 
-def _user_keyframes(obj: ObjectPrompt) -> dict[int, Keyframe]:
+def _user_keyframes(obj: ObjectPrompt, info: PlateInfo) -> dict[int, Keyframe]:
+    """Keyframes of an object's boxes, clicks, masks and shapes prompts (a shapes prompt gives
+    one on each key frame of its shape inside the plate, :mod:`tasks.shape_prompts`).
+
+    Raises:
+        PromptError: a shapes prompt's file or shape cannot be used (see
+            :func:`tasks.shape_prompts.read_object` and :func:`~tasks.shape_prompts.shape_key_frames`).
+    """
     keys: dict[int, Keyframe] = {}
     for b in obj.boxes:
         keys.setdefault(b.frame, Keyframe(frame=b.frame)).box = list(b.as_tuple())
@@ -78,6 +89,11 @@ def _user_keyframes(obj: ObjectPrompt) -> dict[int, Keyframe]:
         (k.positive if p.positive else k.negative).append([p.x, p.y])
     for m in obj.masks:
         keys.setdefault(m.frame, Keyframe(frame=m.frame)).mask = str(Path(m.path).resolve())
+    for sp in obj.shapes:
+        contours = shape_prompts.read_object(sp.path, sp.shape, info, obj.name)
+        for f in shape_prompts.shape_key_frames(contours, info, obj.name):
+            k = keys.setdefault(f, Keyframe(frame=f, source="shape"))
+            k.shape_file, k.shape_name = str(Path(sp.path).resolve()), contours[0].name
     return keys
 
 
@@ -190,7 +206,7 @@ def run(
     with ingest.open_proxies(ingest_out) as plate:
         for n_done, obj in enumerate(prompts.objects):
             progress.report("detect", n_done, len(prompts.objects))
-            keys = _user_keyframes(obj)
+            keys = _user_keyframes(obj, info)
             classes = _classes(detector, obj, has_keyframes=bool(keys))
             text_frame = obj.frame if obj.frame is not None else info.first_frame
             if obj.all_matches:

@@ -1,4 +1,4 @@
-"""Segment: a mask for every keyframe of every object, from its box and clicks."""
+"""Segment: a mask for every keyframe of every object, from its box, clicks, mask or shape."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from rotoflow import progress
 from rotoflow.errors import PlateError, PromptError
 from rotoflow.mattes import read_mask_png, write_mask_png
 from rotoflow.sequence import read_channels
+from rotoflow.types import PlateInfo
 from rotoflow.workspace import ShotWorkspace, StageOutput
+from tasks import shape_prompts
 from tasks.stages import detect, ingest
 
 STAGE = "segment"
@@ -58,14 +60,26 @@ def read_prompt_mask(path: str | os.PathLike) -> np.ndarray:
     return (pixels > 0).any(axis=2)
 
 
-def prompt_mask(obj_name: str, key: detect.Keyframe, shape: tuple[int, int]) -> np.ndarray | None:
+def prompt_mask(
+    obj_name: str, key: detect.Keyframe, shape: tuple[int, int], plate: PlateInfo | None = None
+) -> np.ndarray | None:
     """The user's mask prompt on a keyframe as ``(H, W) bool`` (see :func:`read_prompt_mask`), or
+    the fill of its shapes prompt's shape there (:mod:`tasks.shape_prompts`; needs ``plate``), or
     None.
 
     Raises:
         PromptError: the file is unreadable, empty (no pixel above 0) or not at the plate's
-            resolution.
+            resolution; the shape is unreadable or fills no pixel on the key frame.
     """
+    if not key.mask and key.shape_file and plate is not None:
+        contours = shape_prompts.read_object(key.shape_file, key.shape_name, plate, obj_name)
+        mask = shape_prompts.shape_mask(contours, key.frame, shape[1], shape[0])
+        if not mask.any():
+            raise PromptError(
+                f"object {obj_name!r}: shape {key.shape_name!r} of {key.shape_file} fills no "
+                f"pixel of the plate on frame {key.frame}"
+            )
+        return mask
     if not key.mask:
         return None
     try:
@@ -115,6 +129,7 @@ def run(
     if run.done:
         return run.done
     objects = detect.load(detect_out)
+    info = ingest.plate_info(ingest_out)
     total = sum(len(o.keyframes) for o in objects)
     n = 0
     with ingest.open_proxies(ingest_out) as plate, run.staging() as tmp:
@@ -122,7 +137,7 @@ def run(
             (tmp / obj.name).mkdir()
             for k in obj.keyframes:
                 image = plate.read(k.frame)
-                given = prompt_mask(obj.name, k, image.shape[:2])
+                given = prompt_mask(obj.name, k, image.shape[:2], info)
                 mask = _segment(segmenter, image, k, given)
                 if not mask.any():
                     raise PromptError(

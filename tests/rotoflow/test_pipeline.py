@@ -162,3 +162,20 @@ def test_a_linked_folder_keeps_its_own_name(tmp_path):
     (tmp_path / "sh010").mkdir()
     (tmp_path / "sh030").symlink_to(tmp_path / "sh010")
     assert default_shot_name(str(tmp_path / "sh030")) == "sh030"
+
+
+def test_an_edited_shape_file_changes_the_detect_key(tmp_path):
+    shape = tmp_path / "hero.nk"
+    shape.write_text("Roto {\n name Roto1\n}\n")
+    prompts = ShotPrompts.model_validate(
+        {"objects": [{"id": 1, "name": "hero", "shapes": [{"path": str(shape)}]}]}
+    )
+    plate = {"path": "/p", "files": [["a", 1, 2]]}
+
+    def k():
+        return stage_keys(plate, prompts, PROV, SET, "sh010", input_digests(prompts, None))
+
+    first = k()
+    shape.write_text("Roto {\n name Roto2\n}\n")  # same path, new content
+    second = k()
+    assert second.ingest == first.ingest and second.detect != first.detect

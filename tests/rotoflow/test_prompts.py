@@ -47,7 +47,7 @@ def test_box_partly_inside_is_accepted():
 
 
 def test_invalid_prompts_are_rejected():
-    with pytest.raises(ValidationError, match="no text, box, point or mask"):
+    with pytest.raises(ValidationError, match="no text, box, point, mask or shapes prompt"):
         prompts()
     with pytest.raises(ValidationError, match="x1 > x0"):
         prompts(boxes=[{"x0": 50, "y0": 10, "x1": 10, "y1": 60}])
