@@ -111,18 +111,23 @@ def test_export_writes_cryptomatte_from_a_published_shot_folder(shot):
             (shot_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, shot_dir / rel)
     rows = reexport._write(
-        shot_dir / "roto" / f"{SHOT}.shapes.json", SHOT, shot_dir, ["svg", "cryptomatte"]
+        shot_dir / "roto" / f"{SHOT}.shapes.json", SHOT, shot_dir, ["svg", "cryptomatte"], 0
     )
     crypto = [r.path for r in rows if r.kind == "cryptomatte"]
     padding = shot["padding"]
+    # a start frame moves the roto keys only: mattes keep the plate's frame numbers
     assert crypto == [f"cryptomatte/{SHOT}.{FIRST + i:0{padding}d}.exr" for i in range(N)]
+    assert {r.start_frame for r in rows if r.kind == "cryptomatte"} == {None}
+    assert {r.start_frame for r in rows if r.kind == "svg"} == {0}
     assert any(r.kind == "svg" and r.path.startswith("roto/") for r in rows)
     for i, rel in enumerate(crypto):
         _check_decoded(shot_dir / rel, FIRST + i, shot["alphas"])
     for p in (shot_dir / "alpha" / "dog-2").glob("*.exr"):
         p.unlink()
     with pytest.raises(ExportError, match="no published alpha"):
-        reexport._write(shot_dir / "roto" / f"{SHOT}.shapes.json", SHOT, shot_dir, ["cryptomatte"])
+        reexport._write(
+            shot_dir / "roto" / f"{SHOT}.shapes.json", SHOT, shot_dir, ["cryptomatte"], None
+        )
 
 
 def test_formats_of_one_frame_are_refused_and_matte_formats_taken():
