@@ -306,9 +306,9 @@ def main() -> None:
     )
     for r in rows:
         tag = " (tune)" if r["sequence"] in TUNE else ""
+        e = r["edges"]
         cells = " ".join(
-            f"{r['edges'][n]['edge_error'] * 1e3:8.2f} / {r['edges'][n]['area_ratio']:.4f}".rjust(20)
-            for n in soft
+            f"{e[n]['edge_error'] * 1e3:8.2f} / {e[n]['area_ratio']:.4f}".rjust(20) for n in soft
         )
         w(f"{r['sequence'] + tag:16} {cells}\n")
     for n in soft:
@@ -319,7 +319,8 @@ def main() -> None:
             f"(target <= 4e-3); |area - 1| max {np.max(np.abs(np.subtract(a, 1))):.4f} "
             f"(target <= 0.02)\n"
         )
-    w(f"mean J of every contour, no speck limits: {np.mean([r['J_unfiltered'] for r in rows]):.4f}\n")
+    j_all = np.mean([r["J_unfiltered"] for r in rows])
+    w(f"mean J of every contour, no speck limits: {j_all:.4f}\n")
     jo = np.mean([r["jitter_ours"] for r in rows])
     ji = np.mean([r["jitter_independent"] for r in rows])
     w(
