@@ -29,7 +29,7 @@ import numpy as np
 
 from exporters.checks import check_shapes
 from exporters.names import by_object
-from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES
+from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES, LTT_FRAME_RANGE
 from rotoflow.errors import ExportError
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -70,6 +70,7 @@ class _Contour:
     hole: bool
     feather: float
     band: np.ndarray | None
+    lifetime: tuple[int, int] | None = None
 
 
 def _objects(contours: list[_Contour], first_id: int) -> list[RotoShape]:
@@ -92,7 +93,14 @@ def _objects(contours: list[_Contour], first_id: int) -> list[RotoShape]:
         oid = ids.setdefault(stem, first_id + len(ids))
         shapes.append(
             RotoShape(
-                oid, stem, c.keys, index, c.hole, feather=c.feather, lifetime=None, band=c.band
+                oid,
+                stem,
+                c.keys,
+                index,
+                c.hole,
+                feather=c.feather,
+                lifetime=c.lifetime,
+                band=c.band,
             )
         )
     return [s for group in by_object(shapes) for s in group]
@@ -254,18 +262,33 @@ class _Reader:
             return None
         return pts * (1.0, -1.0)
 
-    def blend_mode(self, items: list[_Word | _Group]) -> float:
-        """The ``bm`` value of a curvegroup's ``{a name value ...}`` attributes (0 if absent or
-        not a plain number, e.g. an expression)."""
+    def attribute(self, items: list[_Word | _Group], name: str) -> float | None:
+        """The value of attribute ``name`` in a curvegroup's ``{a name value ...}`` lists (None if
+        absent or not a plain number, e.g. an expression)."""
         for attrs in items:
             if not isinstance(attrs, _Group) or attrs.head != "a":
                 continue
             pairs = attrs.items[1:]
             for i in range(len(pairs) - 1):
-                name, value = pairs[i], pairs[i + 1]
-                if isinstance(name, _Word) and name.text == "bm" and isinstance(value, _Word):
+                key, value = pairs[i], pairs[i + 1]
+                if isinstance(key, _Word) and key.text == name and isinstance(value, _Word):
                     return self.number(value)
-        return 0.0
+        return None
+
+    def blend_mode(self, items: list[_Word | _Group]) -> float:
+        """The ``bm`` value of a curvegroup's attributes (0 if absent or not a plain number)."""
+        value = self.attribute(items, "bm")
+        return 0.0 if value is None else value
+
+    def lifetime(self, items: list[_Word | _Group]) -> tuple[int, int] | None:
+        """``(ltn, ltm)`` when the curvegroup's lifetime type ``ltt`` is 4 (frame range), else
+        None (all frames, or a type the reader does not model)."""
+        if self.attribute(items, "ltt") != LTT_FRAME_RANGE:
+            return None
+        first, last = self.attribute(items, "ltn"), self.attribute(items, "ltm")
+        if first is None or last is None or last < first:
+            return None
+        return round(first), round(last)
 
     def contours(self, group: _Group, height: float, out: list[_Contour]) -> None:
         """Append the curvegroups under a layer (recursively), in paint order: a layer lists its
@@ -303,7 +326,7 @@ class _Reader:
                         feather, band = float(lengths[keyed].mean()), np.stack([half, half], 1)
                 keys = [ShapeKey(frame=f, points=p) for f, p in zip(frames, pts, strict=True)]
                 hole = self.blend_mode(items[5:]) == BM_SUBTRACT
-                out.append(_Contour(name, keys, hole, feather, band))
+                out.append(_Contour(name, keys, hole, feather, band, self.lifetime(items[5:])))
             else:
                 logger.debug("skipping roto item %r", child.head)
 

@@ -58,10 +58,14 @@ Host conventions, with their evidence (tags as in ``docs/formats.md``):
   NDK curve grammar (``l-slope``/``r-slope``, weights defaulting to 1). Curves of two keys keep
   the plain ``{v -}`` items of the reference file, on the [inferred] premise that Nuke's
   automatic slopes of a two-key curve are its secant. Verify both in Nuke (``docs/formats.md`` 10.1).
-- **Lifetime** is not written: the ``ltn``/``ltm``/``ltt`` attributes' encoding is unknown
-  (``docs/formats.md`` 10.1). The collapsed keys the vectorizer puts one frame outside a contour's
-  lifetime hide it there, Nuke holding the first and last keys outside the keyed range
-  [inferred].
+- **Lifetime** is written natively: a contour with a lifetime gets ``ltn <first> ltm <last>
+  ltt 4`` (lifetime type 4 = frame range, from ``ltn`` to ``ltm``) in its ``{a ...}`` list, in
+  host frames, float32 hex like Nuke's own (``ltn x41b80000 ltm x41b80000`` in WuLiFang/Nuke
+  ``smoke.nk``, saved by Nuke 10 [real]; ``attrs.set('ltt', 4)``, ``set('ltn', first)``,
+  ``set('ltm', last)`` in Nuke Python lifetime scripts [writer]). Where ``ltt`` sits among the
+  attributes is [inferred]: Nuke leaves a default ``ltt`` (0, all frames) out, so no real file
+  shows it. The collapsed keys one frame outside the lifetime stay (outside the lifetime Nuke
+  draws nothing whatever the keys hold), so a host that ignored ``ltt`` would still hide it.
 
 The reader (:func:`exporters.nuke.read_from_string`) is :mod:`exporters.nuke.reader`; the names
 both share are in :mod:`exporters.nuke.grammar`.
@@ -77,7 +81,7 @@ import numpy as np
 
 from exporters.checks import check_format, check_frame_range, check_shapes
 from exporters.names import sanitize_name, shape_names
-from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES
+from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES, LTT_FRAME_RANGE
 from exporters.numbers import float32_hex_cells
 from rotoflow.errors import ExportError
 from rotoflow.geometry.bezier import as_points, offset_points, vertex_normals
@@ -248,12 +252,16 @@ def _curvegroup(name: str, shape: RotoShape, fmt: ShotFormat) -> str:
     main, feather = _px(frames, main_keys), _px(frames, feather_keys)
     centre = f"spx {_hex(fmt.width / 2)} spy {_hex(fmt.height / 2)}"
     blend = f" bm {_hex(BM_SUBTRACT)}" if shape.hole else ""
+    life = ""
+    if shape.lifetime is not None:
+        first, last = shape.lifetime
+        life = f" ltn {_hex(first)} ltm {_hex(last)} ltt {_hex(LTT_FRAME_RANGE)}"
     return (
         f"    {{curvegroup {name} {_GROUP_FLAGS} bezier\n"
         f"     {{{{cc\n       {{f {CC_FLAGS}}}\n       {main}}}\n"
         f"      {{cc\n       {{f {CC_FLAGS}}}\n       {feather}}}}}\n"
         f"     {{tx {_hex(frames[0])} {_hex(cx)} {_hex(cy)}}}\n"
-        f"     {{a osw x41200000 osf 0 str 1 {centre} sb 1 tt x40800000{blend}}}}}"
+        f"     {{a osw x41200000 osf 0 str 1 {centre} sb 1{life} tt x40800000{blend}}}}}"
     )
 
 

@@ -294,7 +294,11 @@ def test_round_trip_donut_keeps_contours_holes_feather_and_mattes():
         (1, "donut", 2, False, "donut_part2"),
     ]
     assert [s.feather for s in got] == pytest.approx([4.0, 0.0, 0.0], abs=1e-5)
-    assert [s.lifetime for s in got] == [None, None, None]  # not in the file; keys hide it
+    # lifetimes come back from ltt 4 (frame range) with ltn/ltm; shapes without one have none
+    assert [s.lifetime for s in got] == [s.lifetime for s in want] == [None, None, (1004, 1010)]
+    island = _curvegroup_block(nuke.write_to_string(want, CANONICAL_FORMAT), "donut_part2")
+    assert f"ltn {nuke_hex(1004)} ltm {nuke_hex(1010)} ltt {nuke_hex(4)} tt " in island
+    assert "ltt" not in _curvegroup_block(nuke.write_to_string(want, CANONICAL_FORMAT), "donut")
     assert_shapes_close(got, want, atol=1e-3)
     assert_same_mattes(got, want, CANONICAL_FORMAT)
 
@@ -389,6 +393,11 @@ def test_reader_takes_the_path_half_way_between_main_and_feather_curves():
     half = band.sum(axis=1) / 2
     np.testing.assert_allclose(got.band, np.stack([half, half], axis=1), atol=1e-4)
     assert got.feather == pytest.approx(band.sum(axis=1).mean(), abs=1e-4)
+
+
+def nuke_hex(value: float) -> str:
+    """A float as Nuke writes it in a ``.nk``: its float32 bits, ``x%08x``."""
+    return f"x{struct.unpack('>I', struct.pack('>f', value))[0]:08x}"
 
 
 def _unhex(cell: str) -> float:
