@@ -9,10 +9,11 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
-from apps import local, localauth
+from apps import local, localauth, procs
 from rotoflow.settings import Settings
 
 
@@ -107,6 +108,9 @@ def _fake_stack(home, api_url):
     server = subprocess.Popen(  # a live process that `is_ours` takes for a Prefect server
         [sys.executable, "-c", "import time; time.sleep(60)", "prefect"], start_new_session=True
     )
+    deadline = time.monotonic() + 10.0  # until the child has exec'd (its command line says so)
+    while not procs.is_ours(server.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     local._write_state(
         data,
         local.UpState(
