@@ -178,3 +178,20 @@ def test_a_mask_prompt_outside_the_plate_roots_is_refused(settings, tmp_path):
         }
     )
     assert resolve(inside, limited).shot == "sh"
+
+
+def test_a_shapes_prompt_outside_the_plate_roots_is_refused(settings, tmp_path):
+    plates, elsewhere = tmp_path / "plates", tmp_path / "elsewhere"
+    plates.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "hero.nk").write_text("Root {}\n")
+    (plates / "hero.nk").write_text("Root {}\n")
+    limited = settings.model_copy(update={"plate_roots": [str(plates)]})
+
+    def job(path):
+        prompts = {"objects": [{"id": 1, "name": "hero", "shapes": [{"path": str(path)}]}]}
+        return RotoJob(plate=str(plates / "p.mp4"), prompts=prompts, shot="sh")
+
+    with pytest.raises(RootNotAllowed, match="'hero': shapes prompt .*hero.nk is not allowed"):
+        resolve(job(elsewhere / "hero.nk"), limited)
+    assert resolve(job(plates / "hero.nk"), limited).shot == "sh"
