@@ -11,7 +11,11 @@ in ``MaskMode.SUBTRACT`` after the contours they cut and other contours in ``Mas
 **[doc]** (``docs/formats.md`` 4.1; an object's first mask is expected to add: AE subtracts a first
 ``SUBTRACT`` mask from the whole layer **[inferred]**). Each mask path gets its keys, as given
 (keys may be sparse), in one ``setValuesAtTimes`` call, then ``KeyframeInterpolationType.LINEAR``
-(or ``HOLD``) on every key, opacity 100.
+(or ``HOLD``) on every key. Opacity is 100, or, for a contour that lives on part of the shot,
+hold keys (``KeyframeInterpolationType.HOLD``) of ``"ADBE Mask Opacity"``: 0 before its first
+frame, 100 from it, 0 after its last (:func:`exporters.lifetime.opacity_keys`). Mask Opacity is
+how much a mask affects its layer **[doc]** (user guide, mask properties), so at 0 % it adds or
+subtracts nothing.
 
 Feather: ``"ADBE Mask Feather"`` is ``[f, f]`` pixels for a contour's ``feather`` f, with
 ``maskFeatherFalloff = MaskFeatherFalloff.FFO_LINEAR`` **[doc]** (AE scripting guide,
@@ -22,8 +26,9 @@ matte's 0.5 contour, so the expansion (``"ADBE Mask Offset"``) is only the mean 
 contour's soft band off its path, ``mean(outside - inside) / 2`` pixels out of the mask's loop
 (for a hole, whose loop is the hole, ``mean(inside - outside) / 2``), at most ``f / 2`` either
 way; 0 for a band centred on the path (:attr:`rotoflow.types.RotoShape.band`). After Effects has
-no lifetime for a mask: the collapsed keys that the vectorizer puts just outside a contour's
-lifetime hide it, as AE holds a path's first and last keys outside its keyed range.
+no lifetime for a mask, so the opacity keys above stand for it; the path keeps only its keys
+inside the lifetime (AE holds the first and last outside them), not the collapsed keys the
+vectorizer puts one frame outside.
 
 Coordinates are AE layer space, which for a comp-sized solid with default anchor and position is
 comp space: pixels, origin at the top-left corner, y down, tangents relative to their vertex. That
@@ -47,6 +52,7 @@ import numpy as np
 
 from exporters.checks import check_format, check_frame_range, check_options, check_shapes
 from exporters.features import Feature
+from exporters.lifetime import live_keys, opacity_keys
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import trimmed
 from rotoflow.errors import ExportError
@@ -92,8 +98,15 @@ def expansion(shape: RotoShape) -> float:
     return min(max(shift, -half), half) + 0.0  # no -0.0
 
 
-def _mask_call(layer_var: str, name: str, shape: RotoShape, decimals: int) -> str:
+def _mask_call(layer_var: str, name: str, shape: RotoShape, fmt: ShotFormat, decimals: int) -> str:
+    opacity = opacity_keys(shape, fmt)
+    shape = live_keys(shape)
     frames = ", ".join(str(int(k.frame)) for k in shape.keys)
+    life = (
+        "[" + ", ".join(f"[{f}, {format_number(v, 0)}]" for f, v in opacity) + "]"
+        if opacity
+        else "null"
+    )
     mode = "MaskMode.SUBTRACT" if shape.hole else "MaskMode.ADD"
     feather = format_number(float(shape.feather), decimals)
     offset = format_number(expansion(shape), decimals)
@@ -103,9 +116,8 @@ def _mask_call(layer_var: str, name: str, shape: RotoShape, decimals: int) -> st
     key = "  shp(" + ",\n      ".join([slot] * 3) + ")"
     values = ",\n".join([key] * pts.shape[0]) % tuple(trimmed(pts.transpose(0, 2, 1, 3), decimals))
     return (
-        f"addMask({layer_var}, {_js_string(name)}, {mode}, {feather}, {offset}, [{frames}], [\n"
-        + values
-        + "\n]);"
+        f"addMask({layer_var}, {_js_string(name)}, {mode}, {feather}, {offset}, {life}, "
+        f"[{frames}], [\n" + values + "\n]);"
     )
 
 
@@ -125,7 +137,7 @@ _PRELUDE = """\
     }
     return t;
   }
-  function addMask(layer, name, mode, feather, offset, frames, shapes) {
+  function addMask(layer, name, mode, feather, offset, opacityKeys, frames, shapes) {
     var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
     mask.name = name;
     mask.maskMode = mode;
@@ -137,7 +149,20 @@ _PRELUDE = """\
       path.setInterpolationTypeAtKey(k, INTERPOLATION);
     }
     mask.property("ADBE Mask Feather").setValue([feather, feather]);
-    mask.property("ADBE Mask Opacity").setValue(100);
+    var opacity = mask.property("ADBE Mask Opacity");
+    if (opacityKeys === null) {
+      opacity.setValue(100);
+    } else {
+      var times = [], values = [];
+      for (var i = 0; i < opacityKeys.length; i++) {
+        times.push((opacityKeys[i][0] - FIRST) / FPS);
+        values.push(opacityKeys[i][1]);
+      }
+      opacity.setValuesAtTimes(times, values);
+      for (var o = 1; o <= opacity.numKeys; o++) {
+        opacity.setInterpolationTypeAtKey(o, KeyframeInterpolationType.HOLD);
+      }
+    }
     mask.property("ADBE Mask Offset").setValue(offset);
     mask.maskFeatherFalloff = MaskFeatherFalloff.FFO_LINEAR;
     return mask;
@@ -201,7 +226,7 @@ def write_to_string(
         layer_name = _js_string(sanitize_name(group[0].name, layer_names))
         body.append(f"layer = comp.layers.addSolid([1, 1, 1], {layer_name}, W, H, PA);")
         for shape in group:
-            body.append(_mask_call("layer", mask_names[id(shape)], shape, decimals))
+            body.append(_mask_call("layer", mask_names[id(shape)], shape, fmt, decimals))
     body.append("comp.openInViewer();")
     lines = [
         "//@target aftereffects",

@@ -28,8 +28,12 @@ Host conventions, with their evidence (tags as in ``docs/formats.md``):
 - **Feather is not written**: neither writer exports it and its XML ids are unknown
   (``docs/formats.md`` 2.2, 10.2), so the shapes have a hard edge in Silhouette; the reader gives
   ``feather`` 0.
-- **Lifetime** has no known XML either: the collapsed keys the vectorizer puts one frame outside a
-  contour's lifetime hide it there.
+- **Lifetime**: Silhouette has no lifetime field; a shape is hidden outside its life by hold keys
+  on its opacity, 0 before its first frame, 100 from it and 0 after its last
+  (:func:`exporters.lifetime.opacity_keys`), in the form NukeFXSExporter writes a Nuke shape's
+  keyed opacity (``<Property id="opacity">`` holding ``<Key frame=".." interp="hold">`` with
+  the value as text) [writer]. The path keeps only its keys inside the lifetime (no collapsed
+  keys; Silhouette holds the first and last outside them).
 
 Coordinates (``docs/formats.md`` 0.3): origin at the image centre, y down, 1.0 = the image *height* on
 both axes, x scaled by the pixel aspect, so a point ``(x, y)`` becomes
@@ -50,11 +54,12 @@ The reader parses the XML with the standard library (``lxml`` is a test dependen
 what the writer writes, and any nesting of layers: the shapes of a nested layer form one object
 named after the layer; shapes directly in a top-level ``<Layer>`` are one object each. It reads a
 shape's ``mode`` (``Subtract`` = hole) and ignores layer transforms and the other shape attributes
-(opacity, colour, invert).
+(colour, invert); a keyed opacity becomes the lifetime.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -65,6 +70,7 @@ import numpy as np
 
 from exporters.checks import check_format, check_frame_range, check_shapes
 from exporters.features import Feature
+from exporters.lifetime import keys_within, lifetime_from_opacity, live_keys, opacity_keys
 from exporters.names import by_object, sanitize_name, shape_names
 from exporters.numbers import fixed
 from rotoflow.errors import ExportError
@@ -101,12 +107,29 @@ def _prop(ind: str, pid: str, value: str) -> str:
     return f'{ind}<Property constant="True" id="{pid}"><Value>{value}</Value></Property>'
 
 
+def _opacity_xml(shape: RotoShape, fmt: ShotFormat, ind: str) -> list[str]:
+    """The ``opacity`` property: 100, or hold keys that show the shape on its lifetime only
+    (:func:`exporters.lifetime.opacity_keys`, at session frames) in the form NukeFXSExporter
+    writes Nuke's keyed opacity, ``<Key frame=".." interp="hold">value</Key>``."""
+    keys = opacity_keys(shape, fmt)
+    if not keys:
+        return [_prop(ind, "opacity", "100")]
+    return [
+        f'{ind}<Property id="opacity">',
+        *(
+            f'{ind}  <Key frame="{frame - fmt.first_frame}" interp="hold">{_dec(value)}</Key>'
+            for frame, value in keys
+        ),
+        f"{ind}</Property>",
+    ]
+
+
 def _shape_xml(label: str, shape: RotoShape, fmt: ShotFormat, decimals: int, ind: str) -> list[str]:
     lines = [
         f'{ind}<Object type="Shape" label="{label}" shape_type="Bezier" hidden="False"'
         ' locked="False">',
         f"{ind}  <Properties>",
-        _prop(ind + "    ", "opacity", "100"),
+        *_opacity_xml(shape, fmt, ind + "    "),
         _prop(ind + "    ", "motionBlur", "false"),
         _prop(ind + "    ", "outlineColor", "(1.0,0.0,0.0)"),
         _prop(ind + "    ", "mode", "Subtract" if shape.hole else "Add"),
@@ -191,13 +214,14 @@ def write_to_string(
     check_shapes(shapes)
     check_frame_range(shapes, fmt)
     labels = dict(zip(map(id, shapes), shape_names(shapes), strict=True))
+    live = {id(s): live_keys(s) for s in shapes}
     layers: set[str] = set()
     root = sanitize_name(layer_name, layers, "roto")
     body = []
     for group in by_object(shapes):
         contours = []
         for shape in group:
-            contours += _shape_xml(labels[id(shape)], shape, fmt, decimals, " " * 14)
+            contours += _shape_xml(labels[id(shape)], live[id(shape)], fmt, decimals, " " * 14)
         label = sanitize_name(group[0].name, layers)
         body += _layer_xml(label, contours, " " * 8, top=False)
     lines = [
@@ -305,6 +329,25 @@ def _keys(obj: ET.Element, fmt: ShotFormat, session_start: int) -> list[ShapeKey
     return keys
 
 
+def _opacity(obj: ET.Element, session_start: int) -> list[tuple[int, float]]:
+    """A shape's keyed ``opacity`` as ``(frame, value)`` in frame order; empty for a constant
+    one. Keys of any interpolation are taken as holds (the form written for lifetimes)."""
+    for prop in obj.findall("Properties/Property"):
+        if prop.get("id") != "opacity":
+            continue
+        keys = []
+        for key in prop.findall("Key"):
+            where = f"shape {obj.get('label', '')!r} opacity key"
+            frame = _int_attr(key, "frame", where) + session_start
+            try:
+                value = float((key.text or "").strip())
+            except ValueError:
+                raise ExportError(f"Silhouette file: {where} value {key.text!r}") from None
+            keys.append((frame, value))
+        return sorted(keys)
+    return []
+
+
 def _is_hole(obj: ET.Element) -> bool:
     """Whether a shape's ``mode`` property is ``Subtract``."""
     for prop in obj.findall("Properties/Property"):
@@ -313,14 +356,17 @@ def _is_hole(obj: ET.Element) -> bool:
     return False
 
 
-def _objects(root: ET.Element, fmt: ShotFormat, session_start: int) -> list[RotoShape]:
+def _objects(
+    root: ET.Element, fmt: ShotFormat, session_start: int
+) -> list[tuple[RotoShape, list[tuple[int, float]]]]:
     """The shapes of the file grouped into objects: one per nested layer (``<Object
     type="Layer">``), named by its label, and one per shape lying directly in a top-level layer.
 
     In a nested layer, a shape labelled like the layer is contour 0 and one labelled
     ``<layer>_hole<k>`` or ``<layer>_part<k>`` contour ``k``; any other shape (or a repeated
     index) gets the lowest free index. Objects are numbered from 1 in document order; each
-    object's contours keep their document (paint) order.
+    object's contours keep their document (paint) order. Each shape comes with its opacity keys
+    (:func:`_opacity`).
     """
     parents = {child: parent for parent in root.iter() for child in parent}
     groups: dict[int, tuple[str, list[ET.Element]]] = {}
@@ -346,7 +392,8 @@ def _objects(root: ET.Element, fmt: ShotFormat, session_start: int) -> list[Roto
         for obj, index in zip(objs, indices, strict=True):
             keys = _keys(obj, fmt, session_start)
             contour = next(free) if index is None else index
-            shapes.append(RotoShape(object_id, name, keys, contour, _is_hole(obj)))
+            shape = RotoShape(object_id, name, keys, contour, _is_hole(obj))
+            shapes.append((shape, _opacity(obj, session_start)))
     return shapes
 
 
@@ -360,8 +407,10 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
         The shot format (root ``width``, ``height``, ``workRangeStart``/``End``; pixel aspect and
         fps from the Rotoflow comment, else 1 and 24) and the contours in image space, in file
         (paint) order, grouped into objects as :func:`_objects` says, ``object_id`` numbered
-        from 1. ``hole`` is ``mode`` ``Subtract``; ``feather`` is 0 and ``lifetime`` None (the
-        span of the keys). Key frames are ``sessionStartFrame + frame`` (``sessionStartFrame``
+        from 1. ``hole`` is ``mode`` ``Subtract``; ``feather`` is 0. ``lifetime`` is the frames
+        on which the opacity held by its keys is above 0 (the whole shot for a constant
+        opacity: Silhouette holds a path's first and last keys outside its keyed range), and
+        the keys are those inside it (:func:`exporters.lifetime.keys_within`). Key frames are ``sessionStartFrame + frame`` (``sessionStartFrame``
         defaults to ``workRangeStart``, then 0).
 
     Raises:
@@ -386,11 +435,19 @@ def read_from_string(text: str) -> tuple[ShotFormat, list[RotoShape]]:
     session_start = _int_attr(root, "sessionStartFrame", "<Silhouette>", work_start)
     probe = ShotFormat(width, height, meta.get("pixelAspect", 1.0), meta.get("fps", 24.0))
     check_format(probe)
-    shapes = _objects(root, probe, session_start)
-    check_shapes(shapes)
-    frames = [k.frame for s in shapes for k in s.keys] or [session_start]
+    found = _objects(root, probe, session_start)
+    check_shapes([s for s, _ in found])
+    frames = [k.frame for s, _ in found for k in s.keys] or [session_start]
     first = work_start if "workRangeStart" in root.attrib else min(frames)
     last = _int_attr(root, "workRangeEnd", "<Silhouette>", max(frames))
     fmt = ShotFormat(width, height, probe.pixel_aspect, probe.fps, first, last)
     check_format(fmt)
+    shapes = []
+    for shape, opacity in found:
+        try:
+            life = lifetime_from_opacity(opacity, fmt)
+        except ExportError as exc:
+            raise ExportError(f"Silhouette shape {shape.label!r}: {exc}") from None
+        shapes.append(keys_within(dataclasses.replace(shape, lifetime=life)))
+    check_shapes(shapes)
     return fmt, shapes

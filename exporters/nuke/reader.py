@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from exporters.checks import check_shapes
+from exporters.lifetime import keys_within
 from exporters.names import by_object
 from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES, LTT_FRAME_RANGE
 from rotoflow.errors import ExportError
@@ -91,18 +92,10 @@ def _objects(contours: list[_Contour], first_id: int) -> list[RotoShape]:
             stem, index = c.name, 0
         taken.add((stem, index))
         oid = ids.setdefault(stem, first_id + len(ids))
-        shapes.append(
-            RotoShape(
-                oid,
-                stem,
-                c.keys,
-                index,
-                c.hole,
-                feather=c.feather,
-                lifetime=c.lifetime,
-                band=c.band,
-            )
+        shape = RotoShape(
+            oid, stem, c.keys, index, c.hole, feather=c.feather, lifetime=c.lifetime, band=c.band
         )
+        shapes.append(keys_within(shape))
     return [s for group in by_object(shapes) for s in group]
 
 
@@ -379,8 +372,10 @@ def read_shapes(
         ``(N, 3, 2) float64`` ``[vertex, in, out]`` in pixels, origin top-left, y down, tangents
         relative to their vertex (Nuke's y up flipped with the height of the node's format, else
         the Root's). ``hole`` is ``bm 12`` (subtract); ``feather`` is the mean length of the
-        feather offsets (0 for ``idem``); ``lifetime`` is None (the span of the keys). Keys keep
-        the file's key times; their slopes are ignored.
+        feather offsets (0 for ``idem``); ``lifetime`` is ``(ltn, ltm)`` for ``ltt 4`` (frame
+        range), else None (the span of the keys). Keys keep the file's key times, less those
+        outside a lifetime (where Nuke draws nothing; the path on its end frames is kept,
+        :func:`exporters.lifetime.keys_within`); their slopes are ignored.
 
     Raises:
         ExportError: unbalanced braces, an unterminated string, malformed curves, open or

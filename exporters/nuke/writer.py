@@ -64,8 +64,9 @@ Host conventions, with their evidence (tags as in ``docs/formats.md``):
   ``smoke.nk``, saved by Nuke 10 [real]; ``attrs.set('ltt', 4)``, ``set('ltn', first)``,
   ``set('ltm', last)`` in Nuke Python lifetime scripts [writer]). Where ``ltt`` sits among the
   attributes is [inferred]: Nuke leaves a default ``ltt`` (0, all frames) out, so no real file
-  shows it. The collapsed keys one frame outside the lifetime stay (outside the lifetime Nuke
-  draws nothing whatever the keys hold), so a host that ignored ``ltt`` would still hide it.
+  shows it. Outside the lifetime Nuke draws nothing whatever the keys hold, so the collapsed keys
+  the vectorizer puts one frame outside are left out: the curves keep their keys inside the
+  lifetime, which an artist can widen without first deleting zero-size keys.
 
 The reader (:func:`exporters.nuke.read_from_string`) is :mod:`exporters.nuke.reader`; the names
 both share are in :mod:`exporters.nuke.grammar`.
@@ -80,6 +81,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from exporters.checks import check_format, check_frame_range, check_shapes
+from exporters.lifetime import live_keys
 from exporters.names import sanitize_name, shape_names
 from exporters.nuke.grammar import BM_SUBTRACT, CC_FLAGS, FORMAT_NAMES, LTT_FRAME_RANGE
 from exporters.numbers import float32_hex_cells
@@ -245,6 +247,7 @@ def _px(frames: list[int], keys: np.ndarray) -> str:
 
 
 def _curvegroup(name: str, shape: RotoShape, fmt: ShotFormat) -> str:
+    shape = live_keys(shape)  # the lifetime hides it outside: no collapsed keys
     main_keys, feather_keys = _nuke_keys(shape, fmt.height)
     frames = [k.frame for k in shape.keys]
     verts = main_keys[0, :, 0, :]

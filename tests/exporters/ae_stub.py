@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from exporters.lifetime import lifetime_from_opacity
 from rotoflow.geometry import rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 
@@ -69,16 +70,24 @@ Prop.prototype.setValue = function (v) {
   if (arguments.length !== 1 || this.kind === "shape") fail("setValue");
   if (this.kind === "pair" && pairs([v], "feather") !== 1) fail("feather");
   if (this.kind === "number") num(v, "mask value");
+  if (this.times.length) fail("setValue on a property with keys");
   this.value = v;
 };
 Prop.prototype.setValuesAtTimes = function (times, values) {
-  if (this.kind !== "shape" || arguments.length !== 2) fail("setValuesAtTimes");
+  if (this.kind === "pair" || arguments.length !== 2) fail("setValuesAtTimes");
+  if (this.value !== null) fail("setValuesAtTimes after setValue");
   if (!Array.isArray(times) || !Array.isArray(values) || times.length !== values.length) fail("times/values");
   var self = this;
   times.forEach(function (t, i) {
     num(t, "key time");
     if (self.times.length && t <= self.times[self.times.length - 1]) fail("key times not increasing");
     var s = values[i];
+    if (self.kind === "number") {
+      num(s, "key value");
+      self.times.push(t);
+      self.values.push(s);
+      return;
+    }
     if (!(s instanceof globalThis.Shape)) fail("value is not a Shape");
     var n = pairs(s.vertices, "vertices");
     if (pairs(s.inTangents, "inTangents") !== n || pairs(s.outTangents, "outTangents") !== n) fail("tangent counts");
@@ -109,10 +118,15 @@ function Mask() {
     var shape = props["ADBE Mask Shape"];
     var keys = [];
     for (var k = 1; k <= shape.numKeys; k++) keys.push(shape.interp[k] || null);
+    var opacity = props["ADBE Mask Opacity"];
+    var opacityKeys = [];
+    for (var o = 1; o <= opacity.numKeys; o++) {
+      opacityKeys.push([opacity.times[o - 1], opacity.values[o - 1], opacity.interp[o] || null]);
+    }
     return {
       name: this.name, mode: this.maskMode, inverted: this.inverted, rotoBezier: this.rotoBezier,
       times: shape.times, shapes: shape.values, interpolation: keys,
-      feather: props["ADBE Mask Feather"].value, opacity: props["ADBE Mask Opacity"].value,
+      feather: props["ADBE Mask Feather"].value, opacity: opacity.value, opacityKeys: opacityKeys,
       offset: props["ADBE Mask Offset"].value, falloff: this.maskFeatherFalloff,
     };
   };
@@ -198,7 +212,9 @@ def rebuilt_objects(run: dict, fmt: ShotFormat) -> list[list[tuple[str, RotoShap
     """Per solid, its masks in order as ``(mask mode, contour)``, rebuilt from what the stub
     recorded: key frames from key times, ``hole`` from ``MaskMode.SUBTRACT``, ``feather`` from
     ``ADBE Mask Feather`` and the band from it and ``ADBE Mask Offset`` (a linear ramp, the
-    falloff the script must set, centred on the expanded path). Each solid is one object: contours take its name and id (its index)."""
+    falloff the script must set, centred on the expanded path), and the lifetime from the hold
+    keys of ``ADBE Mask Opacity`` (the whole shot for a constant opacity of 100, the path held
+    outside its keys). Each solid is one object: contours take its name and id (its index)."""
     objects = []
     for n, layer in enumerate(run["comps"][0]["layers"], 1):
         masks = []
@@ -227,8 +243,22 @@ def rebuilt_objects(run: dict, fmt: ShotFormat) -> list[list[tuple[str, RotoShap
                 assert mask["falloff"] == "MaskFeatherFalloff.FFO_LINEAR"
                 half = feather_x / 2
                 band = np.tile([half - shift, half + shift], (len(keys[0].points), 1))
+            opacity = []
+            for t, value, interp in mask["opacityKeys"]:
+                assert interp == "KeyframeInterpolationType.HOLD", interp
+                opacity.append((round(fmt.first_frame + t * fmt.fps), value))
+            if not opacity:
+                assert mask["opacity"] == 100
+            life = lifetime_from_opacity(opacity, fmt)
             shape = RotoShape(
-                n, layer["name"], keys, contour=c, hole=hole, feather=feather_x, band=band
+                n,
+                layer["name"],
+                keys,
+                contour=c,
+                hole=hole,
+                feather=feather_x,
+                band=band,
+                lifetime=life,
             )
             masks.append((mask["mode"], shape))
         objects.append(masks)
@@ -237,9 +267,13 @@ def rebuilt_objects(run: dict, fmt: ShotFormat) -> list[list[tuple[str, RotoShap
 
 def ae_matte(masks: list[tuple[str, RotoShape]], frame: int, fmt: ShotFormat) -> np.ndarray:
     """A solid's alpha as After Effects composites its masks (hard edges): top to bottom, each
-    mask's fill added or subtracted; a path holds its first and last keys outside its keyed range."""
+    mask's fill added or subtracted where its opacity is 100 (its rebuilt lifetime); a path
+    holds its first and last keys outside its keyed range."""
     matte = np.zeros((fmt.height, fmt.width), dtype=bool)
     for mode, shape in masks:
+        first, last = shape.lifetime or (fmt.first_frame, fmt.last_frame)
+        if not first <= frame <= last:
+            continue
         held = RotoShape(0, "", shape.keys, lifetime=(fmt.first_frame, fmt.last_frame))
         fill = rasterize_shapes([held], frame, fmt.width, fmt.height)
         assert mode in ("MaskMode.ADD", "MaskMode.SUBTRACT")

@@ -117,9 +117,13 @@ def after_effects_alpha(masks, frame: int, width: int, height: int) -> np.ndarra
     (:func:`tests.exporters.ae_stub.rebuilt_objects`: ``(mode, contour)`` with ``feather`` and the
     band that the Mask Feather and Mask Expansion give), drawn as After Effects draws them on
     ``frame``: :func:`centred_ramp` of each path with its feather and expansion, masks combined top
-    to bottom (:func:`combine`). A path holds its first and last keys outside its keyed range."""
+    to bottom (:func:`combine`); a mask whose opacity is 0 on ``frame`` (outside its rebuilt
+    lifetime) adds or subtracts nothing. A path holds its first and last keys outside its keyed
+    range."""
     layers = []
     for _, s in masks:
+        if s.lifetime is not None and not s.lifetime[0] <= frame <= s.lifetime[1]:
+            continue
         held = dataclasses.replace(s, lifetime=(-(2**31), 2**31))
         pts = shape_at(held, frame)
         inside, outside = s.soft_band()[0]

@@ -16,6 +16,7 @@ import pytest
 
 import exporters
 from exporters import after_effects
+from exporters.lifetime import live_keys
 from rotoflow.errors import ExportError
 from rotoflow.geometry import iou, rasterize_shapes
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
@@ -54,9 +55,10 @@ def _es3_violations(script: str) -> list[str]:
 
 
 def _expected_masks(shapes: list[RotoShape], fmt: ShotFormat) -> list[tuple[list, list]]:
+    """Key times and points of each shape's path: its keys inside its lifetime."""
     return [
         ([(k.frame - fmt.first_frame) / fmt.fps for k in s.keys], [k.points for k in s.keys])
-        for s in shapes
+        for s in map(live_keys, shapes)
     ]
 
 
@@ -272,9 +274,16 @@ def test_stub_run_of_the_donut_script_gives_modes_feather_and_sparse_linear_keys
     # the feather is centred on the path (the matte's 0.5 contour): no expansion, linear falloff
     assert [(m["feather"], m["offset"]) for m in masks] == [([4, 4], 0), ([0, 0], 0), ([0, 0], 0)]
     assert {m["falloff"] for m in masks} == {"MaskFeatherFalloff.FFO_LINEAR"}
-    assert masks[2]["times"] == [2 / 24, 3 / 24, 9 / 24]  # sparse: 1003 (collapsed), 1004, 1010
+    assert masks[2]["times"] == [3 / 24, 9 / 24]  # sparse: 1004, 1010 (no collapsed key)
     assert [m["interpolation"] for m in masks] == [
         ["KeyframeInterpolationType.LINEAR"] * len(m["times"]) for m in masks
+    ]
+    # the island lives 1004-1010: its opacity holds 0 from the shot's start, 100 from 1004
+    assert [(m["opacity"], m["opacityKeys"]) for m in masks[:2]] == [(100, [])] * 2
+    assert masks[2]["opacity"] is None
+    assert masks[2]["opacityKeys"] == [
+        [0, 0, "KeyframeInterpolationType.HOLD"],
+        [3 / 24, 100, "KeyframeInterpolationType.HOLD"],
     ]
     _assert_masks_match(run, donut_object(), CANONICAL_FORMAT)
 
@@ -310,7 +319,9 @@ def test_rebuilt_masks_give_the_source_matte_on_every_frame(make, tmp_path, shar
     got = [shape for _, shape in masks]
     assert [(s.contour, s.hole) for s in got] == [(s.contour, s.hole) for s in want]
     assert [s.feather for s in got] == [s.feather for s in want]
-    for g, w in zip(got, want, strict=True):
+    # a lifetime comes back from the opacity hold keys, the path without its collapsed keys
+    assert [s.lifetime for s in got] == [s.frame_span for s in want]
+    for g, w in zip(got, map(live_keys, want), strict=True):
         assert [k.frame for k in g.keys] == [k.frame for k in w.keys]
         for gk, wk in zip(g.keys, w.keys, strict=True):
             np.testing.assert_allclose(gk.points, wk.points, rtol=0, atol=1e-3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -9,8 +10,10 @@ import pytest
 from lxml import etree
 
 from exporters import silhouette
+from exporters.lifetime import live_keys
 from rotoflow.errors import ExportError
 from rotoflow.files import atomic_write_text
+from rotoflow.geometry import shape_at
 from rotoflow.types import RotoShape, ShapeKey, ShotFormat
 from tests.conftest import SHARED
 from tests.exporters.helpers import (
@@ -131,7 +134,12 @@ def test_lxml_reads_the_structure_and_values_formats_md_describes(shared):
     for obj in objects:
         props = {p.get("id"): p for p in obj.xpath("Properties/Property")}
         assert set(props) == {"opacity", "motionBlur", "outlineColor", "mode", "invert", "path"}
-        assert props["opacity"].findtext("Value") == "100"
+        # the canonical shape lives on frames 1001-1010 of 1001-1040: hold keys hide it after
+        keys = [(k.get("frame"), k.get("interp"), k.text) for k in props["opacity"].iter("Key")]
+        assert keys == [("0", "hold", "100"), ("10", "hold", "0")] or (
+            props["opacity"].get("constant") == "True"
+            and props["opacity"].findtext("Value") == "100"
+        )
         paths = obj.xpath(".//Key/Path")
         assert {(p.get("closed"), p.get("type")) for p in paths} == {("True", "Bezier")}
         assert len({len(p) for p in paths}) == 1  # the same point count in every key
@@ -209,9 +217,18 @@ def test_keys_outside_the_shot_are_refused():
 
 
 def test_reads_keys_before_the_session_start():
+    """A key before the work range is read at its frame; the shape is drawn on the work range
+    only, so within it the path is the interpolation between that key and the next."""
     text = (GOLDEN / "canonical.fxs").read_text(encoding="utf-8")
-    _, (shape,) = silhouette.read_from_string(text.replace('<Key frame="0"', '<Key frame="-6"'))
-    assert [k.frame for k in shape.keys] == [995, 1010]
+    early = text.replace('<Key frame="0" interp="linear"', '<Key frame="-6" interp="linear"')
+    _, (shape,) = silhouette.read_from_string(early)
+    _, (golden,) = silhouette.read_from_string(text)
+    assert shape.lifetime == (1001, 1010)
+    assert [k.frame for k in shape.keys] == [1001, 1010]
+    held = dataclasses.replace(shape, lifetime=None)
+    moved = dataclasses.replace(golden, keys=[ShapeKey(995, golden.keys[0].points), golden.keys[1]])
+    np.testing.assert_allclose(shape.keys[0].points, shape_at(moved, 1001), atol=1e-9)
+    assert shape_at(held, 1010) is not None
 
 
 def test_names_become_unique_labels():
@@ -315,13 +332,21 @@ def test_donut_is_one_layer_of_contours_in_paint_order_holes_subtract():
     modes = [s.xpath("string(Properties/Property[@id='mode']/Value)") for s in shapes]
     assert modes == ["Add", "Subtract", "Add"]
     assert layer.xpath("string(Properties/Property[@id='mode']/Value)") == "Add"
-    # sparse keys, session-relative, all linear; the island keeps its collapsed key at 1003
-    keys = [[(k.get("frame"), k.get("interp")) for k in s.xpath(".//Key")] for s in shapes]
+    # sparse keys, session-relative, all linear; the island (lifetime 1004-1010) loses its
+    # collapsed key at 1003: opacity hold keys hide it before 1004 instead
+    keys = [
+        [(k.get("frame"), k.get("interp")) for k in s.xpath("Properties/Property[@id='path']/Key")]
+        for s in shapes
+    ]
     assert keys == [
         [("0", "linear"), ("9", "linear")],
         [("0", "linear"), ("9", "linear")],
-        [("2", "linear"), ("3", "linear"), ("9", "linear")],
+        [("3", "linear"), ("9", "linear")],
     ]
+    opacity = [s.xpath("Properties/Property[@id='opacity']")[0] for s in shapes]
+    assert [o.findtext("Value") for o in opacity[:2]] == ["100", "100"]
+    keys = [(k.get("frame"), k.get("interp"), k.text) for k in opacity[2].iter("Key")]
+    assert keys == [("0", "hold", "0"), ("3", "hold", "100")]
     # no feather is written: its XML ids are unknown
     ids = {p.get("id") for p in root.iter("Property")}
     assert ids == {
@@ -345,8 +370,13 @@ def test_round_trip_donut_keeps_contours_holes_and_mattes():
         (1, "donut", 1, True, "donut_hole1"),
         (1, "donut", 2, False, "donut_part2"),
     ]
-    assert [(s.feather, s.lifetime) for s in got] == [(0.0, None)] * 3  # not in the format
-    assert_shapes_close(got, want, atol=ATOL)
+    # no feather in the format; the lifetime comes back from the opacity keys
+    assert [(s.feather, s.lifetime) for s in got] == [
+        (0.0, (1001, 1010)),
+        (0.0, (1001, 1010)),
+        (0.0, (1004, 1010)),
+    ]
+    assert_shapes_close(got, [live_keys(s) for s in want], atol=ATOL)
     assert_same_mattes(got, want, CANONICAL_FORMAT)
 
 
@@ -360,7 +390,7 @@ def test_round_trip_objects_side_by_side_keeps_their_order_and_ids(shared):
         (2, "donut_part2"),
         (3, "dog"),
     ]
-    assert_shapes_close(got, want, atol=ATOL)
+    assert_shapes_close(got, [live_keys(s) for s in want], atol=ATOL)
     assert_same_mattes(got, want, CANONICAL_FORMAT)
 
 
@@ -382,4 +412,6 @@ def test_reader_numbers_contours_of_foreign_layers_and_reads_modes():
         (2, "donut", 1, True),
         (2, "donut", 2, False),
     ]
-    assert_shapes_close(got, [canonical_shape(), *donut_object()], atol=ATOL)
+    assert_shapes_close(
+        got, [live_keys(s) for s in (canonical_shape(), *donut_object())], atol=ATOL
+    )

@@ -22,7 +22,7 @@
     }
     return t;
   }
-  function addMask(layer, name, mode, feather, offset, frames, shapes) {
+  function addMask(layer, name, mode, feather, offset, opacityKeys, frames, shapes) {
     var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
     mask.name = name;
     mask.maskMode = mode;
@@ -34,7 +34,20 @@
       path.setInterpolationTypeAtKey(k, INTERPOLATION);
     }
     mask.property("ADBE Mask Feather").setValue([feather, feather]);
-    mask.property("ADBE Mask Opacity").setValue(100);
+    var opacity = mask.property("ADBE Mask Opacity");
+    if (opacityKeys === null) {
+      opacity.setValue(100);
+    } else {
+      var times = [], values = [];
+      for (var i = 0; i < opacityKeys.length; i++) {
+        times.push((opacityKeys[i][0] - FIRST) / FPS);
+        values.push(opacityKeys[i][1]);
+      }
+      opacity.setValuesAtTimes(times, values);
+      for (var o = 1; o <= opacity.numKeys; o++) {
+        opacity.setInterpolationTypeAtKey(o, KeyframeInterpolationType.HOLD);
+      }
+    }
     mask.property("ADBE Mask Offset").setValue(offset);
     mask.maskFeatherFalloff = MaskFeatherFalloff.FFO_LINEAR;
     return mask;
@@ -45,7 +58,7 @@
     comp.displayStartTime = FIRST / FPS;
     var layer;
     layer = comp.layers.addSolid([1, 1, 1], "obj1", W, H, PA);
-    addMask(layer, "obj1", MaskMode.ADD, 0, 0, [1001, 1010], [
+    addMask(layer, "obj1", MaskMode.ADD, 0, 0, null, [1001, 1010], [
       shp([[960, 340], [1160, 540], [960, 740], [760, 540]],
           [[-110.45695, 0], [0, -110.45695], [110.45695, 0], [0, 110.45695]],
           [[110.45695, 0], [0, 110.45695], [-110.45695, 0], [0, -110.45695]]),

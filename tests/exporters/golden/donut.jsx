@@ -22,7 +22,7 @@
     }
     return t;
   }
-  function addMask(layer, name, mode, feather, offset, frames, shapes) {
+  function addMask(layer, name, mode, feather, offset, opacityKeys, frames, shapes) {
     var mask = layer.property("ADBE Mask Parade").addProperty("ADBE Mask Atom");
     mask.name = name;
     mask.maskMode = mode;
@@ -34,7 +34,20 @@
       path.setInterpolationTypeAtKey(k, INTERPOLATION);
     }
     mask.property("ADBE Mask Feather").setValue([feather, feather]);
-    mask.property("ADBE Mask Opacity").setValue(100);
+    var opacity = mask.property("ADBE Mask Opacity");
+    if (opacityKeys === null) {
+      opacity.setValue(100);
+    } else {
+      var times = [], values = [];
+      for (var i = 0; i < opacityKeys.length; i++) {
+        times.push((opacityKeys[i][0] - FIRST) / FPS);
+        values.push(opacityKeys[i][1]);
+      }
+      opacity.setValuesAtTimes(times, values);
+      for (var o = 1; o <= opacity.numKeys; o++) {
+        opacity.setInterpolationTypeAtKey(o, KeyframeInterpolationType.HOLD);
+      }
+    }
     mask.property("ADBE Mask Offset").setValue(offset);
     mask.maskFeatherFalloff = MaskFeatherFalloff.FFO_LINEAR;
     return mask;
@@ -45,7 +58,7 @@
     comp.displayStartTime = FIRST / FPS;
     var layer;
     layer = comp.layers.addSolid([1, 1, 1], "donut", W, H, PA);
-    addMask(layer, "donut", MaskMode.ADD, 4, 0, [1001, 1010], [
+    addMask(layer, "donut", MaskMode.ADD, 4, 0, null, [1001, 1010], [
       shp([[960, 240], [1260, 540], [960, 840], [660, 540]],
           [[-165.685425, 0], [0, -165.685425], [165.685425, 0], [0, 165.685425]],
           [[165.685425, 0], [0, 165.685425], [-165.685425, 0], [0, -165.685425]]),
@@ -53,7 +66,7 @@
           [[-176.73112, 0], [0, -176.73112], [176.73112, 0], [0, 176.73112]],
           [[176.73112, 0], [0, 176.73112], [-176.73112, 0], [0, -176.73112]])
     ]);
-    addMask(layer, "donut_hole1", MaskMode.SUBTRACT, 0, 0, [1001, 1010], [
+    addMask(layer, "donut_hole1", MaskMode.SUBTRACT, 0, 0, null, [1001, 1010], [
       shp([[840, 540], [960, 660], [1080, 540], [960, 420]],
           [[0, -66.27417], [-66.27417, 0], [0, 66.27417], [66.27417, 0]],
           [[0, 66.27417], [66.27417, 0], [0, -66.27417], [-66.27417, 0]]),
@@ -61,10 +74,7 @@
           [[0, -77.319865], [-77.319865, 0], [0, 77.319865], [77.319865, 0]],
           [[0, 77.319865], [77.319865, 0], [0, -77.319865], [-77.319865, 0]])
     ]);
-    addMask(layer, "donut_part2", MaskMode.ADD, 0, 0, [1003, 1004, 1010], [
-      shp([[973.3333, 540], [973.3333, 540], [973.3333, 540], [973.3333, 540]],
-          [[0, 0], [0, 0], [0, 0], [0, 0]],
-          [[0, 0], [0, 0], [0, 0], [0, 0]]),
+    addMask(layer, "donut_part2", MaskMode.ADD, 0, 0, [[1001, 0], [1004, 100]], [1004, 1010], [
       shp([[973.3333, 500], [1013.3333, 540], [973.3333, 580], [933.3333, 540]],
           [[-22.09139, 0], [0, -22.09139], [22.09139, 0], [0, 22.09139]],
           [[22.09139, 0], [0, 22.09139], [-22.09139, 0], [0, -22.09139]]),
