@@ -11,7 +11,7 @@ F-measure; Perazzi et al., CVPR 2016).
 The fit leaves out specks as the pipeline does (the default ``shape_min_area`` and
 ``shape_min_frames`` settings, :func:`rotoflow.geometry.shape.drop_specks`); "shapes" is the number of
 roto shapes of the object, "specks" how many more contours a fit without those limits makes, and
-"J all" the region accuracy of that fit (the shapes' own fill).
+"J all" the region accuracy of that fit (the shapes' own fill; its F is printed with the means).
 The feather is measured against the matte: on every ``--every``-th frame the lite matter
 (:class:`models.lite_matter.PymattingMatter`) makes an alpha from the ground-truth mask and the real
 frame, and those alphas go into the fit with the masks (each contour's soft band). Each format
@@ -175,13 +175,16 @@ def score_sequence(seq: str, formats: list[str], every: int = 6) -> dict:
     shapes = fit_shapes(items, 1, seq, min_area=min_area, min_frames=min_frames)
     fit_s = time.perf_counter() - t0
     every_contour = fit_shapes(items, 1, seq)
-    j_all = [region_similarity(rasterize_shapes(every_contour, f, w, h), masks[f]) for f in frames]
+    every_fill = {f: rasterize_shapes(every_contour, f, w, h) for f in frames}
+    j_all = [region_similarity(every_fill[f], masks[f]) for f in frames]
+    f_all = [boundary_measure(every_fill[f], masks[f]) for f in frames]
     result = {
         "sequence": seq,
         "frames": len(frames),
         "contours": len(shapes),
         "contours_unfiltered": len(every_contour),
         "J_unfiltered": float(np.mean(j_all)),
+        "F_unfiltered": float(np.mean(f_all)),
         "points": [s.n_points for s in shapes],
         "mean_points": float(np.mean([s.n_points for s in shapes])),
         "keys": [len(s.keys) for s in shapes],
@@ -320,7 +323,8 @@ def main() -> None:
             f"(target <= 0.02)\n"
         )
     j_all = np.mean([r["J_unfiltered"] for r in rows])
-    w(f"mean J of every contour, no speck limits: {j_all:.4f}\n")
+    f_all = np.mean([r["F_unfiltered"] for r in rows])
+    w(f"mean J / F of every contour, no speck limits: {j_all:.4f} / {f_all:.4f}\n")
     jo = np.mean([r["jitter_ours"] for r in rows])
     ji = np.mean([r["jitter_independent"] for r in rows])
     w(
