@@ -8,8 +8,8 @@ keys); the After Effects script run by node against a stand-in After Effects
 (:mod:`tests.exporters.ae_stub`) and its masks composited; each SVG frame rendered by resvg. The
 mattes are scored against the ground truth with the DAVIS measures (J = region IoU, F = boundary
 F-measure; Perazzi et al., CVPR 2016).
-The fit leaves out specks as the pipeline does (the default ``shape_min_area`` and
-``shape_min_frames`` settings, :func:`rotoflow.geometry.shape.drop_specks`); "shapes" is the number of
+The fit leaves out specks as the pipeline does (the default ``shape_min_area``,
+``shape_min_frames`` and ``shape_max_loss`` settings, :func:`rotoflow.geometry.shape.drop_specks`); "shapes" is the number of
 roto shapes of the object, "specks" how many more contours a fit without those limits makes, and
 "J all" the region accuracy of that fit (the shapes' own fill; its F is printed with the means).
 The feather is measured against the matte: on every ``--every``-th frame the lite matter
@@ -172,7 +172,8 @@ def score_sequence(seq: str, formats: list[str], every: int = 6) -> dict:
     defaults = Settings.model_fields
     min_area = speck_area(w, h, defaults["shape_min_area"].default)
     min_frames = defaults["shape_min_frames"].default
-    shapes = fit_shapes(items, 1, seq, min_area=min_area, min_frames=min_frames)
+    max_loss = defaults["shape_max_loss"].default
+    shapes = fit_shapes(items, 1, seq, min_area=min_area, min_frames=min_frames, max_loss=max_loss)
     fit_s = time.perf_counter() - t0
     every_contour = fit_shapes(items, 1, seq)
     every_fill = {f: rasterize_shapes(every_contour, f, w, h) for f in frames}

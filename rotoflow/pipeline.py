@@ -237,6 +237,7 @@ def stage_keys(
         k["matte"],
         settings_used.get("shape_min_area"),
         settings_used.get("shape_min_frames"),
+        settings_used.get("shape_max_loss"),
     )
     export_parts = [k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])]
     if settings_used.get("start_frame") is not None:  # host frame numbers (default: plate's own)
@@ -254,7 +255,8 @@ class ResolvedJob(BaseModel):
     from :class:`rotoflow.settings.Settings`; so are ``max_objects`` (the most objects a shot may
     have), ``heartbeat_timeout`` (seconds), and ``shape_min_area`` (a fraction of the plate area)
     and ``shape_min_frames``, the vectorize stage's limits below which islands and holes get no
-    roto shape, which the tasks read from here too.
+    roto shape, with ``shape_max_loss``, the share of the object's area they may take on a frame,
+    which the tasks read from here too.
     """
 
     plate: str
@@ -275,6 +277,7 @@ class ResolvedJob(BaseModel):
     trimap_band: int
     shape_min_area: float = 1e-4
     shape_min_frames: int = 4
+    shape_max_loss: float = 0.01
     storage_url: str | None = None
     model_dir: str
     offline: bool = False
@@ -294,6 +297,7 @@ class ResolvedJob(BaseModel):
             "trimap_band": self.trimap_band,
             "shape_min_area": self.shape_min_area,
             "shape_min_frames": self.shape_min_frames,
+            "shape_max_loss": self.shape_max_loss,
         }
 
 
@@ -346,6 +350,7 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         trimap_band=settings.trimap_band,
         shape_min_area=settings.shape_min_area,
         shape_min_frames=settings.shape_min_frames,
+        shape_max_loss=settings.shape_max_loss,
         storage_url=settings.storage_url,
         model_dir=str(settings.resolved_model_dir()),
         offline=settings.offline,

@@ -191,6 +191,7 @@ def vectorize_task(
             keys.vectorize,
             min_area=job.shape_min_area,
             min_frames=job.shape_min_frames,
+            max_loss=job.shape_max_loss,
         )
 
 

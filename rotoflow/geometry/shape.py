@@ -102,6 +102,7 @@ def fit_shapes(
     n_points: int | None = None,
     min_area: float = 0.0,
     min_frames: int = 0,
+    max_loss: float = 0.0,
 ) -> list[RotoShape]:
     """Fit an object's masks with animated closed cubic Bezier roto shapes, one per contour.
 
@@ -135,6 +136,8 @@ def fit_shapes(
             size); 0 keeps them.
         min_frames: Contours living fewer frames are left out (:func:`drop_specks`); 0 keeps
             them.
+        max_loss: Share of the object's area the left-out contours may hold on any frame
+            (:func:`drop_specks`); 0 for no bound.
 
     Returns:
         The contours in paint order (outer contours, their holes, islands in holes, ...; then by
@@ -160,7 +163,7 @@ def fit_shapes(
         bands = ring_bands(alpha, mask, rings) if alpha is not None else [None] * len(rings)
         alive = _link(alive, done, rings, bands, frame, _area_budget(mask, rings, min_iou))
     done += alive
-    done = drop_specks(done, min_area, min_frames)
+    done = drop_specks(done, min_area, min_frames, max_loss)
     if not done:
         log.warning("%r has no mask on any of its %d frames: no shapes", name, len(frames))
         return []
@@ -199,6 +202,16 @@ def fit_shapes(
 
 def _box(ring: np.ndarray) -> np.ndarray:
     return np.r_[ring.min(axis=0), ring.max(axis=0)]
+
+
+def _box_within(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """Whether box ``inner`` (``[x0, y0, x1, y1]``) lies within box ``outer``."""
+    return bool(
+        outer[0] <= inner[0]
+        and outer[1] <= inner[1]
+        and inner[2] <= outer[2]
+        and inner[3] <= outer[3]
+    )
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -444,7 +457,9 @@ def speck_area(width: int, height: int, fraction: float) -> float:
     return 0.0 if fraction == 0 else max(fraction * width * height, MIN_SPECK_AREA)
 
 
-def drop_specks(contours: list[_Contour], min_area: float, min_frames: int) -> list[_Contour]:
+def drop_specks(
+    contours: list[_Contour], min_area: float, min_frames: int, max_loss: float = 0.0
+) -> list[_Contour]:
     """Leave out of the roto shapes the contours an artist would not edit: those whose ring never
     encloses ``min_area`` square pixels (its peak over the lifetime; the ring runs on the pixel
     edges, so this is the mask's pixel count of the island or hole and whatever is inside it, less
@@ -455,10 +470,18 @@ def drop_specks(contours: list[_Contour], min_area: float, min_frames: int) -> l
     hole or island goes with the contour around it: on every frame of its life its bounding box
     must lie within that of a kept contour one level up.
 
+    With ``max_loss`` the contours left out may together hold at most that share of the object's
+    area on any frame (the outlines' area; an island's or a hole's own area counts either way):
+    while a frame loses more, the largest contour it lost there is given back, with the contours
+    around it. A plate seen through branches (DAVIS ``bmx-trees``: an object in many brief
+    pieces) then keeps the pieces that make up its matte, and only true specks go.
+
     Args:
         contours: Linked contours (any order); only their rings, frames and depths are read.
         min_area: Square pixels (image space); 0 for no area limit.
         min_frames: Frames; 0 or 1 for no lifetime limit.
+        max_loss: Fraction of the object's area, 0 to 1, that the left-out contours may hold on
+            any frame; 0 for no such bound.
 
     Returns:
         The contours kept, in the order given.
@@ -487,6 +510,8 @@ def drop_specks(contours: list[_Contour], min_area: float, min_frames: int) -> l
         kept.add(i)
         for frame, ring in _by_frame(c):
             boxes.setdefault((frame, c.depth), []).append(_box(ring))
+    if max_loss > 0 and len(kept) < len(contours):
+        _give_back(contours, areas, kept, max_loss)
     if len(kept) < len(contours):
         log.info(
             "%d of %d contours left out of the shapes (under %.0f px² or %d frames)",
@@ -498,6 +523,57 @@ def drop_specks(contours: list[_Contour], min_area: float, min_frames: int) -> l
     return [c for i, c in enumerate(contours) if i in kept]
 
 
+def _give_back(
+    contours: list[_Contour], areas: list[np.ndarray], kept: set[int], max_loss: float
+) -> None:
+    """Add to ``kept`` (indices) left-out contours until no frame loses more than ``max_loss``
+    of its outer outlines' area: each time, on the frame that loses the largest share, the
+    largest contour lost there, with the contours around it (the nearest one level up on each of
+    its frames, by bounding box) so that it has an outline to cut or to sit in."""
+    total: dict[int, float] = {}
+    lost: dict[int, float] = {}
+    for i, c in enumerate(contours):
+        for frame, area in zip(c.frames, areas[i], strict=True):
+            if c.depth == 0:
+                total[frame] = total.get(frame, 0.0) + float(area)
+            if i not in kept:
+                lost[frame] = lost.get(frame, 0.0) + float(area)
+    by_frame: dict[int, list[int]] = {}
+    for i, c in enumerate(contours):
+        for frame in c.frames:
+            by_frame.setdefault(frame, []).append(i)
+
+    def keep(i: int) -> None:
+        if i in kept:
+            return
+        kept.add(i)
+        c = contours[i]
+        for frame, area in zip(c.frames, areas[i], strict=True):
+            lost[frame] -= float(area)
+        if c.depth > 0:
+            for frame, ring in _by_frame(c):
+                box = _box(ring)
+                up = [
+                    j
+                    for j in by_frame[frame]
+                    if contours[j].depth == c.depth - 1
+                    and _box_within(box, _box(contours[j].rings[contours[j].frames.index(frame)]))
+                ]
+                if up and not any(j in kept for j in up):
+                    keep(up[0])
+
+    while True:
+        over = [f for f, a in lost.items() if a > max_loss * total.get(f, 0.0) + 1e-9]
+        if not over:
+            return
+        frame = max(over, key=lambda f: lost[f] / max(total.get(f, 0.0), 1e-9))
+        i = max(
+            (i for i in by_frame[frame] if i not in kept),
+            key=lambda i: areas[i][contours[i].frames.index(frame)],
+        )
+        keep(i)
+
+
 def _by_frame(contour: _Contour) -> Iterable[tuple[int, np.ndarray]]:
     return zip(contour.frames, contour.rings, strict=True)
 
@@ -505,7 +581,4 @@ def _by_frame(contour: _Contour) -> Iterable[tuple[int, np.ndarray]]:
 def _within(ring: np.ndarray, boxes: dict, frame: int, depth: int) -> bool:
     """Whether the ring's bounding box lies within one of ``boxes[(frame, depth)]``."""
     b = _box(ring)
-    return any(
-        o[0] <= b[0] and o[1] <= b[1] and b[2] <= o[2] and b[3] <= o[3]
-        for o in boxes.get((frame, depth), [])
-    )
+    return any(_box_within(b, o) for o in boxes.get((frame, depth), []))

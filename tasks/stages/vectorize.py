@@ -28,6 +28,7 @@ def run(
     *,
     min_area: float = 0.0,
     min_frames: int = 0,
+    max_loss: float = 0.0,
 ) -> StageOutput:
     """Fit every object's masks and write ``shapes.json`` (roto-shapes JSON, image space).
 
@@ -35,8 +36,10 @@ def run(
     contour from the soft edge of the object's alpha. Islands and holes that never enclose
     ``min_area`` of the plate's area (a fraction; :func:`rotoflow.geometry.speck_area` turns it
     into square pixels, at least 16) or live fewer than ``min_frames`` frames get no shape (the
-    settings ``shape_min_area`` and ``shape_min_frames``; both 0: every contour; both are in the
-    stage's key); the masks and alpha are not touched. ``details`` holds the objects
+    settings ``shape_min_area`` and ``shape_min_frames``; both 0: every contour), unless together
+    they would take more than ``max_loss`` of the object's area on a frame (``shape_max_loss``;
+    the largest are then kept, :func:`rotoflow.geometry.shape.drop_specks`); all three are in the
+    stage's key. The masks and alpha are not touched. ``details`` holds the objects
     (:class:`~rotoflow.types.ObjectRef` fields, those without any contour too; read them with
     :meth:`rotoflow.workspace.StageOutput.objects`) and the control points per shape.
     """
@@ -59,7 +62,14 @@ def run(
     area = speck_area(info.width, info.height, min_area)
     for obj in objects:
         shapes.extend(
-            fit_shapes(frames(obj.name), obj.id, obj.name, min_area=area, min_frames=min_frames)
+            fit_shapes(
+                frames(obj.name),
+                obj.id,
+                obj.name,
+                min_area=area,
+                min_frames=min_frames,
+                max_loss=max_loss,
+            )
         )
     with run.staging() as tmp:
         atomic_write_text(tmp / SHAPES, shapes_json.write_to_string(shapes, info.format))

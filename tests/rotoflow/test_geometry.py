@@ -292,6 +292,59 @@ def test_every_frame_keeps_its_largest_outline_and_holes_go_with_their_island():
     assert [(s.hole, s.lifetime) for s in brief] == [(False, (1, 8)), (False, (4, 5))]
 
 
+def test_specks_left_out_never_take_more_than_max_loss_of_the_object_on_a_frame():
+    """An object seen in pieces: on frames 4-5 a 30 x 30 piece (900 px², a quarter of the
+    object) and a 6 x 6 speck lie beside the disc. Both are brief, and under ten times the
+    100 px² limit: the limits alone drop both; with a 2 % bound the piece stays (leaving it out
+    would lose 24 % of the object on those frames) and the speck (1 %) still goes."""
+    frames = []
+    for f in range(1, 11):
+        mask = disc(50, 60, 30)
+        if f in (4, 5):
+            mask = square(mask, 100, 20, 30, True)
+            mask = square(mask, 140, 100, 6, True)
+        frames.append((f, mask))
+    before = [m.copy() for _, m in frames]
+    every = fit_shapes(iter(frames), 1, "torn")
+    assert sorted(s.lifetime for s in every) == [(1, 10), (4, 5), (4, 5)]
+    (alone,) = fit_shapes(iter(frames), 1, "torn", min_area=100, min_frames=4)
+    assert alone.lifetime == (1, 10)
+    bounded = fit_shapes(iter(frames), 1, "torn", min_area=100, min_frames=4, max_loss=0.02)
+    assert [s.lifetime for s in bounded] == [(1, 10), (4, 5)]
+    drawn = rasterize_shapes(bounded, 4, 160, 120)
+    assert drawn[35, 115] and not drawn[103, 143]  # the piece drawn, the speck not
+    mask4 = frames[3][1]
+    assert iou(drawn, mask4) >= 0.98
+    # the bound holds on every frame: the shapes miss at most 2 % (plus the fit's own 1 %)
+    for f, mask in frames:
+        missed = (mask.astype(bool) & ~rasterize_shapes(bounded, f, 160, 120)).sum()
+        assert missed <= 0.03 * mask.sum(), f
+        if f in (4, 5):
+            assert missed >= 30, f  # the speck is missed
+    for (_, mask), copy in zip(frames, before, strict=True):
+        np.testing.assert_array_equal(mask, copy)
+
+
+def test_a_brief_island_and_its_hole_come_back_together():
+    """A brief 40 x 40 island (frames 3-4, under ten times the 200 px² limit) holding a brief
+    20 x 20 hole: the limits drop both; bounded at 1 %, both are kept, the hole cutting it."""
+    frames = []
+    for f in range(1, 9):
+        mask = disc(50, 60, 30)
+        if f in (3, 4):
+            mask = square(square(mask, 100, 20, 40, True), 110, 30, 20, False)
+        frames.append((f, mask))
+    assert len(fit_shapes(iter(frames), 1, "ring", min_area=200, min_frames=4)) == 1
+    got = fit_shapes(iter(frames), 1, "ring", min_area=200, min_frames=4, max_loss=0.01)
+    assert sorted((s.hole, s.lifetime) for s in got) == [
+        (False, (1, 8)),
+        (False, (3, 4)),
+        (True, (3, 4)),
+    ]
+    drawn = rasterize_shapes(got, 3, 160, 120)
+    assert drawn[25, 105] and not drawn[40, 120]  # island drawn, its hole cut
+
+
 def test_speck_area_scales_with_the_plate():
     assert speck_area(1920, 1080, 1e-4) == pytest.approx(207.36)
     assert speck_area(3840, 2160, 1e-4) == pytest.approx(4 * 207.36)
