@@ -32,7 +32,8 @@ Host conventions, with their evidence (tags as in ``docs/formats.md``):
   on its opacity, 0 before its first frame, 100 from it and 0 after its last
   (:func:`exporters.lifetime.opacity_keys`), in the form NukeFXSExporter writes a Nuke shape's
   keyed opacity (``<Property id="opacity">`` holding ``<Key frame=".." interp="hold">`` with
-  the value as text) [writer]. The path keeps only its keys inside the lifetime (no collapsed
+  the value as text) [writer]; Silhouette's own visibility keyframing is opacity 0/100 keys
+  (katiemorrisfx/KMFX-scripts ``kmfx_keyframeVisibility.py``) [writer]. The path keeps only its keys inside the lifetime (no collapsed
   keys; Silhouette holds the first and last outside them).
 
 Coordinates (``docs/formats.md`` 0.3): origin at the image centre, y down, 1.0 = the image *height* on
