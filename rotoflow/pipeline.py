@@ -255,7 +255,7 @@ class ResolvedJob(BaseModel):
     from :class:`rotoflow.settings.Settings`; so are ``max_objects`` (the most objects a shot may
     have), ``heartbeat_timeout`` (seconds), and ``shape_min_area`` (a fraction of the plate area)
     and ``shape_min_frames``, the vectorize stage's limits below which islands and holes get no
-    roto shape, with ``shape_max_loss``, the share of the object's area they may take on a frame,
+    roto shape, with ``shape_max_loss``, the share of the object's area over the shot they may take,
     which the tasks read from here too.
     """
 
@@ -277,7 +277,7 @@ class ResolvedJob(BaseModel):
     trimap_band: int
     shape_min_area: float = 1e-4
     shape_min_frames: int = 4
-    shape_max_loss: float = 0.01
+    shape_max_loss: float = 0.002
     storage_url: str | None = None
     model_dir: str
     offline: bool = False

@@ -74,12 +74,12 @@ class Settings(BaseSettings):
             opening for a frame, a branch crossing the object), too brief to key by hand and
             better painted in the matte. 0 keeps every contour. The largest outline of each frame
             is always kept.
-        shape_max_loss: The most of an object's mask area, as a fraction, that the contours left
-            out by ``shape_min_area`` and ``shape_min_frames`` may hold on any frame
-            (``ROTOFLOW_SHAPE_MAX_LOSS``): where specks would take more, the largest are kept
-            as shapes. The default ``0.01`` keeps every frame's roto within 1 % of its mask, so
-            an object seen in pieces (through branches, a fence) keeps its pieces while true
-            specks go. 0: no bound (the two limits alone).
+        shape_max_loss: The most of an object's mask area over the shot (pixel-frames), as a
+            fraction, that the contours left out by ``shape_min_area`` and ``shape_min_frames``
+            may hold (``ROTOFLOW_SHAPE_MAX_LOSS``): where they would take more, the largest are
+            kept as shapes. The default ``0.002`` lets go of flashes (a gap between arm and body
+            for two frames is far less) while an object seen in pieces on every frame (through
+            branches, a fence) keeps its pieces. 0: no bound (the two limits alone).
         storage_url: Where published shot outputs also go, as ``s3://bucket/prefix``: each shot's
             ``masks/``, ``alpha/`` and ``roto/`` are uploaded to ``s3://bucket/prefix/<shot>/``
             with the same layout as the local shot folder (see :mod:`rotoflow.objectstore`).
@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     trimap_band: int = 12
     shape_min_area: float = Field(default=1e-4, ge=0, lt=1)
     shape_min_frames: int = Field(default=4, ge=0)
-    shape_max_loss: float = Field(default=0.01, ge=0, lt=1)
+    shape_max_loss: float = Field(default=0.002, ge=0, lt=1)
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
     heartbeat_timeout: float = Field(default=300.0, gt=0)

@@ -25,7 +25,8 @@ ring ends. Each contour is then fitted on its own (:mod:`rotoflow.geometry.fit`)
 
 Specks: before fitting, contours too small or too short-lived for an artist to edit (never
 enclosing ``min_area`` square pixels on any frame, or living fewer than ``min_frames`` frames) are
-left out of the shapes (:func:`drop_specks`); the masks and mattes keep them.
+left out of the shapes (:func:`drop_specks`), unless together they would hold more than
+``max_loss`` of the object's area over the shot; the masks and mattes keep them.
 
 Feather: when a frame comes with a soft alpha, the soft band (where the alpha's ramp starts and
 ends, inside and outside the outline) is measured at every point of its rings
@@ -430,11 +431,6 @@ def _contour_band(contour: _Contour, keys: list[ShapeKey]) -> np.ndarray | None:
     return np.round(median_filter(band, size=(size, 1), mode="wrap"), 2)
 
 
-BRIEF_AREA = 10.0
-"""A contour living fewer than ``min_frames`` frames is left out only when it also never encloses
-this many times ``min_area``: a large part that the mask splits off for a frame or two (a rider
-cut by branches) is real area, and leaving it out costs J."""
-
 MIN_SPECK_AREA = 16.0
 """Floor (square pixels, a 4 x 4 pixel patch) of :func:`speck_area` on small plates."""
 
@@ -471,17 +467,19 @@ def drop_specks(
     must lie within that of a kept contour one level up.
 
     With ``max_loss`` the contours left out may together hold at most that share of the object's
-    area on any frame (the outlines' area; an island's or a hole's own area counts either way):
-    while a frame loses more, the largest contour it lost there is given back, with the contours
-    around it. A plate seen through branches (DAVIS ``bmx-trees``: an object in many brief
-    pieces) then keeps the pieces that make up its matte, and only true specks go.
+    area over the shot (the sum over frames of the outlines' areas, in pixel-frames; an island's
+    or a hole's own area counts either way): while they hold more, the largest of them (by
+    pixel-frames) is given back, with the contour around it. A hole that opens between arm and
+    body for two frames is a sliver of the shot's matte and goes; an object seen in pieces
+    through branches on every frame (DAVIS ``bmx-trees``) keeps the pieces that make up its
+    matte.
 
     Args:
         contours: Linked contours (any order); only their rings, frames and depths are read.
         min_area: Square pixels (image space); 0 for no area limit.
         min_frames: Frames; 0 or 1 for no lifetime limit.
-        max_loss: Fraction of the object's area, 0 to 1, that the left-out contours may hold on
-            any frame; 0 for no such bound.
+        max_loss: Fraction of the object's area over the shot, 0 to 1, that the left-out
+            contours may hold; 0 for no such bound.
 
     Returns:
         The contours kept, in the order given.
@@ -501,7 +499,7 @@ def drop_specks(
     for i in sorted(range(len(contours)), key=lambda i: contours[i].depth):
         c = contours[i]
         peak = areas[i].max()
-        big = peak >= min_area and (len(c.frames) >= min_frames or peak >= BRIEF_AREA * min_area)
+        big = peak >= min_area and len(c.frames) >= min_frames
         if i not in main and not (
             big
             and (c.depth == 0 or all(_within(r, boxes, f, c.depth - 1) for f, r in _by_frame(c)))
@@ -526,52 +524,43 @@ def drop_specks(
 def _give_back(
     contours: list[_Contour], areas: list[np.ndarray], kept: set[int], max_loss: float
 ) -> None:
-    """Add to ``kept`` (indices) left-out contours until no frame loses more than ``max_loss``
-    of its outer outlines' area: each time, on the frame that loses the largest share, the
-    largest contour lost there, with the contours around it (the nearest one level up on each of
-    its frames, by bounding box) so that it has an outline to cut or to sit in."""
-    total: dict[int, float] = {}
-    lost: dict[int, float] = {}
-    for i, c in enumerate(contours):
-        for frame, area in zip(c.frames, areas[i], strict=True):
-            if c.depth == 0:
-                total[frame] = total.get(frame, 0.0) + float(area)
-            if i not in kept:
-                lost[frame] = lost.get(frame, 0.0) + float(area)
+    """Add to ``kept`` (indices) left-out contours, largest pixel-frames first, until those still
+    out hold at most ``max_loss`` of the outer outlines' pixel-frames; a hole or island given
+    back brings the contour around it (the first one level up, by bounding box, on a frame of
+    its life) when that one is out, so that it has an outline to cut or to sit in."""
+    total = sum(float(a.sum()) for c, a in zip(contours, areas, strict=True) if c.depth == 0)
+    out = sorted((i for i in range(len(contours)) if i not in kept), key=lambda i: -areas[i].sum())
+    lost = sum(float(areas[i].sum()) for i in out)
     by_frame: dict[int, list[int]] = {}
     for i, c in enumerate(contours):
         for frame in c.frames:
             by_frame.setdefault(frame, []).append(i)
 
-    def keep(i: int) -> None:
+    def keep(i: int) -> float:
+        """Keep contour ``i`` and what it needs around it; the pixel-frames given back."""
         if i in kept:
-            return
+            return 0.0
         kept.add(i)
+        back = float(areas[i].sum())
         c = contours[i]
-        for frame, area in zip(c.frames, areas[i], strict=True):
-            lost[frame] -= float(area)
         if c.depth > 0:
-            for frame, ring in _by_frame(c):
-                box = _box(ring)
-                up = [
-                    j
-                    for j in by_frame[frame]
-                    if contours[j].depth == c.depth - 1
-                    and _box_within(box, _box(contours[j].rings[contours[j].frames.index(frame)]))
-                ]
-                if up and not any(j in kept for j in up):
-                    keep(up[0])
+            frame, ring = c.frames[0], c.rings[0]
+            up = [
+                j
+                for j in by_frame[frame]
+                if contours[j].depth == c.depth - 1
+                and _box_within(
+                    _box(ring), _box(contours[j].rings[contours[j].frames.index(frame)])
+                )
+            ]
+            if up and not any(j in kept for j in up):
+                back += keep(up[0])
+        return back
 
-    while True:
-        over = [f for f, a in lost.items() if a > max_loss * total.get(f, 0.0) + 1e-9]
-        if not over:
+    for i in out:
+        if lost <= max_loss * total:
             return
-        frame = max(over, key=lambda f: lost[f] / max(total.get(f, 0.0), 1e-9))
-        i = max(
-            (i for i in by_frame[frame] if i not in kept),
-            key=lambda i: areas[i][contours[i].frames.index(frame)],
-        )
-        keep(i)
+        lost -= keep(i)
 
 
 def _by_frame(contour: _Contour) -> Iterable[tuple[int, np.ndarray]]:

@@ -73,8 +73,8 @@ def test_resolve_puts_each_project_in_its_own_folder_inside_the_root(tmp_path):
     assert a.shot_dir == str((tmp_path / "out" / "showA" / "sh010").resolve())
     assert b.shot_dir != a.shot_dir
     assert a.shot_from_plate is False and resolve(_job(tmp_path), settings).shot_from_plate
-    assert (a.shape_min_area, a.shape_min_frames, a.shape_max_loss) == (1e-4, 4, 0.01)
-    assert a.settings_used()["shape_max_loss"] == 0.01
+    assert (a.shape_min_area, a.shape_min_frames, a.shape_max_loss) == (1e-4, 4, 0.002)
+    assert a.settings_used()["shape_max_loss"] == 0.002
     assert a.settings_used()["shape_min_frames"] == 4
     strict = Settings(home=tmp_path, output_root=tmp_path / "out", shape_min_frames=8)
     assert resolve(_job(tmp_path, shot="sh010"), strict).settings_used()["shape_min_frames"] == 8
