@@ -9,7 +9,7 @@ keys); the After Effects script run by node against a stand-in After Effects
 mattes are scored against the ground truth with the DAVIS measures (J = region IoU, F = boundary
 F-measure; Perazzi et al., CVPR 2016).
 The fit leaves out specks as the pipeline does (the default ``shape_min_area``,
-``shape_min_frames`` and ``shape_max_loss`` settings, :func:`rotoflow.geometry.shape.drop_specks`); "shapes" is the number of
+``shape_min_frames`` and ``shape_max_loss`` settings, :func:`rotoflow.geometry.specks.drop_specks`); "shapes" is the number of
 roto shapes of the object, "specks" how many more contours a fit without those limits makes, and
 "J all" the region accuracy of that fit (the shapes' own fill; its F is printed with the means).
 The feather is measured against the matte: on every ``--every``-th frame the lite matter

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
             alpha keep them. The default ``1e-4`` is 207 px² on a 1920 x 1080 plate (a 14 x 14
             pixel speck), 829 px² at UHD, 41 px² at 854 x 480: specks an artist would not draw a
             shape for, the same size on screen at any resolution. 0 keeps every contour. See
-            :func:`rotoflow.geometry.shape.drop_specks`.
+            :func:`rotoflow.geometry.specks.drop_specks`.
         shape_min_frames: Islands and holes living fewer frames get no roto shape
             (``ROTOFLOW_SHAPE_MIN_FRAMES``; the masks and alpha keep them). The default 4 (a sixth
             of a second at 24 fps) leaves out flashes of one to three frames (a gap between legs

@@ -38,14 +38,8 @@ from rotoflow.geometry.fit import (
 )
 from rotoflow.geometry.outline import DROP_FRACTION, MAX_RINGS, MIN_RING_AREA, mask_rings
 from rotoflow.geometry.raster import iou, rasterize_shape, rasterize_shapes
-from rotoflow.geometry.shape import (
-    LADDER,
-    MIN_IOU,
-    MIN_SPECK_AREA,
-    SMOOTHING,
-    fit_shapes,
-    speck_area,
-)
+from rotoflow.geometry.shape import LADDER, MIN_IOU, SMOOTHING, fit_shapes
+from rotoflow.geometry.specks import MIN_SPECK_AREA, speck_area
 
 __all__ = [
     "ANCHOR_PASSES",

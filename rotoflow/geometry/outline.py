@@ -95,6 +95,11 @@ def _ancestors_kept(i: int, parent: np.ndarray, keep: set[int]) -> bool:
     return True
 
 
+def ring_box(ring: np.ndarray) -> np.ndarray:
+    """``[x0, y0, x1, y1] float64`` bounding box of an ``(M, 2)`` ring (image space)."""
+    return np.r_[ring.min(axis=0), ring.max(axis=0)]
+
+
 def signed_area(poly: np.ndarray) -> float:
     """Shoelace area of a closed polygon; positive when clockwise on screen (y down).
 

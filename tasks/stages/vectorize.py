@@ -38,7 +38,7 @@ def run(
     into square pixels, at least 16) or live fewer than ``min_frames`` frames get no shape (the
     settings ``shape_min_area`` and ``shape_min_frames``; both 0: every contour), unless together
     they would take more than ``max_loss`` of the object's area over the shot (``shape_max_loss``;
-    the largest are then kept, :func:`rotoflow.geometry.shape.drop_specks`); all three are in the
+    the largest are then kept, :func:`rotoflow.geometry.specks.drop_specks`); all three are in the
     stage's key. The masks and alpha are not touched. ``details`` holds the objects
     (:class:`~rotoflow.types.ObjectRef` fields, those without any contour too; read them with
     :meth:`rotoflow.workspace.StageOutput.objects`) and the control points per shape.
