@@ -8,7 +8,7 @@ keys); the After Effects script run by node against a stand-in After Effects
 (:mod:`tests.exporters.ae_stub`) and its masks composited; each SVG frame rendered by resvg. The
 mattes are scored against the ground truth with the DAVIS measures (J = region IoU, F = boundary
 F-measure; Perazzi et al., CVPR 2016).
-The fit leaves out specks as the pipeline does (the default ``shape_min_area``,
+The fit has the pipeline's accuracy (the default ``shape_tolerance``) and leaves out specks as the pipeline does (the default ``shape_min_area``,
 ``shape_min_frames`` and ``shape_max_loss`` settings, :func:`rotoflow.geometry.specks.drop_specks`); "shapes" is the number of
 roto shapes of the object, "specks" how many more contours a fit without those limits makes, and
 "J all" the region accuracy of that fit (the shapes' own fill; its F is printed with the means).
@@ -65,6 +65,8 @@ JPEG = DAVIS.parent.parent / "JPEGImages" / "480p"
 TUNE = ("dog", "blackswan", "camel", "bmx-trees", "car-roundabout")  # defaults tuned on these
 #: Host drawing of the shapes a format's reader gives back, for the formats with a feather.
 DRAWN = {"nuke": nuke_alpha}
+#: The pipeline's fit accuracy (``shape_tolerance``, pixels), used by every fit here.
+TOLERANCE = Settings.model_fields["shape_tolerance"].default
 
 
 def gt_masks(seq: str, scale: float = 1.0):
@@ -173,9 +175,17 @@ def score_sequence(seq: str, formats: list[str], every: int = 6) -> dict:
     min_area = speck_area(w, h, defaults["shape_min_area"].default)
     min_frames = defaults["shape_min_frames"].default
     max_loss = defaults["shape_max_loss"].default
-    shapes = fit_shapes(items, 1, seq, min_area=min_area, min_frames=min_frames, max_loss=max_loss)
+    shapes = fit_shapes(
+        items,
+        1,
+        seq,
+        tolerance=TOLERANCE,
+        min_area=min_area,
+        min_frames=min_frames,
+        max_loss=max_loss,
+    )
     fit_s = time.perf_counter() - t0
-    every_contour = fit_shapes(items, 1, seq)
+    every_contour = fit_shapes(items, 1, seq, tolerance=TOLERANCE)
     every_fill = {f: rasterize_shapes(every_contour, f, w, h) for f in frames}
     j_all = [region_similarity(every_fill[f], masks[f]) for f in frames]
     f_all = [boundary_measure(every_fill[f], masks[f]) for f in frames]
@@ -216,7 +226,15 @@ def score_sequence(seq: str, formats: list[str], every: int = 6) -> dict:
             "F_min": float(np.min(fs)),
             "F_min_frame": frames[int(np.argmin(fs))],
         }
-    alone = fit_shapes(sorted(masks.items()), 1, seq, follow=False, smoothing=0, key_tolerance=0)
+    alone = fit_shapes(
+        sorted(masks.items()),
+        1,
+        seq,
+        tolerance=TOLERANCE,
+        follow=False,
+        smoothing=0,
+        key_tolerance=0,
+    )
     alone_by_contour = {s.contour: s for s in alone}
     same = [s for s in shapes if s.contour in alone_by_contour]
     ours_sum, ours_pairs = contour_jitter(same, align=False)
@@ -239,7 +257,7 @@ def speed(formats: list[str], frames: int = 100) -> dict:
     ]
     fmt = ShotFormat(width=1920, height=1080, first_frame=1, last_frame=frames)
     t0 = time.perf_counter()
-    shapes = fit_shapes(masks, 1, "object")
+    shapes = fit_shapes(masks, 1, "object", tolerance=TOLERANCE)
     t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in formats:

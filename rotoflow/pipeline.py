@@ -238,6 +238,7 @@ def stage_keys(
         settings_used.get("shape_min_area"),
         settings_used.get("shape_min_frames"),
         settings_used.get("shape_max_loss"),
+        settings_used.get("shape_tolerance"),
     )
     export_parts = [k["vectorize"], k["matte"], shot, settings_used.get("formats", ["nuke"])]
     if settings_used.get("start_frame") is not None:  # host frame numbers (default: plate's own)
@@ -256,7 +257,7 @@ class ResolvedJob(BaseModel):
     have), ``heartbeat_timeout`` (seconds), and ``shape_min_area`` (a fraction of the plate area)
     and ``shape_min_frames``, the vectorize stage's limits below which islands and holes get no
     roto shape, with ``shape_max_loss``, the share of the object's area over the shot they may take,
-    which the tasks read from here too.
+    and ``shape_tolerance`` (pixels), the fit's accuracy, which the tasks read from here too.
     """
 
     plate: str
@@ -278,6 +279,7 @@ class ResolvedJob(BaseModel):
     shape_min_area: float = 1e-4
     shape_min_frames: int = 4
     shape_max_loss: float = 0.002
+    shape_tolerance: float = 0.75
     storage_url: str | None = None
     model_dir: str
     offline: bool = False
@@ -298,6 +300,7 @@ class ResolvedJob(BaseModel):
             "shape_min_area": self.shape_min_area,
             "shape_min_frames": self.shape_min_frames,
             "shape_max_loss": self.shape_max_loss,
+            "shape_tolerance": self.shape_tolerance,
         }
 
 
@@ -351,6 +354,7 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         shape_min_area=settings.shape_min_area,
         shape_min_frames=settings.shape_min_frames,
         shape_max_loss=settings.shape_max_loss,
+        shape_tolerance=settings.shape_tolerance,
         storage_url=settings.storage_url,
         model_dir=str(settings.resolved_model_dir()),
         offline=settings.offline,

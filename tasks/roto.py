@@ -192,6 +192,7 @@ def vectorize_task(
             min_area=job.shape_min_area,
             min_frames=job.shape_min_frames,
             max_loss=job.shape_max_loss,
+            tolerance=job.shape_tolerance,
         )
 
 

@@ -136,10 +136,11 @@ def fit_shapes(
         min_area: Contours whose ring never encloses this many square pixels are left out
             (:func:`drop_specks`; :func:`rotoflow.geometry.speck_area` gives the pipeline's default for a plate
             size); 0 keeps them.
-        min_frames: Contours living fewer frames are left out (:func:`drop_specks`); 0 keeps
-            them.
-        max_loss: Share of the object's area the left-out contours may hold on any frame
-            (:func:`drop_specks`); 0 for no bound.
+        min_frames: Contours living fewer frames are left out (:func:`drop_specks`), except
+            those alive on the first or last frame given (cut by the frame range, not brief);
+            0 keeps them.
+        max_loss: Share of the object's area over the frames given (pixel-frames) that the
+            left-out contours may hold (:func:`drop_specks`); 0 for no bound.
 
     Returns:
         The contours in paint order (outer contours, their holes, islands in holes, ...; then by
@@ -165,7 +166,9 @@ def fit_shapes(
         bands = ring_bands(alpha, mask, rings) if alpha is not None else [None] * len(rings)
         alive = _link(alive, done, rings, bands, frame, _area_budget(mask, rings, min_iou))
     done += alive
-    done = drop_specks(done, min_area, min_frames, max_loss)
+    done = drop_specks(
+        done, min_area, min_frames, max_loss, (frames[0], frames[-1]) if frames else None
+    )
     if not done:
         log.warning("%r has no mask on any of its %d frames: no shapes", name, len(frames))
         return []

@@ -56,7 +56,11 @@ def speck_area(width: int, height: int, fraction: float) -> float:
 
 
 def drop_specks(
-    contours: list[Linked], min_area: float, min_frames: int, max_loss: float = 0.0
+    contours: list[Linked],
+    min_area: float,
+    min_frames: int,
+    max_loss: float = 0.0,
+    span: tuple[int, int] | None = None,
 ) -> list[Linked]:
     """Leave out of the roto shapes the contours an artist would not edit: those whose ring never
     encloses ``min_area`` square pixels (its peak over the lifetime; the ring runs on the pixel
@@ -67,6 +71,10 @@ def drop_specks(
     frame with mask pixels loses all its shapes (a small or brief object keeps its outline), and a
     hole or island goes with the contour around it: on every frame of its life its bounding box
     must lie within that of a kept contour one level up.
+
+    A contour alive on the first or last frame of ``span`` (the frame range fitted) is cut by the
+    range, not brief: its life goes on beyond what is seen (a gap under the arm opening on the
+    shot's last two frames), so only the area limit applies to it.
 
     With ``max_loss`` the contours left out may together hold at most that share of the object's
     area over the shot (the sum over frames of the outlines' areas, in pixel-frames; an island's
@@ -82,6 +90,8 @@ def drop_specks(
         min_frames: Frames; 0 or 1 for no lifetime limit.
         max_loss: Fraction of the object's area over the shot, 0 to 1, that the left-out
             contours may hold; 0 for no such bound.
+        span: First and last frame of the range fitted, or None (every contour's lifetime is
+            then judged as it is).
 
     Returns:
         The contours kept, in the order given.
@@ -101,7 +111,8 @@ def drop_specks(
     for i in sorted(range(len(contours)), key=lambda i: contours[i].depth):
         c = contours[i]
         peak = areas[i].max()
-        big = peak >= min_area and len(c.frames) >= min_frames
+        cut = span is not None and (c.frames[0] <= span[0] or c.frames[-1] >= span[1])
+        big = peak >= min_area and (cut or len(c.frames) >= min_frames)
         if i not in main and not (
             big
             and (c.depth == 0 or all(_within(r, boxes, f, c.depth - 1) for f, r in _by_frame(c)))

@@ -29,6 +29,7 @@ def run(
     min_area: float = 0.0,
     min_frames: int = 0,
     max_loss: float = 0.0,
+    tolerance: float = 1.0,
 ) -> StageOutput:
     """Fit every object's masks and write ``shapes.json`` (roto-shapes JSON, image space).
 
@@ -38,8 +39,8 @@ def run(
     into square pixels, at least 16) or live fewer than ``min_frames`` frames get no shape (the
     settings ``shape_min_area`` and ``shape_min_frames``; both 0: every contour), unless together
     they would take more than ``max_loss`` of the object's area over the shot (``shape_max_loss``;
-    the largest are then kept, :func:`rotoflow.geometry.specks.drop_specks`); all three are in the
-    stage's key. The masks and alpha are not touched. ``details`` holds the objects
+    the largest are then kept, :func:`rotoflow.geometry.specks.drop_specks`); ``tolerance`` is
+    the fit's mean distance in pixels (``shape_tolerance``); all four are in the stage's key. The masks and alpha are not touched. ``details`` holds the objects
     (:class:`~rotoflow.types.ObjectRef` fields, those without any contour too; read them with
     :meth:`rotoflow.workspace.StageOutput.objects`) and the control points per shape.
     """
@@ -69,6 +70,7 @@ def run(
                 min_area=area,
                 min_frames=min_frames,
                 max_loss=max_loss,
+                tolerance=tolerance,
             )
         )
     with run.staging() as tmp:

@@ -344,6 +344,28 @@ def test_a_gap_opening_for_two_frames_goes_under_the_default_bound():
     assert [(s.hole, s.lifetime) for s in long] == [(False, (1, 80))]
 
 
+def test_a_hole_cut_by_the_frame_range_is_not_brief():
+    """A 12 x 12 hole open on the shot's last two frames (or its first two) goes on beyond the
+    range: the lifetime limit spares it, the area limit still applies; the same hole in the
+    middle of the shot is a flash and goes."""
+
+    def shot(gap):
+        out = []
+        for f in range(1, 41):
+            mask = disc(50, 60, 30)
+            out.append((f, square(mask, 44, 54, 12, False) if f in gap else mask))
+        return out
+
+    for gap, life in (((39, 40), (39, 40)), ((1, 2), (1, 2))):
+        got = fit_shapes(iter(shot(gap)), 1, "gap", min_area=50, min_frames=4)
+        assert [(s.hole, s.lifetime) for s in got] == [(False, (1, 40)), (True, life)]
+        assert not rasterize_shapes(got, gap[0], 160, 120)[60, 50]  # the hole is cut
+        (alone,) = fit_shapes(iter(shot(gap)), 1, "gap", min_area=200, min_frames=4)
+        assert alone.lifetime == (1, 40)  # 144 px² is under the area limit
+    (middle,) = fit_shapes(iter(shot((20, 21))), 1, "gap", min_area=50, min_frames=4)
+    assert middle.lifetime == (1, 40)
+
+
 def test_a_brief_island_and_its_hole_come_back_together():
     """A brief 40 x 40 island (frames 3-4) holding a brief 20 x 20 hole: the limits drop both;
     bounded at 1 % (the island is 8 % of the pixel-frames, the hole 2 %), both are kept, the

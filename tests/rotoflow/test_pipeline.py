@@ -75,6 +75,7 @@ def test_resolve_puts_each_project_in_its_own_folder_inside_the_root(tmp_path):
     assert a.shot_from_plate is False and resolve(_job(tmp_path), settings).shot_from_plate
     assert (a.shape_min_area, a.shape_min_frames, a.shape_max_loss) == (1e-4, 4, 0.002)
     assert a.settings_used()["shape_max_loss"] == 0.002
+    assert a.shape_tolerance == 0.75 and a.settings_used()["shape_tolerance"] == 0.75
     assert a.settings_used()["shape_min_frames"] == 4
     strict = Settings(home=tmp_path, output_root=tmp_path / "out", shape_min_frames=8)
     assert resolve(_job(tmp_path, shot="sh010"), strict).settings_used()["shape_min_frames"] == 8
@@ -150,7 +151,12 @@ def test_keys_are_stable_and_chain_downstream():
     assert base["ingest"] == text["ingest"] and base["detect"] != text["detect"]
     band = keys(settings={"trimap_band": 20})
     assert [s for s in base if base[s] != band[s]] == ["matte", "vectorize", "export"]
-    for speck in ({"shape_min_area": 1e-3}, {"shape_min_frames": 2}, {"shape_max_loss": 0.05}):
+    for speck in (
+        {"shape_min_area": 1e-3},
+        {"shape_min_frames": 2},
+        {"shape_max_loss": 0.05},
+        {"shape_tolerance": 0.5},
+    ):
         other = keys(settings=speck)
         assert [s for s in base if base[s] != other[s]] == ["vectorize", "export"]
     start = keys(settings={"start_frame": 0})
