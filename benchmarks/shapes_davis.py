@@ -19,7 +19,9 @@ with a feather is then drawn with its host's feather model (:mod:`tests.exporter
 what it wrote: Nuke from the main and feather curves read back from the ``.nk``, After Effects
 from the paths, feathers and expansions the script set in the stand-in. Printed per format: mean
 ``|alpha_host - alpha_matte|`` over those frames ("edge error") and ``sum(alpha_host) /
-sum(alpha_matte)`` ("area"), with a hard edge (the shapes' fill) for comparison.
+sum(alpha_matte)`` ("area"), with a hard edge (the shapes' fill) for comparison, and the "ramp
+floor": the error of the best linear ramp on each 16 px of the true outline on each frame, below
+which no linear feather can go on that matte (:func:`ramp_floor`).
 Jitter is the mean frame-to-frame displacement of the control points after removing the contour's
 rigid motion (Kabsch, 1976), for our shapes and for shapes fitted to each frame alone with the same
 contours and point counts (``follow=False``: even spacing from the topmost point, no smoothing, a
@@ -45,6 +47,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import resvg_py
+from scipy.ndimage import distance_transform_edt
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -96,6 +99,37 @@ def edge_scores(drawn: dict[int, np.ndarray], alphas: dict[int, np.ndarray]) -> 
     err = [float(np.abs(drawn[f] - a).mean()) for f, a in alphas.items()]
     area = [float(drawn[f].sum() / max(a.sum(), 1e-9)) for f, a in alphas.items()]
     return {"edge_error": float(np.mean(err)), "area_ratio": float(np.mean(area))}
+
+
+def ramp_floor(
+    masks: dict[int, np.ndarray], alphas: dict[int, np.ndarray], piece: int = 16, reach: float = 12
+) -> float:
+    """Mean ``|ramp - alpha|`` of the best linear ramps on the true outline: on every frame of
+    ``alphas``, each ``piece`` x ``piece`` pixel cell of the ground-truth outline gets the ramp
+    (width 1-14 px, centre within 3 px of the outline, by grid search) that fits the alpha of the
+    pixels within ``reach`` px whose nearest outline pixel lies in that cell; farther pixels count
+    as the mask. No roto shape can do better with a linear feather per control point, whose
+    width and centre vary far more slowly along the outline (one per vertex) and over time."""
+    widths = np.arange(1.0, 14.5, 0.5)[:, None, None]
+    shifts = np.arange(-3.0, 3.25, 0.25)[None, :, None]
+    total, count = 0.0, 0
+    for f, alpha in alphas.items():
+        mask = masks[f]
+        count += mask.size
+        d_in, near_in = distance_transform_edt(mask, return_indices=True)
+        d_out, near_out = distance_transform_edt(~mask, return_indices=True)
+        signed = np.where(mask, d_in - 0.5, 0.5 - d_out)  # pixels, + inside
+        near = np.where(mask, near_out, near_in)  # the nearest pixel across the outline
+        band = np.abs(signed) < reach
+        total += float(np.abs(alpha[~band] - mask[~band]).sum())
+        cell = (near[0][band] // piece) * (mask.shape[1] // piece + 1) + near[1][band] // piece
+        order = np.argsort(cell, kind="stable")
+        a, d = alpha[band][order], signed[band][order]
+        cuts = np.flatnonzero(np.diff(cell[order])) + 1
+        for a_cell, d_cell in zip(np.split(a, cuts), np.split(d, cuts), strict=True):
+            ramp = np.clip(0.5 + (d_cell[None, None, :] - shifts) / widths, 0.0, 1.0)
+            total += float(np.abs(ramp - a_cell).sum(axis=2).min())
+    return total / max(count, 1)
 
 
 def rigid_residual(a: np.ndarray, b: np.ndarray) -> float:
@@ -214,6 +248,7 @@ def score_sequence(seq: str, formats: list[str], every: int = 6) -> dict:
     mattes.update(rendered)
     hard = {f: rasterize_shapes(shapes, f, w, h).astype(np.float64) for f in alphas}
     edges["hard"] = edge_scores(hard, alphas)
+    result["ramp_floor"] = ramp_floor(masks, alphas)
     result["edges"] = edges
     for name, by_frame in mattes.items():
         js = [region_similarity(by_frame[f], masks[f]) for f in frames]
@@ -324,7 +359,7 @@ def main() -> None:
     soft = list(rows[0]["edges"]) if rows else []
     w(
         f"\nfeather against the matte, every {args.every}th frame: edge error (x1e-3) / area ratio\n"
-        f"{'sequence':16} " + " ".join(f"{n[:13]:>20}" for n in soft) + "\n"
+        f"{'sequence':16} " + " ".join(f"{n[:13]:>20}" for n in soft) + f" {'ramp floor':>11}\n"
     )
     for r in rows:
         tag = " (tune)" if r["sequence"] in TUNE else ""
@@ -332,7 +367,7 @@ def main() -> None:
         cells = " ".join(
             f"{e[n]['edge_error'] * 1e3:8.2f} / {e[n]['area_ratio']:.4f}".rjust(20) for n in soft
         )
-        w(f"{r['sequence'] + tag:16} {cells}\n")
+        w(f"{r['sequence'] + tag:16} {cells} {r['ramp_floor'] * 1e3:11.2f}\n")
     for n in soft:
         e = [r["edges"][n]["edge_error"] for r in rows]
         a = [r["edges"][n]["area_ratio"] for r in rows]
@@ -341,6 +376,11 @@ def main() -> None:
             f"(target <= 4e-3); |area - 1| max {np.max(np.abs(np.subtract(a, 1))):.4f} "
             f"(target <= 0.02)\n"
         )
+    floor = [r["ramp_floor"] for r in rows]
+    w(
+        f"ramp floor (best linear ramp per 16 px of the true outline, per frame): mean "
+        f"{np.mean(floor) * 1e3:.2f}e-3, max {np.max(floor) * 1e3:.2f}e-3\n"
+    )
     j_all = np.mean([r["J_unfiltered"] for r in rows])
     f_all = np.mean([r["F_unfiltered"] for r in rows])
     w(f"mean J / F of every contour, no speck limits: {j_all:.4f} / {f_all:.4f}\n")
