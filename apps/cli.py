@@ -26,7 +26,7 @@ from rich.table import Table
 from apps import cli_options as opt
 from apps.cli_local import local_app
 from apps.cli_models import models_app
-from apps.cli_options import EXIT_FAILURE, EXIT_INPUT, build_prompts, format_list
+from apps.cli_options import EXIT_FAILURE, EXIT_INPUT, build_prompts, check_renders, format_list
 from apps.cli_options import fail as _fail
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
@@ -111,12 +111,16 @@ def run(
     matter: opt.Matter = None,
     formats: opt.Formats = "nuke",
     start_frame: opt.StartFrame = None,
+    renders: opt.Renders = "",
+    render_objects: opt.RenderObjects = "",
+    key_colour: opt.KeyColour = "0,255,0",
     shot: opt.Shot = None,
     project: opt.Project = None,
     out_dir: opt.OutDir = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
-    """Roto a shot: masks, alpha mattes and a Nuke roto script per object."""
+    """Roto a shot: masks, alpha mattes and a Nuke roto script per object, and the movies asked
+    for with --render."""
     shot_prompts = build_prompts(
         prompt, box, point, negative, frame, name, prompts, mask, all_matches, shapes, shape_name
     )
@@ -141,6 +145,9 @@ def run(
             output_root=str(out_dir) if out_dir else None,
             formats=format_list(formats),
             start_frame=start_frame,
+            renders=format_list(renders),
+            render_objects=format_list(render_objects),
+            key_colour=key_colour,
         )
     except ValidationError as exc:
         _fail(f"invalid job: {exc.errors()[0]['msg']}", EXIT_INPUT)
@@ -156,6 +163,7 @@ def run(
 
         check_formats(job.formats)
         check_start_frame(job.formats, job.start_frame)
+        check_renders(job, shot_prompts)
     except Exception as exc:
         _fail(*_failure(exc, job))
     columns = (

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from exporters import MATTE_SHOT_FORMAT_NAMES, ROTO_FORMAT_NAMES
+from renders import KINDS as RENDER_KINDS
 
 Plate = Annotated[
     str,
@@ -75,6 +76,25 @@ StartFrame = Annotated[
         help="Host frame at which the plate's first frame is keyed in the roto formats "
         "(0 for a clip in Resolve's Fusion page; negative only for nuke, fusion, shapes_json). "
         "Default: the plate's own first frame (a Nuke or Fusion comp on plate numbers).",
+    ),
+]
+RENDERS_HELP = (
+    "Movies rendered from the plate and the mattes, comma-separated: "
+    + "; ".join(f"{k.name} ({k.help})" for k in RENDER_KINDS.values())
+    + ". Default: none."
+)
+Renders = Annotated[str, typer.Option("--render", help=RENDERS_HELP)]
+RenderObjects = Annotated[
+    str,
+    typer.Option(
+        "--objects", help="Objects the renders show, comma-separated names (default: all)."
+    ),
+]
+KeyColour = Annotated[
+    str,
+    typer.Option(
+        "--key-colour",
+        help="The greenscreen's key colour, R,G,B (0-255) or #RRGGBB in the plate's display space.",
     ),
 ]
 Shot = Annotated[str | None, typer.Option(help="Shot name (default: from the plate).")]
@@ -169,3 +189,30 @@ def build_prompts(
 def format_list(text: str) -> list[str]:
     """Format names of a ``--format`` value: ``"nuke, svg"`` -> ``["nuke", "svg"]``."""
     return [f.strip() for f in text.split(",") if f.strip()]
+
+
+def check_renders(job, prompts) -> None:
+    """Check a job's renders before it starts: known kinds, a key colour that parses, and
+    objects to render that the prompts name (an ``all_matches`` prompt's objects are named only
+    once detected, and are checked by the render stage).
+
+    Raises:
+        RenderError: One of them is wrong (one line, the choices listed).
+    """
+    from renders import check_kinds, parse_colour
+    from rotoflow.errors import RenderError
+
+    if not job.renders:
+        if job.render_objects:
+            raise RenderError("--objects chooses what the renders show: give --render too")
+        return
+    check_kinds(job.renders)
+    parse_colour(job.key_colour)
+    if any(o.all_matches for o in prompts.objects):
+        return
+    names = [o.name for o in prompts.objects]
+    for name in job.render_objects:
+        if name not in names:
+            raise RenderError(
+                f"object {name!r} is not in the shot; its objects: {', '.join(names)}"
+            )

@@ -1,7 +1,7 @@
 """The roto flow: one shot, from plate and prompts to masks, alpha mattes and a Nuke roto script.
 
-[fetch-plate] -> ingest -> detect -> segment -> propagate -> matte -> vectorize -> export
--> qc -> [upload-outputs] -> record (publish and record)
+[fetch-plate] -> ingest -> detect -> segment -> propagate -> matte -> [render] -> vectorize
+-> export -> qc -> [upload-outputs] -> record (publish and record)
 
 An ``s3://`` plate is fetched into the local cache first; with the ``storage_url`` setting the
 outputs are uploaded after QC and recorded by their ``s3://`` URLs. Nothing is published into the
@@ -22,6 +22,7 @@ from rotoflow.s3url import is_s3_url
 from rotoflow.settings import get_settings
 from tasks import publish, roto
 from tasks.qc import qc_task
+from tasks.stages import render
 
 
 @flow(name="roto-shot", flow_run_name="roto-{job.plate}")
@@ -51,8 +52,10 @@ def roto_shot(job: RotoJob) -> dict:
             prop = timed("propagate", roto.propagate_task, rj, keys, ing, det, seg)
         with gpu_slot("matte"):
             mat = timed("matte", roto.matte_task, rj, keys, ing, prop)
+        ren = timed("render", roto.render_task, rj, keys, ing, prop, mat) if rj.renders else None
         vec = timed("vectorize", roto.vectorize_task, rj, keys, ing, det, prop, mat)
         exp = timed("export", roto.export_task, rj, keys, ing, prop, mat, vec)
+        exp = render.with_renders(exp, ren)
         qc = timed("qc", qc_task, rj, ing, prop, mat)
         if rj.storage_url:
             exp = timed("upload", publish.upload_outputs, rj, exp)

@@ -22,6 +22,10 @@ class ExportError(RotoflowError):
     """An export format cannot be written (unknown name or suffix, invalid shapes)."""
 
 
+class RenderError(RotoflowError):
+    """A render cannot be made as asked: an unknown kind or colour, an object not in the shot."""
+
+
 class ConfigError(RotoflowError):
     """A setting has an invalid value."""
 

@@ -98,6 +98,23 @@ class RotoJob(BaseModel):
         description="Host frame at which the plate's first frame is keyed in the roto formats "
         "(0 for a clip in Resolve's Fusion page); default: the plate's own first frame.",
     )
+    renders: list[str] = Field(
+        default_factory=list,
+        title="Renders",
+        description="Movies rendered from the plate and the mattes: greenscreen (H.264), rgba "
+        "(ProRes 4444 with alpha), overlay (review movie, H.264). Default: none.",
+    )
+    render_objects: list[str] = Field(
+        default_factory=list,
+        title="Objects to render",
+        description="Names of the objects the renders show; default: every object.",
+    )
+    key_colour: str = Field(
+        default="0,255,0",
+        title="Key colour",
+        description="The greenscreen's colour, R,G,B (0-255) or #RRGGBB in the plate's display "
+        "space.",
+    )
 
     def overrides(self) -> dict[str, str]:
         """The per-stage model overrides that are set."""
@@ -181,6 +198,7 @@ class StageKeys(BaseModel):
     matte: str
     vectorize: str
     export: str
+    render: str | None = None
 
 
 def stage_keys(
@@ -244,6 +262,16 @@ def stage_keys(
     if settings_used.get("start_frame") is not None:  # host frame numbers (default: plate's own)
         export_parts.append({"start_frame": settings_used["start_frame"]})
     k["export"] = fingerprint("export", v, *export_parts)
+    if settings_used.get("renders"):  # no renders asked: no render key, and earlier keys kept
+        k["render"] = fingerprint(
+            "render",
+            v,
+            k["matte"],
+            shot,
+            settings_used["renders"],
+            settings_used.get("render_objects") or [],
+            settings_used.get("key_colour"),
+        )
     return StageKeys(**k)
 
 
@@ -269,6 +297,9 @@ class ResolvedJob(BaseModel):
     overrides: dict[str, str] = Field(default_factory=dict)
     formats: list[str] = Field(default_factory=lambda: ["nuke"])
     start_frame: int | None = None
+    renders: list[str] = Field(default_factory=list)
+    render_objects: list[str] = Field(default_factory=list)
+    key_colour: str = "0,255,0"
     shot_dir: str
     database_url: SecretStr  # shown and JSON-serialised as "**********" (it may hold a password)
     movie_first_frame: int
@@ -301,6 +332,9 @@ class ResolvedJob(BaseModel):
             "shape_min_frames": self.shape_min_frames,
             "shape_max_loss": self.shape_max_loss,
             "shape_tolerance": self.shape_tolerance,
+            "renders": self.renders,
+            "render_objects": self.render_objects,
+            "key_colour": self.key_colour,
         }
 
 
@@ -344,6 +378,9 @@ def resolve(job: RotoJob, settings) -> ResolvedJob:
         overrides=job.overrides(),
         formats=job.formats,
         start_frame=job.start_frame,
+        renders=job.renders,
+        render_objects=job.render_objects,
+        key_colour=job.key_colour,
         shot_dir=str(shot_dir),
         database_url=settings.resolved_database_url(),
         movie_first_frame=settings.movie_first_frame,

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from models.registry import load_model_set
+from renders import RenderOptions, parse_colour
 from rotoflow import liveness, objectstore, records
 from rotoflow.errors import StorageError
 from rotoflow.pipeline import ResolvedJob, StageKeys, input_digests, stage_keys
@@ -18,7 +19,7 @@ from rotoflow.plate import plate_fingerprint
 from rotoflow.settings import get_settings
 from rotoflow.workspace import ShotWorkspace, StageOutput, publish_tree, shot_lock
 from tasks.progress import prefect_progress
-from tasks.stages import detect, export, ingest, matte, propagate, segment, vectorize
+from tasks.stages import detect, export, ingest, matte, propagate, render, segment, vectorize
 
 _NOT_TRANSIENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 _NOT_TRANSIENT_ERRNO = {errno.ENAMETOOLONG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EINVAL}
@@ -193,6 +194,31 @@ def vectorize_task(
             min_frames=job.shape_min_frames,
             max_loss=job.shape_max_loss,
             tolerance=job.shape_tolerance,
+        )
+
+
+@stage_task(name="render")
+def render_task(
+    job: ResolvedJob,
+    keys: StageKeys,
+    ing: StageOutput,
+    prop: StageOutput,
+    mat: StageOutput,
+) -> StageOutput | None:
+    """The job's renders (:mod:`tasks.stages.render`), or None when it asks for none."""
+    if not job.renders or keys.render is None:
+        return None
+    with prefect_progress("render"):
+        return render.run(
+            ing,
+            prop,
+            mat,
+            _ws(job),
+            keys.render,
+            job.shot,
+            job.renders,
+            job.render_objects or None,
+            RenderOptions(key_colour=parse_colour(job.key_colour)),
         )
 
 
