@@ -283,6 +283,46 @@ def export_shot(
     out.print(f"recorded on job {done.job_id}", highlight=False)
 
 
+@app.command("render")
+def render_shot(
+    shot: Annotated[str, typer.Argument(help="Shot name, as `rotoflow status` lists it.")],
+    kinds: Annotated[
+        str, typer.Option("--kind", help=opt.RENDERS_HELP.replace(" Default: none.", ""))
+    ],
+    render_objects: opt.RenderObjects = "",
+    key_colour: opt.KeyColour = "0,255,0",
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the movies (default: the shot's renders/)."),
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project (default: ROTOFLOW_PROJECT).")
+    ] = None,
+) -> None:
+    """Render a finished shot's movies again from its plate and published mattes (no models
+    run); they go to the shot's renders/ folder (or --out) and into the project database."""
+    from rotoflow.errors import RotoflowError
+    from rotoflow.settings import get_settings
+    from tasks.rerender import rerender
+
+    settings = get_settings()
+    try:
+        done = rerender(
+            settings,
+            project or settings.project,
+            shot,
+            format_list(kinds),
+            format_list(render_objects) or None,
+            out_dir,
+            key_colour,
+        )
+    except RotoflowError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    for kind, path in done.files.items():
+        out.print(f"{kind}: {path}", highlight=False, soft_wrap=True)
+    out.print(f"recorded on job {done.job_id}", highlight=False)
+
+
 @app.command()
 def watch(
     folders: Annotated[list[Path], typer.Argument(help="Folders to watch for dropped shots.")],

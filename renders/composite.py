@@ -170,11 +170,11 @@ KINDS = {
     k.name: k
     for k in (
         RenderKind(
-            "greenscreen", "h264", "the objects over a flat key colour (H.264)", greenscreen
+            "greenscreen", "h264", "the objects over a flat key colour, H.264", greenscreen
         ),
-        RenderKind("rgba", "prores4444", "the plate with the objects' alpha (ProRes 4444)", rgba),
+        RenderKind("rgba", "prores4444", "the plate with the objects' alpha, ProRes 4444", rgba),
         RenderKind(
-            "overlay", "h264", "review movie: tinted mattes, outlines, burn-ins (H.264)", overlay
+            "overlay", "h264", "review movie of tinted mattes, outlines and burn-ins, H.264", overlay
         ),
     )
 }

@@ -236,6 +236,31 @@ def finished_shapes(url: str, project: str, shot: str) -> str:
         return out.path
 
 
+def finished_shot(url: str, project: str, shot: str) -> tuple[str, range, list[tuple[int, str]]]:
+    """The plate a finished shot was rotoed from: its path and frame range as recorded, and the
+    shot's objects, ``(object id, name)`` in id order.
+
+    Raises:
+        ExportError: the shot is unknown in the project or has no finished job.
+    """
+    with db.session(url) as s:
+        sh = s.exec(
+            select(db.Shot)
+            .join(db.Project, db.Shot.project_id == db.Project.id)
+            .where(db.Project.name == project, db.Shot.name == shot)
+        ).first()
+        if sh is None:
+            raise ExportError(f"no shot {shot!r} in project {project!r}; see `rotoflow status`")
+        done = s.exec(
+            select(db.Job).where(db.Job.shot_id == sh.id, db.Job.status == db.Status.done)
+        ).first()
+        if done is None or sh.first_frame is None or sh.last_frame is None:
+            raise ExportError(f"shot {shot!r} has no finished job")
+        objects = s.exec(select(db.RotoObject).where(db.RotoObject.shot_id == sh.id)).all()
+        frames = range(sh.first_frame, sh.last_frame + 1)
+        return sh.plate_path, frames, sorted((o.object_id, o.name) for o in objects)
+
+
 def record_failure(url: str, job_id: int, reason: str, timings: dict[str, float]) -> bool:
     """Mark a job failed with a readable reason, and its shot too if the job is the shot's newest
     (the shot row locked meanwhile, as in :func:`record_outputs`).

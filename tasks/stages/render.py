@@ -9,7 +9,7 @@ with a start timecode from the plate's first frame number.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from rotoflow.errors import RenderError
 from rotoflow.files import check_name
 from rotoflow.mattes import read_alpha_exr
 from rotoflow.movie import CODECS, MovieWriter
-from rotoflow.types import OutputRecord
+from rotoflow.types import OutputRecord, PlateInfo
 from rotoflow.workspace import ShotWorkspace, StageOutput
 from tasks.stages import ingest, matte
 
@@ -89,36 +89,57 @@ def run(
         return run.done
     info = ingest.plate_info(ingest_out)
     with ingest.open_proxies(ingest_out) as plate, run.staging() as tmp:
-        with ExitStack() as stack:
-            writers = {
-                kind: stack.enter_context(
-                    MovieWriter(
-                        Path(tmp) / files[kind],
-                        KINDS[kind].codec,
-                        info.width,
-                        info.height,
-                        info.fps,
-                        info.first_frame,
-                        info.pixel_aspect,
-                    )
-                )
-                for kind in kinds
-            }
-            for n, (number, rgb) in enumerate(plate.iter_frames(), start=1):
-                alphas = {
+        frames = (
+            PlateFrame(
+                number,
+                rgb,
+                {
                     (o.id, o.name): read_alpha_exr(matte.alpha_path(matte_out, o.name, number))
                     for o in chosen
-                }
-                frame = PlateFrame(number, rgb, alphas)
-                for kind in kinds:
-                    picture, alpha = KINDS[kind].draw(frame, options)
-                    writers[kind].write(picture, alpha)
-                progress.report("render", n, info.n_frames)
+                },
+            )
+            for number, rgb in plate.iter_frames()
+        )
+        write_movies(Path(tmp), files, info, frames, options)
         return run.commit(
             tmp,
             n_frames=info.n_frames,
             details={"files": files, "objects": [o.name for o in chosen]},
         )
+
+
+def write_movies(
+    folder: Path, files: dict[str, str], info: PlateInfo, frames: Iterable[PlateFrame], options
+) -> dict[str, Path]:
+    """Draw every kind of ``files`` (kind -> file name) on each frame and stream it into its
+    movie in ``folder``, one pass over ``frames`` (the plate's, in order); progress is reported
+    as ``render``. Movies appear only once complete (:class:`rotoflow.movie.MovieWriter`): an
+    error leaves none of them.
+
+    Returns:
+        Kind -> the movie written.
+    """
+    with ExitStack() as stack:
+        writers = {
+            kind: stack.enter_context(
+                MovieWriter(
+                    folder / name,
+                    KINDS[kind].codec,
+                    info.width,
+                    info.height,
+                    info.fps,
+                    info.first_frame,
+                    info.pixel_aspect,
+                )
+            )
+            for kind, name in files.items()
+        }
+        for n, frame in enumerate(frames, start=1):
+            for kind, writer in writers.items():
+                picture, alpha = KINDS[kind].draw(frame, options)
+                writer.write(picture, alpha)
+            progress.report("render", n, info.n_frames)
+    return {kind: folder / name for kind, name in files.items()}
 
 
 def sources(out: StageOutput) -> dict[str, Path]:

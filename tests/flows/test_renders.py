@@ -38,13 +38,16 @@ def centre(seq: str) -> str:
     return f"{int(np.median(xs))},{int(np.median(ys))}"
 
 
-def test_one_click_renders_every_kind_at_the_plates_size_rate_and_frames(home, tmp_path):
-    """A click on frame 1001 of a 1001-based plate (854 x 480, 24 fps) and three renders: ffprobe
-    sees ProRes 4444 with alpha, H.264 twice, each at the plate's size, rate and frame count,
-    timecode from frame 1001; the ProRes alpha decodes to the published alpha EXRs within 10-bit
-    quantisation on every frame; the movies are published and recorded with their sha256."""
-    n = 6
-    plate = frame_folder("dog", tmp_path / "dogclick", range(n), start=1001)
+N = 6
+
+
+@pytest.fixture(scope="module")
+def clicked(home, tmp_path_factory):
+    """A click on frame 1001 of a 1001-based plate (854 x 480, 24 fps) with three renders: the
+    shot folder and the plate."""
+    plate = frame_folder(
+        "dog", tmp_path_factory.mktemp("plates") / "dogclick", range(N), start=1001
+    )
     result = invoke(
         "run",
         str(plate),
@@ -58,7 +61,17 @@ def test_one_click_renders_every_kind_at_the_plates_size_rate_and_frames(home, t
         "rgba,greenscreen,overlay",
     )
     assert result.exit_code == 0, result.output
-    shot = home / "out" / "default" / "dogclick"
+    assert str(home / "out" / "default" / "dogclick") in result.stdout
+    return home / "out" / "default" / "dogclick", plate
+
+
+def test_one_click_renders_every_kind_at_the_plates_size_rate_and_frames(clicked):
+    """ffprobe sees ProRes 4444 with alpha and H.264 twice, each at the plate's size, rate and
+    frame count, timecode from frame 1001; the ProRes alpha decodes to the published alpha EXRs
+    within 10-bit quantisation on every frame; the movies are published and recorded with their
+    sha256."""
+    n = N
+    shot, plate = clicked
     renders = shot / "renders"
     assert sorted(p.name for p in renders.iterdir()) == [
         "dogclick_greenscreen.mp4",
@@ -113,3 +126,69 @@ def test_bad_render_input_is_one_line_exit_2_and_nothing_written(home, tmp_path,
     for w in words:
         assert w in line, line
     assert not (home / "out" / "default" / "dogbad").exists()
+
+
+def test_render_again_from_the_published_mattes(clicked):
+    """``rotoflow render`` rewrites the chosen movies from the plate and the alpha EXRs, with no
+    model run: the same alpha, another key colour, recorded again."""
+    shot, _ = clicked
+    before = (shot / "renders" / "dogclick_rgba.mov").read_bytes()
+    result = invoke(
+        "render",
+        "dogclick",
+        "--kind",
+        "greenscreen,rgba",
+        "--objects",
+        "dog",
+        "--key-colour",
+        "#0000ff",
+    )
+    assert result.exit_code == 0, result.output
+    assert "greenscreen: " in result.stdout and "recorded on job" in result.stdout
+    renders = shot / "renders"
+    decoded = decoded_alpha(renders / "dogclick_rgba.mov", 854, 480)
+    before_path = renders / "before.mov"
+    before_path.write_bytes(before)
+    np.testing.assert_array_equal(decoded, decoded_alpha(before_path, 854, 480))
+    before_path.unlink()
+    outside = read_alpha_exr(shot / "alpha" / "dog" / "dog.01002.exr") == 0
+    blue = decoded_rgb(renders / "dogclick_greenscreen.mp4", 854, 480)[1].astype(int)
+    assert np.abs(blue[outside] - [0, 0, 255]).mean() < 3.0
+    with db.session(get_settings().resolved_database_url()) as s:
+        rows = s.exec(select(db.Output).where(db.Output.kind == "greenscreen")).all()
+    assert len(rows) == 2 and rows[-1].sha256 == sha256_file(renders / "dogclick_greenscreen.mp4")
+
+
+@pytest.mark.parametrize(
+    ("shot", "args", "words"),
+    [
+        ("dogclick", ["--kind", "rgb"], ["'rgb'", "greenscreen, rgba, overlay"]),
+        ("dogclick", ["--kind", "rgba", "--objects", "cat"], ["'cat'", "dog"]),
+        ("nosuch", ["--kind", "rgba"], ["'nosuch'", "rotoflow status"]),
+    ],
+)
+def test_render_again_refuses_bad_input_in_one_line(clicked, shot, args, words):
+    folder = clicked[0] / "renders"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    result = invoke("render", shot, *args)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    for w in words:
+        assert w in line, line
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+
+
+def test_render_again_without_mattes_is_one_line_and_writes_nothing(clicked, tmp_path):
+    """A shot whose alpha EXRs are gone (moved away here, put back after)."""
+    shot, _ = clicked
+    alpha = shot / "alpha" / "dog" / "dog.01003.exr"
+    moved = tmp_path / alpha.name
+    alpha.rename(moved)
+    try:
+        result = invoke("render", "dogclick", "--kind", "overlay", "--out", str(tmp_path / "o"))
+    finally:
+        moved.rename(alpha)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "no matte of 'dog' on frame 1003" in line
+    assert not (tmp_path / "o").exists()

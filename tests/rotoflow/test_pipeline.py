@@ -146,7 +146,8 @@ def test_keys_are_stable_and_chain_downstream():
         "export",
     ]
     plate = keys(plate={"path": "/p", "files": [["a", 1, 3]]})
-    assert all(base[s] != plate[s] for s in base)
+    assert base["render"] is None  # no renders asked: no render key
+    assert all(base[s] != plate[s] for s in base if s != "render")
     text = keys(text="the car")
     assert base["ingest"] == text["ingest"] and base["detect"] != text["detect"]
     band = keys(settings={"trimap_band": 20})
@@ -163,6 +164,16 @@ def test_keys_are_stable_and_chain_downstream():
     assert [s for s in base if base[s] != start[s]] == ["export"]
     assert keys(settings={"start_frame": 1})["export"] != start["export"]
     assert keys(settings={"start_frame": None}) == base  # the default keeps earlier exports
+    rendered = keys(settings={"renders": ["rgba"]})
+    assert [s for s in base if base[s] != rendered[s]] == ["render"]
+    assert rendered["render"] != keys(settings={"renders": ["rgba", "overlay"]})["render"]
+    for other in (
+        {"renders": ["rgba"], "render_objects": ["car"]},
+        {"renders": ["rgba"], "key_colour": "0,0,255"},
+        {"renders": ["rgba"], "trimap_band": 20},  # a new matte renders again
+    ):
+        assert keys(settings=other)["render"] != rendered["render"], other
+    assert keys(settings={"renders": ["rgba"], "formats": ["svg"]})["render"] == rendered["render"]
 
 
 def test_a_linked_folder_keeps_its_own_name(tmp_path):
