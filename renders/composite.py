@@ -18,6 +18,7 @@ Coordinate frame: image space, ``(H, W)`` arrays, row 0 at the top.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -97,11 +98,35 @@ class RenderKind:
 
 def union(alphas: Iterable[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     """``(H, W) float32`` coverage of several alphas together, ``1 - prod(1 - a)``; zeros for
-    none."""
-    rest = np.ones(shape, np.float32)
-    for a in alphas:
-        rest *= 1.0 - np.clip(np.asarray(a, np.float32), 0.0, 1.0)
+    none, the alpha itself (clipped to ``[0, 1]``) for one."""
+    alphas = [np.clip(np.asarray(a, np.float32), 0.0, 1.0) for a in alphas]
+    if not alphas:
+        return np.zeros(shape, np.float32)
+    if len(alphas) == 1:
+        return alphas[0]
+    rest = 1.0 - alphas[0]
+    for a in alphas[1:]:
+        rest *= 1.0 - a
     return 1.0 - rest
+
+
+def _blend(rgb: np.ndarray, colour, weight: np.ndarray) -> np.ndarray:
+    """``rgb * (1 - weight) + colour * weight`` as ``uint8``, to within one step (OpenCV's
+    ``blendLinear``): ``(H, W, 3) uint8`` RGB, an RGB colour, ``(H, W) float32`` weight."""
+    weight = np.ascontiguousarray(weight, dtype=np.float32)
+    rest = np.subtract(np.float32(1.0), weight, dtype=np.float32)
+    return cv2.blendLinear(
+        np.ascontiguousarray(rgb), _flat(rgb.shape, tuple(int(c) for c in colour)), rest, weight
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _flat(shape: tuple[int, ...], colour: tuple[int, int, int]) -> np.ndarray:
+    """A read-only ``uint8`` image of one colour (kept: every frame of a render needs it)."""
+    flat = np.empty(shape, np.uint8)
+    flat[...] = np.asarray(colour, np.uint8)
+    flat.flags.writeable = False
+    return flat
 
 
 def _matte(frame: Frame) -> np.ndarray:
@@ -110,10 +135,7 @@ def _matte(frame: Frame) -> np.ndarray:
 
 def greenscreen(frame: Frame, options: RenderOptions) -> tuple[np.ndarray, None]:
     """The objects over ``options.key_colour``: ``(H, W, 3) uint8``."""
-    a = _matte(frame)[..., None]
-    key = np.asarray(options.key_colour, np.float32)
-    out = frame.rgb.astype(np.float32) * a + key * (1.0 - a)
-    return np.round(out).astype(np.uint8), None
+    return _blend(frame.rgb, options.key_colour, 1.0 - _matte(frame)), None
 
 
 def rgba(frame: Frame, options: RenderOptions) -> tuple[np.ndarray, np.ndarray]:
@@ -140,15 +162,16 @@ def _label(image: np.ndarray, text: str, origin: tuple[int, int], colour, scale:
 
 def overlay(frame: Frame, options: RenderOptions) -> tuple[np.ndarray, None]:
     """The review frame (module docstring): ``(H, W, 3) uint8``."""
-    out = frame.rgb.astype(np.float32)
+    image = frame.rgb
     h, w = frame.rgb.shape[:2]
     for (object_id, _), alpha in sorted(frame.alphas.items()):
-        a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)[..., None] * TINT
-        out = out * (1.0 - a) + np.asarray(colour_of(object_id), np.float32) * a
-    image = np.ascontiguousarray(np.round(out).astype(np.uint8))
+        a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0) * TINT
+        image = _blend(image, colour_of(object_id), a)
+    if image is frame.rgb:
+        image = frame.rgb.copy()
     line = max(2, round(min(h, w) / 540))
     for (object_id, _), alpha in sorted(frame.alphas.items()):
-        edge = (np.asarray(alpha) >= 0.5).astype(np.uint8)
+        edge = cv2.compare(np.asarray(alpha, np.float32), 0.5, cv2.CMP_GE)
         contours, _ = cv2.findContours(edge, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(image, contours, -1, colour_of(object_id), line, cv2.LINE_AA)
     scale = max(0.4, min(h, w) / 1080)
@@ -169,12 +192,13 @@ def overlay(frame: Frame, options: RenderOptions) -> tuple[np.ndarray, None]:
 KINDS = {
     k.name: k
     for k in (
-        RenderKind(
-            "greenscreen", "h264", "the objects over a flat key colour, H.264", greenscreen
-        ),
+        RenderKind("greenscreen", "h264", "the objects over a flat key colour, H.264", greenscreen),
         RenderKind("rgba", "prores4444", "the plate with the objects' alpha, ProRes 4444", rgba),
         RenderKind(
-            "overlay", "h264", "review movie of tinted mattes, outlines and burn-ins, H.264", overlay
+            "overlay",
+            "h264",
+            "review movie of tinted mattes, outlines and burn-ins, H.264",
+            overlay,
         ),
     )
 }

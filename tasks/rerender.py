@@ -25,7 +25,7 @@ from rotoflow.mattes import read_alpha_exr
 from rotoflow.plate import open_plate
 from rotoflow.s3url import is_s3_url
 from rotoflow.types import OutputRecord
-from tasks.stages.render import movie_name, write_movies
+from tasks.stages.render import ahead, movie_name, write_movies
 
 
 @dataclass
@@ -122,7 +122,9 @@ def rerender(
                 )
 
         dest.mkdir(parents=True, exist_ok=True)
-        written = write_movies(dest, {k: movie_name(shot, k) for k in kinds}, info, each(), options)
+        written = write_movies(
+            dest, {k: movie_name(shot, k) for k in kinds}, info, ahead(each()), options
+        )
     rows = [
         OutputRecord(kind, None, None, _relative(path, shot_dir)) for kind, path in written.items()
     ]

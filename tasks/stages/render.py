@@ -9,7 +9,9 @@ with a start timecode from the plate's first frame number.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -100,12 +102,36 @@ def run(
             )
             for number, rgb in plate.iter_frames()
         )
-        write_movies(Path(tmp), files, info, frames, options)
+        write_movies(Path(tmp), files, info, ahead(frames), options)
         return run.commit(
             tmp,
             n_frames=info.n_frames,
             details={"files": files, "objects": [o.name for o in chosen]},
         )
+
+
+def ahead(items: Iterable[PlateFrame], depth: int = 2) -> Iterator[PlateFrame]:
+    """``items`` in order, the next ``depth`` made in a background thread while the caller
+    draws and encodes (reading a frame's plate and alpha EXRs overlaps encoding the one
+    before; at most ``depth + 1`` frames are held). An error making an item is raised here."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-read") as pool:
+        source = iter(items)
+        queue: deque = deque()
+
+        def fill() -> None:
+            while len(queue) < depth:
+                queue.append(pool.submit(next, source, _END))
+
+        fill()
+        while True:
+            item = queue.popleft().result()
+            if item is _END:
+                return
+            fill()
+            yield item
+
+
+_END = object()
 
 
 def write_movies(
